@@ -1,0 +1,3 @@
+fn main() {
+    ljbpf_build::compile_probes(&["probes/syscount.lua"]);
+}

@@ -1,0 +1,713 @@
+//! BPF instructions: one type that encodes itself and prints itself in kernel syntax.
+//!
+//! Opcode byte layout (Documentation/bpf/standardization/instruction-set.rst):
+//!
+//! ```text
+//!   ALU/JMP:   +--------+-----+-------+      LD/ST:  +------+------+-------+
+//!              | op (4) | s(1)| cls(3)|              |mode 3|size 2| cls(3)|
+//!              +--------+-----+-------+              +------+------+-------+
+//! ```
+//!
+//! Jump targets stay symbolic ([`Label`]) until layout; registers are generic so the same type
+//! carries virtual registers before allocation and physical ones after.
+
+use std::fmt;
+
+use super::helpers::Helper;
+
+/// A physical BPF register R0..R10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reg(pub u8);
+
+impl Reg {
+    /// Return value and scratch.
+    pub const R0: Reg = Reg(0);
+    /// First helper argument; the context at program entry.
+    pub const R1: Reg = Reg(1);
+    /// Second helper argument.
+    pub const R2: Reg = Reg(2);
+    /// Third helper argument.
+    pub const R3: Reg = Reg(3);
+    /// Fourth helper argument.
+    pub const R4: Reg = Reg(4);
+    /// Fifth helper argument.
+    pub const R5: Reg = Reg(5);
+    /// Callee-saved; holds the program context in ljbpf code (LD_ABS needs it there).
+    pub const R6: Reg = Reg(6);
+    /// Callee-saved.
+    pub const R7: Reg = Reg(7);
+    /// Callee-saved.
+    pub const R8: Reg = Reg(8);
+    /// Callee-saved.
+    pub const R9: Reg = Reg(9);
+    /// Read-only frame pointer.
+    pub const R10: Reg = Reg(10);
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "r{}", self.0)
+    }
+}
+
+/// A jump target, resolved to an offset at layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label(pub u32);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+/// A map of the probe file, index into its map list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MapId(pub u32);
+
+/// Memory access width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Size {
+    /// 1 byte.
+    B,
+    /// 2 bytes.
+    H,
+    /// 4 bytes.
+    W,
+    /// 8 bytes.
+    DW,
+}
+
+impl Size {
+    /// The size for `bytes` (1, 2, 4 or 8).
+    pub fn from_bytes(bytes: u32) -> Option<Size> {
+        match bytes {
+            1 => Some(Size::B),
+            2 => Some(Size::H),
+            4 => Some(Size::W),
+            8 => Some(Size::DW),
+            _ => None,
+        }
+    }
+
+    /// Width in bytes.
+    pub fn bytes(self) -> u32 {
+        match self {
+            Size::B => 1,
+            Size::H => 2,
+            Size::W => 4,
+            Size::DW => 8,
+        }
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Size::W => 0x00,
+            Size::H => 0x08,
+            Size::B => 0x10,
+            Size::DW => 0x18,
+        }
+    }
+
+    fn c_name(self) -> &'static str {
+        match self {
+            Size::B => "u8",
+            Size::H => "u16",
+            Size::W => "u32",
+            Size::DW => "u64",
+        }
+    }
+}
+
+/// ALU operations (the `op` nibble; `SDiv`/`SMod` are DIV/MOD with offset 1, cpu v4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp {
+    /// `+=`
+    Add,
+    /// `-=`
+    Sub,
+    /// `*=`
+    Mul,
+    /// unsigned `/=`
+    Div,
+    /// `|=`
+    Or,
+    /// `&=`
+    And,
+    /// `<<=`
+    Lsh,
+    /// logical `>>=`
+    Rsh,
+    /// `= -dst`
+    Neg,
+    /// unsigned `%=`
+    Mod,
+    /// `^=`
+    Xor,
+    /// `=`
+    Mov,
+    /// arithmetic `s>>=`
+    Arsh,
+    /// signed `s/=`
+    SDiv,
+    /// signed `s%=`
+    SMod,
+}
+
+impl AluOp {
+    fn code(self) -> (u8, i16) {
+        match self {
+            AluOp::Add => (0x00, 0),
+            AluOp::Sub => (0x10, 0),
+            AluOp::Mul => (0x20, 0),
+            AluOp::Div => (0x30, 0),
+            AluOp::Or => (0x40, 0),
+            AluOp::And => (0x50, 0),
+            AluOp::Lsh => (0x60, 0),
+            AluOp::Rsh => (0x70, 0),
+            AluOp::Neg => (0x80, 0),
+            AluOp::Mod => (0x90, 0),
+            AluOp::Xor => (0xa0, 0),
+            AluOp::Mov => (0xb0, 0),
+            AluOp::Arsh => (0xc0, 0),
+            AluOp::SDiv => (0x30, 1),
+            AluOp::SMod => (0x90, 1),
+        }
+    }
+
+    fn sym(self) -> &'static str {
+        match self {
+            AluOp::Add => "+=",
+            AluOp::Sub => "-=",
+            AluOp::Mul => "*=",
+            AluOp::Div => "/=",
+            AluOp::Or => "|=",
+            AluOp::And => "&=",
+            AluOp::Lsh => "<<=",
+            AluOp::Rsh => ">>=",
+            AluOp::Neg => "= -",
+            AluOp::Mod => "%=",
+            AluOp::Xor => "^=",
+            AluOp::Mov => "=",
+            AluOp::Arsh => "s>>=",
+            AluOp::SDiv => "s/=",
+            AluOp::SMod => "s%=",
+        }
+    }
+}
+
+/// Conditional jump operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JmpOp {
+    /// `==`
+    Jeq,
+    /// unsigned `>`
+    Jgt,
+    /// unsigned `>=`
+    Jge,
+    /// `&` (jump if any bit set)
+    Jset,
+    /// `!=`
+    Jne,
+    /// signed `>`
+    Jsgt,
+    /// signed `>=`
+    Jsge,
+    /// unsigned `<`
+    Jlt,
+    /// unsigned `<=`
+    Jle,
+    /// signed `<`
+    Jslt,
+    /// signed `<=`
+    Jsle,
+}
+
+impl JmpOp {
+    fn code(self) -> u8 {
+        match self {
+            JmpOp::Jeq => 0x10,
+            JmpOp::Jgt => 0x20,
+            JmpOp::Jge => 0x30,
+            JmpOp::Jset => 0x40,
+            JmpOp::Jne => 0x50,
+            JmpOp::Jsgt => 0x60,
+            JmpOp::Jsge => 0x70,
+            JmpOp::Jlt => 0xa0,
+            JmpOp::Jle => 0xb0,
+            JmpOp::Jslt => 0xc0,
+            JmpOp::Jsle => 0xd0,
+        }
+    }
+
+    fn sym(self) -> &'static str {
+        match self {
+            JmpOp::Jeq => "==",
+            JmpOp::Jgt => ">",
+            JmpOp::Jge => ">=",
+            JmpOp::Jset => "&",
+            JmpOp::Jne => "!=",
+            JmpOp::Jsgt => "s>",
+            JmpOp::Jsge => "s>=",
+            JmpOp::Jlt => "<",
+            JmpOp::Jle => "<=",
+            JmpOp::Jslt => "s<",
+            JmpOp::Jsle => "s<=",
+        }
+    }
+
+    /// The condition that holds exactly when `self` does not.
+    pub fn negate(self) -> Option<JmpOp> {
+        Some(match self {
+            JmpOp::Jeq => JmpOp::Jne,
+            JmpOp::Jne => JmpOp::Jeq,
+            JmpOp::Jgt => JmpOp::Jle,
+            JmpOp::Jle => JmpOp::Jgt,
+            JmpOp::Jge => JmpOp::Jlt,
+            JmpOp::Jlt => JmpOp::Jge,
+            JmpOp::Jsgt => JmpOp::Jsle,
+            JmpOp::Jsle => JmpOp::Jsgt,
+            JmpOp::Jsge => JmpOp::Jslt,
+            JmpOp::Jslt => JmpOp::Jsge,
+            JmpOp::Jset => return None,
+        })
+    }
+
+    /// Evaluates the condition on constants.
+    pub fn eval(self, a: i64, b: i64) -> bool {
+        let (ua, ub) = (a as u64, b as u64);
+        match self {
+            JmpOp::Jeq => a == b,
+            JmpOp::Jne => a != b,
+            JmpOp::Jgt => ua > ub,
+            JmpOp::Jge => ua >= ub,
+            JmpOp::Jlt => ua < ub,
+            JmpOp::Jle => ua <= ub,
+            JmpOp::Jsgt => a > b,
+            JmpOp::Jsge => a >= b,
+            JmpOp::Jslt => a < b,
+            JmpOp::Jsle => a <= b,
+            JmpOp::Jset => a & b != 0,
+        }
+    }
+}
+
+/// A register or a 32-bit immediate (sign-extended to 64 bits by ALU64/JMP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Src<R> {
+    /// A register.
+    Reg(R),
+    /// An immediate.
+    Imm(i32),
+}
+
+/// One BPF instruction over registers of type `R`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Insn<R> {
+    /// 64-bit ALU: `dst op= src`.
+    Alu64 { op: AluOp, dst: R, src: Src<R> },
+    /// 32-bit ALU: `wdst op= wsrc`, result zero-extended.
+    Alu32 { op: AluOp, dst: R, src: Src<R> },
+    /// `dst = (s64)(s32)dst`: sign-extend the low 32 bits (MOVSX, cpu v4).
+    Sext32 { dst: R },
+    /// Byte swap of the low `bits` (16/32/64) to big-endian: a swap on little-endian.
+    ToBe { dst: R, bits: u8 },
+    /// `dst = imm64` (two slots).
+    LdImm64 { dst: R, imm: i64 },
+    /// `dst = &map` (two slots, relocated).
+    LdMap { dst: R, map: MapId },
+    /// `dst = *(size *)(src + off)`.
+    Ldx {
+        size: Size,
+        dst: R,
+        src: R,
+        off: i16,
+    },
+    /// `*(size *)(dst + off) = imm`.
+    St {
+        size: Size,
+        dst: R,
+        off: i16,
+        imm: i32,
+    },
+    /// `*(size *)(dst + off) = src`.
+    Stx {
+        size: Size,
+        dst: R,
+        src: R,
+        off: i16,
+    },
+    /// `lock *(size *)(dst + off) += src`.
+    AtomicAdd {
+        size: Size,
+        dst: R,
+        src: R,
+        off: i16,
+    },
+    /// `r0 = ntoh(*(size *)(skb->data + imm))` (legacy packet load; ctx must be in R6).
+    LdAbs { size: Size, imm: i32 },
+    /// `r0 = ntoh(*(size *)(skb->data + src + imm))`.
+    LdInd { size: Size, src: R, imm: i32 },
+    /// `goto target`.
+    Ja { target: Label },
+    /// `if dst op src goto target`.
+    Jmp {
+        op: JmpOp,
+        dst: R,
+        src: Src<R>,
+        target: Label,
+    },
+    /// `call helper`.
+    Call { helper: Helper },
+    /// `exit`.
+    Exit,
+}
+
+impl<R: Copy> Insn<R> {
+    /// Number of 8-byte slots it takes.
+    pub fn slots(&self) -> u32 {
+        match self {
+            Insn::LdImm64 { .. } | Insn::LdMap { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The jump target, if any.
+    pub fn target(&self) -> Option<Label> {
+        match self {
+            Insn::Ja { target } | Insn::Jmp { target, .. } => Some(*target),
+            _ => None,
+        }
+    }
+
+    /// Whether control never falls through to the next instruction.
+    pub fn is_terminator(&self) -> bool {
+        matches!(self, Insn::Ja { .. } | Insn::Exit)
+    }
+
+    /// Rewrites every register with `f`.
+    pub fn map_regs<S: Copy>(&self, mut f: impl FnMut(R) -> S) -> Insn<S> {
+        let mut src = |s: Src<R>| match s {
+            Src::Reg(r) => Src::Reg(f(r)),
+            Src::Imm(i) => Src::Imm(i),
+        };
+        match *self {
+            Insn::Alu64 { op, dst, src: s } => {
+                let s = src(s);
+                Insn::Alu64 {
+                    op,
+                    dst: f(dst),
+                    src: s,
+                }
+            }
+            Insn::Alu32 { op, dst, src: s } => {
+                let s = src(s);
+                Insn::Alu32 {
+                    op,
+                    dst: f(dst),
+                    src: s,
+                }
+            }
+            Insn::Sext32 { dst } => Insn::Sext32 { dst: f(dst) },
+            Insn::ToBe { dst, bits } => Insn::ToBe { dst: f(dst), bits },
+            Insn::LdImm64 { dst, imm } => Insn::LdImm64 { dst: f(dst), imm },
+            Insn::LdMap { dst, map } => Insn::LdMap { dst: f(dst), map },
+            Insn::Ldx {
+                size,
+                dst,
+                src,
+                off,
+            } => Insn::Ldx {
+                size,
+                dst: f(dst),
+                src: f(src),
+                off,
+            },
+            Insn::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => Insn::St {
+                size,
+                dst: f(dst),
+                off,
+                imm,
+            },
+            Insn::Stx {
+                size,
+                dst,
+                src,
+                off,
+            } => Insn::Stx {
+                size,
+                dst: f(dst),
+                src: f(src),
+                off,
+            },
+            Insn::AtomicAdd {
+                size,
+                dst,
+                src,
+                off,
+            } => Insn::AtomicAdd {
+                size,
+                dst: f(dst),
+                src: f(src),
+                off,
+            },
+            Insn::LdAbs { size, imm } => Insn::LdAbs { size, imm },
+            Insn::LdInd { size, src, imm } => Insn::LdInd {
+                size,
+                src: f(src),
+                imm,
+            },
+            Insn::Ja { target } => Insn::Ja { target },
+            Insn::Jmp {
+                op,
+                dst,
+                src: s,
+                target,
+            } => {
+                let s = src(s);
+                Insn::Jmp {
+                    op,
+                    dst: f(dst),
+                    src: s,
+                    target,
+                }
+            }
+            Insn::Call { helper } => Insn::Call { helper },
+            Insn::Exit => Insn::Exit,
+        }
+    }
+}
+
+/// One encoded 8-byte instruction slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawInsn {
+    /// Opcode byte.
+    pub code: u8,
+    /// Destination register.
+    pub dst: u8,
+    /// Source register.
+    pub src: u8,
+    /// Offset.
+    pub off: i16,
+    /// Immediate.
+    pub imm: i32,
+}
+
+impl RawInsn {
+    fn new(code: u8, dst: Reg, src: Reg, off: i16, imm: i32) -> RawInsn {
+        RawInsn {
+            code,
+            dst: dst.0,
+            src: src.0,
+            off,
+            imm,
+        }
+    }
+
+    /// Little-endian bytes.
+    pub fn to_bytes(self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.code;
+        b[1] = (self.src << 4) | (self.dst & 0x0f);
+        b[2..4].copy_from_slice(&self.off.to_le_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_le_bytes());
+        b
+    }
+}
+
+const CLS_LD: u8 = 0x00;
+const CLS_LDX: u8 = 0x01;
+const CLS_ST: u8 = 0x02;
+const CLS_STX: u8 = 0x03;
+const CLS_ALU: u8 = 0x04;
+const CLS_JMP: u8 = 0x05;
+const CLS_ALU64: u8 = 0x07;
+const SRC_X: u8 = 0x08;
+const MODE_IMM: u8 = 0x00;
+const MODE_ABS: u8 = 0x20;
+const MODE_IND: u8 = 0x40;
+const MODE_MEM: u8 = 0x60;
+const MODE_ATOMIC: u8 = 0xc0;
+const OP_END: u8 = 0xd0;
+const OP_JA: u8 = 0x00;
+const OP_CALL: u8 = 0x80;
+const OP_EXIT: u8 = 0x90;
+/// `src_reg` of an `LD_IMM64` that loads a map by fd (kernel `BPF_PSEUDO_MAP_FD`).
+pub const PSEUDO_MAP_FD: u8 = 1;
+const ATOMIC_ADD: i32 = 0x00;
+
+impl Insn<Reg> {
+    /// Encodes the instruction; `offset` is the resolved jump offset (in slots) for jumps.
+    pub fn encode(&self, offset: i16, out: &mut Vec<RawInsn>) {
+        let z = Reg::R0;
+        let alu = |cls: u8, op: AluOp, dst: Reg, src: Src<Reg>| {
+            let (code, off) = op.code();
+            match src {
+                Src::Reg(s) => RawInsn::new(cls | code | SRC_X, dst, s, off, 0),
+                Src::Imm(i) => RawInsn::new(cls | code, dst, z, off, i),
+            }
+        };
+        let raw = match *self {
+            Insn::Alu64 { op, dst, src } => alu(CLS_ALU64, op, dst, src),
+            Insn::Alu32 { op, dst, src } => alu(CLS_ALU, op, dst, src),
+            Insn::Sext32 { dst } => RawInsn::new(CLS_ALU64 | 0xb0 | SRC_X, dst, dst, 32, 0),
+            Insn::ToBe { dst, bits } => {
+                RawInsn::new(CLS_ALU | OP_END | SRC_X, dst, z, 0, i32::from(bits))
+            }
+            Insn::LdImm64 { dst, imm } => {
+                out.push(RawInsn::new(
+                    CLS_LD | MODE_IMM | Size::DW.bits(),
+                    dst,
+                    z,
+                    0,
+                    imm as i32,
+                ));
+                RawInsn::new(0, z, z, 0, (imm >> 32) as i32)
+            }
+            Insn::LdMap { dst, .. } => {
+                out.push(RawInsn::new(
+                    CLS_LD | MODE_IMM | Size::DW.bits(),
+                    dst,
+                    Reg(PSEUDO_MAP_FD),
+                    0,
+                    0,
+                ));
+                RawInsn::new(0, z, z, 0, 0)
+            }
+            Insn::Ldx {
+                size,
+                dst,
+                src,
+                off,
+            } => RawInsn::new(CLS_LDX | MODE_MEM | size.bits(), dst, src, off, 0),
+            Insn::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => RawInsn::new(CLS_ST | MODE_MEM | size.bits(), dst, z, off, imm),
+            Insn::Stx {
+                size,
+                dst,
+                src,
+                off,
+            } => RawInsn::new(CLS_STX | MODE_MEM | size.bits(), dst, src, off, 0),
+            Insn::AtomicAdd {
+                size,
+                dst,
+                src,
+                off,
+            } => RawInsn::new(
+                CLS_STX | MODE_ATOMIC | size.bits(),
+                dst,
+                src,
+                off,
+                ATOMIC_ADD,
+            ),
+            Insn::LdAbs { size, imm } => {
+                RawInsn::new(CLS_LD | MODE_ABS | size.bits(), z, z, 0, imm)
+            }
+            Insn::LdInd { size, src, imm } => {
+                RawInsn::new(CLS_LD | MODE_IND | size.bits(), z, src, 0, imm)
+            }
+            Insn::Ja { .. } => RawInsn::new(CLS_JMP | OP_JA, z, z, offset, 0),
+            Insn::Jmp { op, dst, src, .. } => match src {
+                Src::Reg(s) => RawInsn::new(CLS_JMP | op.code() | SRC_X, dst, s, offset, 0),
+                Src::Imm(i) => RawInsn::new(CLS_JMP | op.code(), dst, z, offset, i),
+            },
+            Insn::Call { helper } => RawInsn::new(CLS_JMP | OP_CALL, z, z, 0, helper.id() as i32),
+            Insn::Exit => RawInsn::new(CLS_JMP | OP_EXIT, z, z, 0, 0),
+        };
+        out.push(raw);
+    }
+}
+
+/// Prints an instruction in the kernel verifier's syntax. Jumps print their label; the listing
+/// adds resolved offsets. Map loads print the map name through `maps`.
+pub struct Show<'a, R> {
+    /// The instruction.
+    pub insn: &'a Insn<R>,
+    /// Map names by [`MapId`].
+    pub maps: &'a [String],
+}
+
+impl<R: Copy + fmt::Display> fmt::Display for Show<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wreg = |r: R| {
+            let s = r.to_string();
+            match s.strip_prefix('r') {
+                Some(n) => format!("w{n}"),
+                None => format!("w({s})"),
+            }
+        };
+        let src = |s: Src<R>, w: bool| match s {
+            Src::Reg(r) if w => wreg(r),
+            Src::Reg(r) => r.to_string(),
+            Src::Imm(i) => i.to_string(),
+        };
+        match *self.insn {
+            Insn::Alu64 {
+                op: AluOp::Neg,
+                dst,
+                ..
+            } => write!(f, "{dst} = -{dst}"),
+            Insn::Alu64 { op, dst, src: s } => write!(f, "{dst} {} {}", op.sym(), src(s, false)),
+            Insn::Alu32 {
+                op: AluOp::Neg,
+                dst,
+                ..
+            } => write!(f, "{0} = -{0}", wreg(dst)),
+            Insn::Alu32 { op, dst, src: s } => {
+                write!(f, "{} {} {}", wreg(dst), op.sym(), src(s, true))
+            }
+            Insn::Sext32 { dst } => write!(f, "{dst} = (s32){}", wreg(dst)),
+            Insn::ToBe { dst, bits } => write!(f, "{dst} = be{bits} {dst}"),
+            Insn::LdImm64 { dst, imm } => write!(f, "{dst} = {imm:#x} ll"),
+            Insn::LdMap { dst, map } => {
+                let name = self.maps.get(map.0 as usize).map_or("?", |s| s.as_str());
+                write!(f, "{dst} = map[{name}] ll")
+            }
+            Insn::Ldx {
+                size,
+                dst,
+                src,
+                off,
+            } => write!(f, "{dst} = *({} *)({src} {off:+})", size.c_name()),
+            Insn::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => write!(f, "*({} *)({dst} {off:+}) = {imm}", size.c_name()),
+            Insn::Stx {
+                size,
+                dst,
+                src,
+                off,
+            } => write!(f, "*({} *)({dst} {off:+}) = {src}", size.c_name()),
+            Insn::AtomicAdd {
+                size,
+                dst,
+                src,
+                off,
+            } => write!(f, "lock *({} *)({dst} {off:+}) += {src}", size.c_name()),
+            Insn::LdAbs { size, imm } => write!(f, "r0 = *({} *)skb[{imm}]", size.c_name()),
+            Insn::LdInd { size, src, imm } => {
+                write!(f, "r0 = *({} *)skb[{src} {imm:+}]", size.c_name())
+            }
+            Insn::Ja { target } => write!(f, "goto {target}"),
+            Insn::Jmp {
+                op,
+                dst,
+                src: s,
+                target,
+            } => write!(f, "if {dst} {} {} goto {target}", op.sym(), src(s, false)),
+            Insn::Call { helper } => write!(f, "call {}#{}", helper.name(), helper.id()),
+            Insn::Exit => write!(f, "exit"),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! BPF instructions and the back end: register allocation and layout.
+
+pub mod helpers;
+pub mod insn;
+pub mod layout;
+pub mod regalloc;

@@ -1,0 +1,166 @@
+//! The `build.rs` side: compile probe files into `$OUT_DIR/ljbpf/` and tell cargo about them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::probe::{compile_file, Options};
+
+/// Compiles each probe file for a `build.rs` with default options; on any error prints the
+/// diagnostics as `cargo:warning=` lines and exits the build script with status 1.
+///
+/// ```no_run
+/// // build.rs
+/// ljbpf_build::compile_probes(&["probes/syscount.lua"]);
+/// ```
+pub fn compile_probes<P: AsRef<Path>>(files: &[P]) {
+    let mut b = Builder::new();
+    for f in files {
+        b = b.probe(f.as_ref());
+    }
+    b.build_or_exit();
+}
+
+/// Options for compiling probe files from a `build.rs`.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    opts: Options,
+    out_dir: Option<PathBuf>,
+}
+
+/// What [`Builder::build`] wrote for one probe.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// Probe name (file stem).
+    pub name: String,
+    /// The bindings module file.
+    pub bindings: PathBuf,
+    /// The ELF object.
+    pub object: PathBuf,
+    /// The listing.
+    pub listing: PathBuf,
+    /// Compile time in milliseconds.
+    pub millis: f64,
+}
+
+impl Builder {
+    /// A builder with no probes.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Adds a probe file.
+    pub fn probe(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.files.push(path.into());
+        self
+    }
+
+    /// Adds every `*.lua` file of a directory (sorted by name).
+    pub fn probe_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.dirs.push(dir.into());
+        self
+    }
+
+    /// Reads tracepoint formats from `dir` instead of tracefs (or `$LJBPF_TRACEFS_EVENTS`).
+    pub fn events_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.opts.events_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes outputs to `dir/ljbpf/` instead of `$OUT_DIR/ljbpf/`.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    fn all_files(&self) -> Result<Vec<PathBuf>, String> {
+        let mut files = self.files.clone();
+        for d in &self.dirs {
+            println!("cargo:rerun-if-changed={}", d.display());
+            let rd = std::fs::read_dir(d)
+                .map_err(|e| format!("cannot read probe directory {}: {e}", d.display()))?;
+            let mut found: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        Ok(files)
+    }
+
+    /// Compiles every probe and writes `<name>.rs`, `<name>.o`, `<name>.lst`. Prints
+    /// `cargo:rerun-if-changed` for every input. Returns all diagnostics as text on failure.
+    pub fn build(&self) -> Result<Vec<Built>, String> {
+        let out = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(
+                std::env::var_os("OUT_DIR")
+                    .ok_or("OUT_DIR is not set: call this from a build.rs")?,
+            ),
+        }
+        .join("ljbpf");
+        std::fs::create_dir_all(&out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        println!(
+            "cargo:rerun-if-env-changed={}",
+            crate::tracepoint::EVENTS_DIR_ENV
+        );
+        let mut built = Vec::new();
+        let mut errors = Vec::new();
+        for f in self.all_files()? {
+            println!("cargo:rerun-if-changed={}", f.display());
+            let t = Instant::now();
+            match compile_file(&f, &self.opts) {
+                Ok(p) => {
+                    for i in &p.inputs {
+                        println!("cargo:rerun-if-changed={}", i.display());
+                    }
+                    let b = Built {
+                        name: p.name.clone(),
+                        bindings: out.join(format!("{}.rs", p.name)),
+                        object: out.join(format!("{}.o", p.name)),
+                        listing: out.join(format!("{}.lst", p.name)),
+                        millis: t.elapsed().as_secs_f64() * 1000.0,
+                    };
+                    write_if_changed(&b.object, &p.elf)?;
+                    write_if_changed(&b.listing, p.listing.as_bytes())?;
+                    write_if_changed(&b.bindings, p.bindings.as_bytes())?;
+                    built.push(b);
+                }
+                Err(d) => errors.push(d.to_string()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(built)
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+
+    /// [`Builder::build`] for a build script: diagnostics become `cargo:warning=` lines and the
+    /// build fails.
+    pub fn build_or_exit(&self) -> Vec<Built> {
+        match self.build() {
+            Ok(b) => b,
+            Err(text) => {
+                for line in text.lines() {
+                    println!("cargo:warning={line}");
+                }
+                eprintln!("{text}");
+                eprintln!("error: ljbpf could not compile the probe files above");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Leaves a file untouched when its content is the same, so cargo does not rebuild what
+/// includes it.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -1,0 +1,325 @@
+//! Stage 7c: the Rust bindings module of a probe file (made with `quote!`, formatted with
+//! prettyplease). It embeds the ELF, describes programs and maps for ljbpf-runtime, and
+//! declares `#[repr(C)]` Rust types for the C structs used by maps, with their layout asserted.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::ctype::{CType, StructDef};
+use crate::probe::{CompiledProbe, ProgramKind};
+
+/// Rust spelling of a C type; `structs` collects the structs that need declaring.
+fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, String> {
+    Ok(match ty {
+        CType::Bool => quote!(u8),
+        CType::Int { size, signed, .. } => {
+            let name = format!(
+                "{}{}",
+                if *signed { "i" } else { "u" },
+                u32::from(*size) * 8
+            );
+            let id = Ident::new(&name, Span::call_site());
+            quote!(#id)
+        }
+        CType::Pointer(_) => quote!(u64),
+        CType::Array(elem, n) => {
+            let e = rust_type(elem, structs)?;
+            let n = Literal::usize_unsuffixed(*n as usize);
+            quote!([#e; #n])
+        }
+        CType::Struct(def) => {
+            let name = struct_ident(def)?;
+            if !structs.iter().any(|s| s == &**def) {
+                // Nested structs first, so declarations come in a stable order.
+                for f in &def.fields {
+                    rust_type(&f.ty, structs)?;
+                }
+                if !structs.iter().any(|s| s == &**def) {
+                    structs.push((**def).clone());
+                }
+            }
+            quote!(#name)
+        }
+        CType::Void | CType::Opaque { .. } => {
+            return Err(format!("type {} has no size", ty.c_name()))
+        }
+    })
+}
+
+fn struct_ident(def: &StructDef) -> Result<Ident, String> {
+    let name = def
+        .name
+        .clone()
+        .or_else(|| def.typedef_name.clone())
+        .ok_or_else(|| {
+            "an anonymous struct cannot be a map key or value; give it a name".to_string()
+        })?;
+    Ok(format_ident!("{}", sanitize(&name)))
+}
+
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match s.as_str() {
+        "type" | "struct" | "enum" | "fn" | "mod" | "use" | "impl" | "self" | "Self" | "crate"
+        | "super" | "match" | "loop" | "move" | "ref" | "box" | "where" | "async" | "await"
+        | "dyn" => format!("r#{s}"),
+        _ => s,
+    }
+}
+
+/// A `#[repr(C)]` struct with explicit padding, so it is `Pod`.
+fn struct_decl(def: &StructDef) -> Result<TokenStream, String> {
+    let name = struct_ident(def)?;
+    let size = def.size as usize;
+    let mut fields = Vec::new();
+    let mut asserts = Vec::new();
+    let mut at = 0u32;
+    let mut pad = 0u32;
+    let mut ignored = Vec::new();
+    if def.is_union
+        || def
+            .fields
+            .iter()
+            .any(|f| f.bits.is_some() || f.name.is_empty())
+    {
+        // Unions, bit fields and anonymous members: expose the bytes.
+        let n = Literal::usize_unsuffixed(size);
+        let align = Literal::usize_unsuffixed(def.align as usize);
+        return Ok(quote! {
+            #[doc = "C type with unions or bit fields, exposed as its bytes."]
+            #[repr(C, align(#align))]
+            #[allow(non_camel_case_types)]
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct #name { pub bytes: [u8; #n] }
+            impl Default for #name { fn default() -> Self { Self { bytes: [0; #n] } } }
+            unsafe impl ::ljbpf_runtime::aya::Pod for #name {}
+            const _: () = assert!(::core::mem::size_of::<#name>() == #n);
+        });
+    }
+    for f in &def.fields {
+        if f.offset > at {
+            let p = format_ident!("_pad{}", pad);
+            let n = Literal::usize_unsuffixed((f.offset - at) as usize);
+            fields.push(quote!(#[doc(hidden)] pub #p: [u8; #n]));
+            pad += 1;
+        }
+        let fname = format_ident!("{}", sanitize(&f.name));
+        let mut inner = Vec::new();
+        let ty = rust_type(&f.ty, &mut inner)?;
+        ignored.extend(inner);
+        let doc = format!("`{}` at offset {}", f.ty.c_name(), f.offset);
+        fields.push(quote!(#[doc = #doc] pub #fname: #ty));
+        let off = Literal::usize_unsuffixed(f.offset as usize);
+        asserts.push(quote!(
+            const _: () = assert!(::core::mem::offset_of!(#name, #fname) == #off);
+        ));
+        at = f.offset + f.ty.size();
+    }
+    if def.size > at {
+        let p = format_ident!("_pad{}", pad);
+        let n = Literal::usize_unsuffixed((def.size - at) as usize);
+        fields.push(quote!(#[doc(hidden)] pub #p: [u8; #n]));
+    }
+    let doc = format!(
+        "`{}` ({} bytes), layout checked against LuaJIT's ffi.",
+        def.c_name(),
+        def.size
+    );
+    let n = Literal::usize_unsuffixed(size);
+    Ok(quote! {
+        #[doc = #doc]
+        #[repr(C)]
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct #name { #(#fields,)* }
+        impl Default for #name {
+            fn default() -> Self {
+                // SAFETY: a Pod struct of integers and byte arrays: all zero bits is a value.
+                unsafe { ::core::mem::zeroed() }
+            }
+        }
+        unsafe impl ::ljbpf_runtime::aya::Pod for #name {}
+        const _: () = assert!(::core::mem::size_of::<#name>() == #n);
+        #(#asserts)*
+    })
+}
+
+fn kind_tokens(kind: &ProgramKind) -> TokenStream {
+    match kind {
+        ProgramKind::Tracepoint { category, name } => {
+            quote!(::ljbpf_runtime::ProgramKind::Tracepoint { category: #category, name: #name })
+        }
+        ProgramKind::SocketFilter { iface: Some(i) } => {
+            quote!(::ljbpf_runtime::ProgramKind::SocketFilter { iface: Some(#i) })
+        }
+        ProgramKind::SocketFilter { iface: None } => {
+            quote!(::ljbpf_runtime::ProgramKind::SocketFilter { iface: None })
+        }
+        ProgramKind::Kprobe { function, ret } => {
+            quote!(::ljbpf_runtime::ProgramKind::Kprobe { function: #function, ret: #ret })
+        }
+        ProgramKind::Uprobe { path, symbol, ret } => {
+            quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #path, symbol: #symbol, ret: #ret })
+        }
+    }
+}
+
+/// The bindings module body for `probe`; `elf_file` is the object's file name under
+/// `$OUT_DIR/ljbpf/`.
+pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String> {
+    let mut structs: Vec<StructDef> = Vec::new();
+    let mut map_methods = Vec::new();
+    for m in &probe.maps {
+        let name = format_ident!("{}", sanitize(&m.name));
+        let mname = &m.name;
+        let k =
+            rust_type(&m.key, &mut structs).map_err(|e| format!("map `{}` key: {e}", m.name))?;
+        let v = rust_type(&m.value, &mut structs)
+            .map_err(|e| format!("map `{}` value: {e}", m.name))?;
+        let (ty, expected, ctor) = match m.kind.as_str() {
+            "hash" | "lru_hash" => (
+                quote!(::ljbpf_runtime::aya::maps::HashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
+                "HashMap",
+                quote!(::ljbpf_runtime::aya::maps::HashMap::try_from(map)),
+            ),
+            "percpu_hash" | "lru_percpu_hash" => (
+                quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
+                "PerCpuHashMap",
+                quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap::try_from(map)),
+            ),
+            "array" => (
+                quote!(::ljbpf_runtime::aya::maps::Array<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
+                "Array",
+                quote!(::ljbpf_runtime::aya::maps::Array::try_from(map)),
+            ),
+            "percpu_array" => (
+                quote!(::ljbpf_runtime::aya::maps::PerCpuArray<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
+                "PerCpuArray",
+                quote!(::ljbpf_runtime::aya::maps::PerCpuArray::try_from(map)),
+            ),
+            _ => {
+                let doc = format!("The `{}` map ({}), untyped.", m.name, m.kind);
+                map_methods.push(quote! {
+                    #[doc = #doc]
+                    pub fn #name(&mut self) -> Result<&mut ::ljbpf_runtime::aya::maps::Map, ::ljbpf_runtime::Error> {
+                        self.inner.map_mut(#mname)
+                    }
+                });
+                continue;
+            }
+        };
+        let doc = format!(
+            "The `{}` map: {} of {} → {} ({} entries).",
+            m.name,
+            m.kind,
+            m.key.c_name(),
+            m.value.c_name(),
+            m.max_entries
+        );
+        map_methods.push(quote! {
+            #[doc = #doc]
+            pub fn #name(&mut self) -> Result<#ty, ::ljbpf_runtime::Error> {
+                let map = self.inner.map_mut(#mname)?;
+                #ctor.map_err(|e| ::ljbpf_runtime::Error::MapType { map: #mname.to_string(), expected: #expected, source: Box::new(e) })
+            }
+        });
+    }
+    let mut decls = Vec::new();
+    let mut seen = BTreeSet::new();
+    for s in &structs {
+        if seen.insert(s.c_name()) {
+            decls.push(struct_decl(s)?);
+        }
+    }
+
+    let mut line_statics = Vec::new();
+    let mut infos = Vec::new();
+    let mut prog_methods = Vec::new();
+    for (i, p) in probe.programs.iter().enumerate() {
+        let lines_id = format_ident!("LINES_{}", i);
+        let entries = p.lines.iter().map(|(insn, span)| {
+            let file = &span.file;
+            let line = span.line;
+            quote!(::ljbpf_runtime::LineEntry { insn: #insn, file: #file, line: #line })
+        });
+        line_statics
+            .push(quote!(static #lines_id: &[::ljbpf_runtime::LineEntry] = &[#(#entries),*];));
+        let name = &p.name;
+        let kind = kind_tokens(&p.kind);
+        let insns = p.insn_count;
+        let stack = p.stack_bytes;
+        infos.push(quote! {
+            ::ljbpf_runtime::ProgramInfo { name: #name, kind: #kind, insns: #insns, stack_bytes: #stack, lines: #lines_id }
+        });
+        let attach = format_ident!("attach_{}", sanitize(&p.name));
+        let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.kind_name());
+        prog_methods.push(quote! {
+            #[doc = #doc]
+            pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
+        });
+        if matches!(p.kind, ProgramKind::SocketFilter { .. }) {
+            let tr = format_ident!("test_run_{}", sanitize(&p.name));
+            let doc = format!(
+                "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",
+                p.name
+            );
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #tr(&self, packet: &[u8]) -> Result<::ljbpf_runtime::TestRun, ::ljbpf_runtime::Error> {
+                    self.inner.test_run(#name, packet, 1)
+                }
+            });
+        }
+    }
+    let probe_name = &probe.name;
+    let source = probe.path.display().to_string();
+    let map_names = probe.maps.iter().map(|m| m.name.as_str());
+    let header = format!("Generated by ljbpf-build from `{source}`. Do not edit.");
+    let probe_doc = format!("The loaded `{probe_name}` probe: programs in the kernel, typed maps.");
+    let tokens = quote! {
+        #[doc = #header]
+        pub const SOURCE: &str = #source;
+
+        #(#decls)*
+
+        #(#line_statics)*
+
+        #[doc = "The compiled probe, for ljbpf-runtime."]
+        pub static SPEC: ::ljbpf_runtime::ProbeSpec = ::ljbpf_runtime::ProbeSpec {
+            name: #probe_name,
+            elf: include_bytes!(concat!(env!("OUT_DIR"), "/ljbpf/", #elf_file)),
+            programs: &[#(#infos),*],
+            maps: &[#(#map_names),*],
+        };
+
+        #[doc = #probe_doc]
+        pub struct Probe { inner: ::ljbpf_runtime::Probe }
+
+        impl Probe {
+            #[doc = "Loads the ELF and every program into the kernel (the verifier runs here)."]
+            pub fn load() -> Result<Probe, ::ljbpf_runtime::Error> {
+                Ok(Probe { inner: ::ljbpf_runtime::Probe::load(&SPEC)? })
+            }
+            #[doc = "Attaches every program whose target the probe file names."]
+            pub fn attach_all(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach_all() }
+            #[doc = "The untyped runtime probe."]
+            pub fn inner(&mut self) -> &mut ::ljbpf_runtime::Probe { &mut self.inner }
+            #(#prog_methods)*
+            #(#map_methods)*
+        }
+    };
+    let file: syn::File = syn::parse2(tokens)
+        .map_err(|e| format!("internal error: generated bindings do not parse: {e}"))?;
+    Ok(prettyplease::unparse(&file))
+}

@@ -1,0 +1,2571 @@
+//! Bytecode → virtual-register BPF, by abstract interpretation of the Lua slots.
+//!
+//! Two passes over the basic blocks: the first finds, for each block, what every slot holds on
+//! entry (a fixpoint of [`join`]); the second emits code, moving values into each slot's own
+//! virtual register on the edges where a successor expects a run-time value there.
+
+use std::collections::BTreeMap;
+
+use crate::bpf::helpers::Helper;
+use crate::bpf::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
+use crate::ctype::{CType, CTypes};
+use crate::diag::{Diagnostic, Span};
+use crate::lua::bc::{Ins, Op};
+use crate::lua::decode::{Const, Proto};
+use crate::probe::ProgramKind;
+use crate::tracepoint::{TpFieldKind, TracepointFormat};
+
+use super::packet::{Hdr, Next};
+use super::value::{Base, Builtin, Ty, Val};
+use super::{Code, VReg, R};
+
+/// The BPF stack limit (MAX_BPF_STACK).
+pub const MAX_STACK: u32 = 512;
+
+/// A map as lowering sees it.
+#[derive(Clone, Debug)]
+pub struct MapView {
+    /// Its name.
+    pub name: String,
+    /// The `bpf.map` type string.
+    pub kind: String,
+    /// Key type.
+    pub key: CType,
+    /// Value type.
+    pub value: CType,
+}
+
+/// Everything lowering needs besides the function.
+pub struct Env<'a> {
+    /// The probe file.
+    pub file: &'a str,
+    /// The file's maps, by index.
+    pub maps: &'a [MapView],
+    /// The file's C types.
+    pub ctypes: &'a CTypes,
+    /// The program's kind.
+    pub kind: &'a ProgramKind,
+    /// The tracepoint's format, for tracepoint programs.
+    pub tracepoint: Option<&'a TracepointFormat>,
+}
+
+/// The result of lowering one program function.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The code.
+    pub code: Code,
+    /// Stack bytes used by objects and call buffers (spill slots come after).
+    pub stack_bytes: u32,
+}
+
+type State = Vec<Val>;
+type LResult<T> = Result<T, Diagnostic>;
+
+/// A scalar operand: a constant or a register, with its LuaJIT type.
+#[derive(Clone, Copy, Debug)]
+struct Opnd {
+    k: Option<i64>,
+    v: Option<VReg>,
+    ty: Ty,
+    width: u8,
+}
+
+/// A branch condition.
+enum Cond {
+    Known(bool),
+    Test { op: JmpOp, a: VReg, b: Src<VReg> },
+}
+
+struct Block {
+    start: usize,
+    end: usize,
+}
+
+/// Lowers one program function.
+pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
+    let blocks = split_blocks(proto);
+    let mut l = Lowerer::new(proto, env);
+    // Pass 1: entry states.
+    let nslots = proto.stackslots as usize + 4;
+    let mut entry: Vec<Option<State>> = vec![None; blocks.len()];
+    entry[0] = Some(l.initial_state(nslots));
+    let mut rounds = 0;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        rounds += 1;
+        if rounds > 100 {
+            return Err(vec![l.err_at(
+                proto.first_line,
+                "internal error: slot types did not settle (please report this probe file)",
+            )]);
+        }
+        for b in 0..blocks.len() {
+            let Some(st) = entry[b].clone() else { continue };
+            l.code = Code::default();
+            l.code.vregs = nslots as u32;
+            l.errors.clear();
+            let edges = l.run_block(&blocks, b, st, None);
+            for (succ, st2) in edges {
+                let st2: State = st2
+                    .into_iter()
+                    .enumerate()
+                    .map(|(s, v)| canonical(s, v))
+                    .collect();
+                let new = match &entry[succ] {
+                    None => st2,
+                    Some(old) => old
+                        .iter()
+                        .zip(st2.iter())
+                        .enumerate()
+                        .map(|(s, (a, b))| join(s, a, b))
+                        .collect(),
+                };
+                if entry[succ].as_ref() != Some(&new) {
+                    entry[succ] = Some(new);
+                    changed = true;
+                }
+            }
+        }
+    }
+    // Pass 2: code.
+    let scratch = l.scratch_need;
+    l.scratch_base = l.objects_top + align8(scratch) as i32;
+    l.code = Code::default();
+    l.code.vregs = nslots as u32;
+    l.errors.clear();
+    let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
+    l.line = proto.first_line;
+    l.e(Insn::Alu64 {
+        op: AluOp::Mov,
+        dst: R::P(Reg::R6),
+        src: Src::Reg(R::P(Reg::R1)),
+    });
+    for b in 0..blocks.len() {
+        let Some(st) = entry[b].clone() else { continue };
+        l.code.bind(labels[b]);
+        l.run_block(&blocks, b, st, Some((&entry, &labels)));
+    }
+    let stack_bytes = l.scratch_base as u32;
+    if l.errors.is_empty() && stack_bytes > MAX_STACK {
+        l.errors.push(l.err_at(
+            proto.first_line,
+            &format!("the program needs {stack_bytes} bytes of stack; BPF allows {MAX_STACK}"),
+        ));
+    }
+    if l.errors.is_empty() {
+        Ok(Lowered {
+            code: l.code,
+            stack_bytes,
+        })
+    } else {
+        Err(l.errors)
+    }
+}
+
+fn align8(n: u32) -> u32 {
+    (n + 7) & !7
+}
+
+fn split_blocks(proto: &Proto) -> Vec<Block> {
+    let n = proto.ins.len();
+    let mut leader = vec![false; n + 1];
+    leader[1.min(n)] = true;
+    for (pc, (ins, _)) in proto.ins.iter().enumerate().skip(1) {
+        if ins.op.has_jump() {
+            let t = ins.jump_target(pc);
+            if t >= 1 && (t as usize) < n {
+                leader[t as usize] = true;
+            }
+        }
+        if matches!(
+            ins.op,
+            Op::JMP
+                | Op::RET
+                | Op::RET0
+                | Op::RET1
+                | Op::RETM
+                | Op::CALLT
+                | Op::CALLMT
+                | Op::LOOP
+                | Op::FORI
+                | Op::FORL
+        ) && pc < n
+        {
+            leader[pc + 1] = true;
+        }
+    }
+    let mut blocks = Vec::new();
+    let mut start = 1;
+    for (pc, &is_leader) in leader.iter().enumerate().skip(2) {
+        if is_leader || pc == n {
+            if start < pc {
+                blocks.push(Block { start, end: pc });
+            }
+            start = pc;
+        }
+    }
+    if blocks.is_empty() {
+        blocks.push(Block {
+            start: 1,
+            end: n.max(1),
+        });
+    }
+    blocks
+}
+
+/// A slot's value as a block entry sees it: run-time values live in the slot's own register.
+fn canonical(slot: usize, v: Val) -> Val {
+    let own = VReg(slot as u32);
+    match v {
+        Val::Rt { ty, width, .. } => Val::Rt { v: own, ty, width },
+        Val::MapPtr {
+            map, ty, nullable, ..
+        } => Val::MapPtr {
+            v: own,
+            map,
+            ty,
+            nullable,
+        },
+        Val::Ref { ref ty, .. } if scalar_ty(ty).is_some() => Val::Rt {
+            v: own,
+            ty: scalar_ty(ty).unwrap_or(Ty::Num),
+            width: ty.size() as u8,
+        },
+        other => other,
+    }
+}
+
+/// The LuaJIT type of a constant, if it is a scalar.
+fn const_ty(c: &Const) -> Option<Ty> {
+    match c {
+        Const::Num(n) if n.fract() == 0.0 => Some(Ty::Num),
+        Const::Int64(_) => Some(Ty::I64),
+        Const::UInt64(_) => Some(Ty::U64),
+        Const::Bool(_) => Some(Ty::Bool),
+        _ => None,
+    }
+}
+
+/// The type LuaJIT gives a value read from memory of C type `ty`.
+fn scalar_ty(ty: &CType) -> Option<Ty> {
+    match ty {
+        CType::Bool => Some(Ty::Bool),
+        CType::Int {
+            size: 8,
+            signed: true,
+            ..
+        } => Some(Ty::I64),
+        CType::Int {
+            size: 8,
+            signed: false,
+            ..
+        } => Some(Ty::U64),
+        CType::Int { .. } => Some(Ty::Num),
+        CType::Pointer(_) => Some(Ty::U64),
+        _ => None,
+    }
+}
+
+/// Merges what a slot holds on two incoming edges.
+fn join(slot: usize, a: &Val, b: &Val) -> Val {
+    if a == b {
+        return a.clone();
+    }
+    let own = VReg(slot as u32);
+    let ty_of = |v: &Val| match v {
+        Val::Rt { ty, .. } => Some(*ty),
+        Val::K(c) => const_ty(c),
+        _ => None,
+    };
+    match (a, b) {
+        (Val::Undef(_), _) | (_, Val::Undef(_)) => Val::Undef("it is not set on every path"),
+        (
+            Val::MapPtr {
+                map,
+                ty,
+                nullable: n1,
+                ..
+            },
+            Val::MapPtr {
+                map: m2,
+                nullable: n2,
+                ..
+            },
+        ) if map == m2 => Val::MapPtr {
+            v: own,
+            map: *map,
+            ty: ty.clone(),
+            nullable: *n1 || *n2,
+        },
+        (Val::MapPtr { map, ty, .. }, Val::K(Const::Nil))
+        | (Val::K(Const::Nil), Val::MapPtr { map, ty, .. }) => Val::MapPtr {
+            v: own,
+            map: *map,
+            ty: ty.clone(),
+            nullable: true,
+        },
+        _ => match (ty_of(a), ty_of(b)) {
+            (Some(x), Some(y)) if x == y => {
+                let width = match (a, b) {
+                    (Val::Rt { width: w1, .. }, Val::Rt { width: w2, .. }) if w1 == w2 => *w1,
+                    _ => 0,
+                };
+                Val::Rt {
+                    v: own,
+                    ty: x,
+                    width,
+                }
+            }
+            (Some(_), Some(_)) => {
+                Val::Undef("it holds values of different types on different paths")
+            }
+            _ => Val::Undef("it holds different kinds of values on different paths"),
+        },
+    }
+}
+
+struct Lowerer<'a> {
+    proto: &'a Proto,
+    env: &'a Env<'a>,
+    code: Code,
+    errors: Vec<Diagnostic>,
+    line: u32,
+    /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
+    objects: BTreeMap<usize, i32>,
+    objects_top: i32,
+    scratch_need: u32,
+    scratch_base: i32,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(proto: &'a Proto, env: &'a Env<'a>) -> Lowerer<'a> {
+        Lowerer {
+            proto,
+            env,
+            code: Code::default(),
+            errors: Vec::new(),
+            line: proto.first_line,
+            objects: BTreeMap::new(),
+            objects_top: 0,
+            scratch_need: 0,
+            scratch_base: 0,
+        }
+    }
+
+    fn initial_state(&self, n: usize) -> State {
+        let mut st = vec![Val::Undef("it is used before it is set"); n];
+        for (i, s) in st.iter_mut().enumerate().take(self.proto.params as usize) {
+            *s = if i == 0 { Val::Ctx } else { Val::K(Const::Nil) };
+        }
+        st
+    }
+
+    fn err_at(&self, line: u32, msg: &str) -> Diagnostic {
+        Diagnostic::new(Span::new(self.env.file, line), msg.to_string())
+    }
+
+    fn err(&self, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Span::new(self.env.file, self.line), msg.into())
+    }
+
+    fn e(&mut self, insn: Insn<R>) {
+        self.code.push(insn, self.line);
+    }
+
+    fn tmp(&mut self) -> VReg {
+        self.code.vreg()
+    }
+
+    /// Lowers block `b` from entry state `st`. In the emitting pass (`targets` given), edges
+    /// move values to where successors expect them and jump; returns the outgoing edges.
+    fn run_block(
+        &mut self,
+        blocks: &[Block],
+        b: usize,
+        mut st: State,
+        targets: Option<(&Vec<Option<State>>, &Vec<Label>)>,
+    ) -> Vec<(usize, State)> {
+        let block = &blocks[b];
+        let succ_of = |pc: isize| blocks.iter().position(|x| x.start as isize == pc);
+        let mut edges = Vec::new();
+        let mut pc = block.start;
+        while pc < block.end {
+            let (ins, line) = self.proto.ins[pc];
+            self.line = line;
+            // A comparison or test followed by its JMP ends the block.
+            if ins.op.is_cond()
+                && pc + 1 < self.proto.ins.len()
+                && self.proto.ins[pc + 1].0.op == Op::JMP
+            {
+                let jmp = self.proto.ins[pc + 1].0;
+                let taken = succ_of(jmp.jump_target(pc + 1));
+                let fall = succ_of(pc as isize + 2);
+                let (Some(taken), Some(fall)) = (taken, fall) else {
+                    self.errors
+                        .push(self.err("internal error: branch target is not a block start"));
+                    return edges;
+                };
+                match self.branch(&mut st, ins) {
+                    Ok((cond, st_taken, st_fall)) => {
+                        self.emit_branch(
+                            cond,
+                            (taken, st_taken),
+                            (fall, st_fall),
+                            b,
+                            targets,
+                            &mut edges,
+                        );
+                    }
+                    Err(d) => self.errors.push(d),
+                }
+                return edges;
+            }
+            match self.step(&mut st, ins, pc) {
+                Ok(Flow::Next) => {}
+                Ok(Flow::Jump(t)) => {
+                    match succ_of(t) {
+                        Some(s) => self.emit_edge(st.clone(), s, b, targets, &mut edges, true),
+                        None => self
+                            .errors
+                            .push(self.err("internal error: jump target is not a block start")),
+                    }
+                    return edges;
+                }
+                Ok(Flow::Return) => return edges,
+                Err(d) => {
+                    self.errors.push(d);
+                    return edges;
+                }
+            }
+            pc += 1;
+        }
+        // Fall through.
+        if let Some(s) = succ_of(block.end as isize) {
+            self.emit_edge(st, s, b, targets, &mut edges, false);
+        }
+        edges
+    }
+
+    /// Records an edge; when emitting, moves values to where the successor expects them and
+    /// jumps unless the successor comes next.
+    fn emit_edge(
+        &mut self,
+        st: State,
+        succ: usize,
+        from: usize,
+        targets: Option<(&Vec<Option<State>>, &Vec<Label>)>,
+        edges: &mut Vec<(usize, State)>,
+        _explicit: bool,
+    ) {
+        if let Some((entry, labels)) = targets {
+            if let Some(want) = &entry[succ] {
+                self.edge_moves(&st, want);
+            }
+            if succ != from + 1 || !self.next_emitted(entry, from, succ) {
+                self.e(Insn::Ja {
+                    target: labels[succ],
+                });
+            }
+        }
+        edges.push((succ, st));
+    }
+
+    /// Whether `succ` is the next block that gets code after `from`.
+    fn next_emitted(&self, entry: &[Option<State>], from: usize, succ: usize) -> bool {
+        (from + 1..entry.len()).find(|&i| entry[i].is_some()) == Some(succ)
+    }
+
+    fn emit_branch(
+        &mut self,
+        cond: Cond,
+        taken: (usize, State),
+        fall: (usize, State),
+        from: usize,
+        targets: Option<(&Vec<Option<State>>, &Vec<Label>)>,
+        edges: &mut Vec<(usize, State)>,
+    ) {
+        let (op, a, bsrc) = match cond {
+            Cond::Known(true) => {
+                return self.emit_edge(taken.1, taken.0, from, targets, edges, true)
+            }
+            Cond::Known(false) => {
+                return self.emit_edge(fall.1, fall.0, from, targets, edges, false)
+            }
+            Cond::Test { op, a, b } => (op, a, b),
+        };
+        let bsrc = match bsrc {
+            Src::Reg(v) => Src::Reg(R::V(v)),
+            Src::Imm(i) => Src::Imm(i),
+        };
+        if let Some((entry, labels)) = targets {
+            // if cond goto T' ; <moves to fall> ; goto F ; T': <moves to taken> ; goto T
+            let mark = self.code.insns.len();
+            if let Some(want) = &entry[taken.0] {
+                self.edge_moves(&taken.1, want);
+            }
+            let taken_moves: Vec<_> = self.code.insns.drain(mark..).collect();
+            if taken_moves.is_empty() {
+                self.e(Insn::Jmp {
+                    op,
+                    dst: R::V(a),
+                    src: bsrc,
+                    target: labels[taken.0],
+                });
+                self.emit_edge(fall.1, fall.0, from, targets, edges, false);
+            } else {
+                let t2 = self.code.label();
+                self.e(Insn::Jmp {
+                    op,
+                    dst: R::V(a),
+                    src: bsrc,
+                    target: t2,
+                });
+                if let Some(want) = &entry[fall.0] {
+                    self.edge_moves(&fall.1, want);
+                }
+                self.e(Insn::Ja {
+                    target: labels[fall.0],
+                });
+                self.code.bind(t2);
+                self.code.insns.extend(taken_moves);
+                self.e(Insn::Ja {
+                    target: labels[taken.0],
+                });
+                edges.push((fall.0, fall.1));
+            }
+        } else {
+            edges.push((fall.0, fall.1));
+        }
+        edges.push((taken.0, taken.1));
+    }
+
+    /// Puts run-time values where the successor's entry state expects them.
+    fn edge_moves(&mut self, have: &State, want: &State) {
+        for (s, w) in want.iter().enumerate() {
+            let own = VReg(s as u32);
+            let wants_reg = matches!(w, Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v == own);
+            if !wants_reg {
+                continue;
+            }
+            let Some(h) = have.get(s) else { continue };
+            match h {
+                Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v != own => self.mov(own, *v),
+                Val::Rt { .. } | Val::MapPtr { .. } => {}
+                Val::K(Const::Nil) => self.mov_imm(own, 0),
+                Val::K(c) => {
+                    if let Some(k) = const_int(c) {
+                        self.mov_imm(own, k);
+                    }
+                }
+                Val::Ref { .. } => {
+                    if let Ok(o) = self.operand(h.clone()) {
+                        self.put_reg(o, own);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn mov(&mut self, dst: VReg, src: VReg) {
+        self.e(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(dst),
+            src: Src::Reg(R::V(src)),
+        });
+    }
+
+    fn mov_imm_r(&mut self, dst: R, k: i64) {
+        if let Ok(i) = i32::try_from(k) {
+            self.e(Insn::Alu64 {
+                op: AluOp::Mov,
+                dst,
+                src: Src::Imm(i),
+            });
+        } else {
+            self.e(Insn::LdImm64 { dst, imm: k });
+        }
+    }
+
+    fn mov_imm(&mut self, dst: VReg, k: i64) {
+        self.mov_imm_r(R::V(dst), k);
+    }
+
+    /// Moves an operand into register `dst`.
+    fn put_reg(&mut self, o: Opnd, dst: VReg) {
+        match (o.k, o.v) {
+            (Some(k), _) => self.mov_imm(dst, k),
+            (None, Some(v)) => {
+                if v != dst {
+                    self.mov(dst, v)
+                }
+            }
+            (None, None) => self.mov_imm(dst, 0),
+        }
+    }
+
+    /// An operand in some register (constants are materialised into a new one).
+    fn reg_of(&mut self, o: Opnd) -> VReg {
+        match o.v {
+            Some(v) if o.k.is_none() => v,
+            _ => {
+                let t = self.tmp();
+                self.put_reg(o, t);
+                t
+            }
+        }
+    }
+
+    fn get(&self, st: &State, slot: u8) -> Val {
+        st.get(slot as usize)
+            .cloned()
+            .unwrap_or(Val::Undef("it is outside the frame"))
+    }
+
+    fn set(&self, st: &mut State, slot: u8, v: Val) {
+        let i = slot as usize;
+        if i >= st.len() {
+            st.resize(i + 1, Val::Undef("it is used before it is set"));
+        }
+        st[i] = v;
+    }
+
+    fn kstr(&self, idx: u16) -> LResult<String> {
+        self.proto
+            .kstr(idx)
+            .map(str::to_string)
+            .ok_or_else(|| self.err("internal error: expected a string constant"))
+    }
+
+    fn knum(&self, idx: u16) -> LResult<i64> {
+        let n = *self
+            .proto
+            .knum
+            .get(idx as usize)
+            .ok_or_else(|| self.err("internal error: number constant out of range"))?;
+        num_to_int(n).ok_or_else(|| {
+            self.err(format!("the number {n} is not an integer"))
+                .hint("BPF programs compute with integers only")
+        })
+    }
+
+    /// Reads a value as a scalar operand, loading fields and map values.
+    fn operand(&mut self, v: Val) -> LResult<Opnd> {
+        match v {
+            Val::K(c) => match (const_int(&c), const_ty(&c)) {
+                (Some(k), Some(ty)) => Ok(Opnd { k: Some(k), v: None, ty, width: 0 }),
+                _ => match c {
+                    Const::Num(n) => Err(self
+                        .err(format!("the number {n} is not an integer"))
+                        .hint("BPF programs compute with integers only")),
+                    Const::Nil => Err(self
+                        .err("attempt to use nil as a number")
+                        .hint("a map lookup gives nil when the key is absent: guard it with `if v then ... end`")),
+                    other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
+                },
+            },
+            Val::Rt { v, ty, width } => Ok(Opnd { k: None, v: Some(v), ty, width }),
+            Val::MapPtr { v, ty, nullable, .. } => {
+                if nullable {
+                    return Err(self
+                        .err("this map value may be nil here (the key may be absent)")
+                        .hint("guard it: `local v = m[k]; if v then ... end`"));
+                }
+                self.load(Base::Map(v), 0, &ty)
+            }
+            Val::Ref { base, off, ty } => self.load(base, off, &ty),
+            Val::Undef(why) => Err(self.err(format!("this value is undefined here: {why}"))),
+            other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
+        }
+    }
+
+    /// Loads a scalar of C type `ty` from `base + off`, extended the way LuaJIT reads it.
+    fn load(&mut self, base: Base, off: i32, ty: &CType) -> LResult<Opnd> {
+        let Some(sty) = scalar_ty(ty) else {
+            return Err(self.err(format!(
+                "a value of type {} cannot be used as a number",
+                ty.c_name()
+            )));
+        };
+        let size = ty.size();
+        let Some(sz) = Size::from_bytes(size) else {
+            return Err(self.err(format!("cannot load a {size}-byte value")));
+        };
+        let (src, off) = match base {
+            Base::Ctx => (R::P(Reg::R6), off),
+            Base::Stack(o) => (R::P(Reg::R10), off - o),
+            Base::Map(v) => (R::V(v), off),
+        };
+        let off = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
+        let t = self.tmp();
+        self.e(Insn::Ldx {
+            size: sz,
+            dst: R::V(t),
+            src,
+            off,
+        });
+        if ty.is_signed() && size < 8 {
+            if size == 4 {
+                self.e(Insn::Sext32 { dst: R::V(t) });
+            } else {
+                let sh = 64 - 8 * size as i32;
+                self.alu(AluOp::Lsh, t, Src::Imm(sh));
+                self.alu(AluOp::Arsh, t, Src::Imm(sh));
+            }
+        }
+        Ok(Opnd {
+            k: None,
+            v: Some(t),
+            ty: sty,
+            width: size as u8,
+        })
+    }
+
+    fn alu(&mut self, op: AluOp, dst: VReg, src: Src<VReg>) {
+        let src = match src {
+            Src::Reg(v) => Src::Reg(R::V(v)),
+            Src::Imm(i) => Src::Imm(i),
+        };
+        self.e(Insn::Alu64 {
+            op,
+            dst: R::V(dst),
+            src,
+        });
+    }
+
+    fn alu32(&mut self, op: AluOp, dst: VReg, src: Src<VReg>) {
+        let src = match src {
+            Src::Reg(v) => Src::Reg(R::V(v)),
+            Src::Imm(i) => Src::Imm(i),
+        };
+        self.e(Insn::Alu32 {
+            op,
+            dst: R::V(dst),
+            src,
+        });
+    }
+
+    /// `src` as an ALU source: an immediate when it fits 32 bits.
+    fn src_of(&mut self, o: Opnd) -> Src<VReg> {
+        match o.k {
+            Some(k) if i32::try_from(k).is_ok() => Src::Imm(k as i32),
+            _ => Src::Reg(self.reg_of(o)),
+        }
+    }
+
+    /// Reads a scalar context field right away: the context never changes, and an error
+    /// (a field the verifier refuses) then points at the line that reads it.
+    fn fetch_ctx(&mut self, v: Val) -> LResult<Val> {
+        match &v {
+            Val::Ref {
+                base: Base::Ctx,
+                ty,
+                ..
+            } if scalar_ty(ty).is_some() => {
+                let o = self.operand(v)?;
+                Ok(Val::Rt {
+                    v: self.reg_of(o),
+                    ty: o.ty,
+                    width: o.width,
+                })
+            }
+            _ => Ok(v),
+        }
+    }
+
+    /// Materialises pending field reads before something writes memory.
+    fn settle_refs(&mut self, st: &mut State, keep: &[u8]) -> LResult<()> {
+        for (s, slot) in st.iter_mut().enumerate() {
+            if keep.contains(&(s as u8)) {
+                continue;
+            }
+            // The context is read-only: only stack and map memory can change under a Ref.
+            if let Val::Ref { ty, base, .. } = &*slot {
+                if scalar_ty(ty).is_some() && *base != Base::Ctx {
+                    let o = self.operand(slot.clone())?;
+                    *slot = Val::Rt {
+                        v: o.v.unwrap_or(VReg(s as u32)),
+                        ty: o.ty,
+                        width: o.width,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, st: &mut State, ins: Ins, pc: usize) -> LResult<Flow> {
+        let (a, d) = (ins.a, ins.d);
+        match ins.op {
+            Op::KSTR => {
+                let s = self.kstr(d)?;
+                self.set(st, a, Val::K(Const::Str(s)));
+            }
+            Op::KCDATA => {
+                let c = self
+                    .proto
+                    .kgc
+                    .get(d as usize)
+                    .cloned()
+                    .unwrap_or(Const::Nil);
+                match c {
+                    Const::Int64(_) | Const::UInt64(_) => self.set(st, a, Val::K(c)),
+                    other => {
+                        return Err(self.err(format!("unsupported constant {}", other.describe())))
+                    }
+                }
+            }
+            Op::KSHORT => self.set(st, a, Val::K(Const::Num(f64::from(ins.d_signed())))),
+            Op::KNUM => {
+                let n = self.proto.knum.get(d as usize).copied().unwrap_or(0.0);
+                if n.fract() != 0.0 || !n.is_finite() {
+                    return Err(self
+                        .err(format!("the number {n} is not an integer"))
+                        .hint("BPF programs compute with integers only"));
+                }
+                self.set(st, a, Val::K(Const::Num(n)));
+            }
+            Op::KPRI => self.set(st, a, Val::K(pri(d))),
+            Op::KNIL => {
+                for s in a..=(d as u8) {
+                    self.set(st, s, Val::K(Const::Nil));
+                }
+            }
+            Op::MOV => {
+                let v = self.get(st, d as u8);
+                self.set(st, a, v);
+            }
+            Op::NOT => {
+                let v = self.get(st, d as u8);
+                let out = match self.truth(v)? {
+                    Cond::Known(t) => Val::K(Const::Bool(!t)),
+                    Cond::Test { op, a: x, b } => {
+                        // t = 0; if x is truthy goto skip; t = 1; skip:
+                        let t = self.tmp();
+                        self.mov_imm(t, 0);
+                        let skip = self.code.label();
+                        let b = match b {
+                            Src::Reg(v) => Src::Reg(R::V(v)),
+                            Src::Imm(i) => Src::Imm(i),
+                        };
+                        self.e(Insn::Jmp {
+                            op,
+                            dst: R::V(x),
+                            src: b,
+                            target: skip,
+                        });
+                        self.mov_imm(t, 1);
+                        self.code.bind(skip);
+                        Val::Rt {
+                            v: t,
+                            ty: Ty::Bool,
+                            width: 0,
+                        }
+                    }
+                };
+                self.set(st, a, out);
+            }
+            Op::UNM => {
+                let o = self.operand(self.get(st, d as u8))?;
+                let out = self.arith(
+                    Op::SUBVV,
+                    Opnd {
+                        k: Some(0),
+                        v: None,
+                        ty: Ty::Num,
+                        width: 0,
+                    },
+                    o,
+                )?;
+                self.set(st, a, out);
+            }
+            Op::ADDVN | Op::SUBVN | Op::MULVN | Op::DIVVN | Op::MODVN => {
+                let x = self.operand(self.get(st, ins.b))?;
+                let k = self.knum(u16::from(ins.c))?;
+                let out = self.arith(
+                    ins.op,
+                    x,
+                    Opnd {
+                        k: Some(k),
+                        v: None,
+                        ty: Ty::Num,
+                        width: 0,
+                    },
+                )?;
+                self.set(st, a, out);
+            }
+            Op::ADDNV | Op::SUBNV | Op::MULNV | Op::DIVNV | Op::MODNV => {
+                let x = self.operand(self.get(st, ins.b))?;
+                let k = self.knum(u16::from(ins.c))?;
+                let out = self.arith(
+                    ins.op,
+                    Opnd {
+                        k: Some(k),
+                        v: None,
+                        ty: Ty::Num,
+                        width: 0,
+                    },
+                    x,
+                )?;
+                self.set(st, a, out);
+            }
+            Op::ADDVV | Op::SUBVV | Op::MULVV | Op::DIVVV | Op::MODVV => {
+                let x = self.operand(self.get(st, ins.b))?;
+                let y = self.operand(self.get(st, ins.c))?;
+                let out = self.arith(ins.op, x, y)?;
+                self.set(st, a, out);
+            }
+            Op::BNOT => {
+                let x = self.operand(self.get(st, d as u8))?;
+                let out = self.bitop(Builtin::BitBnot, &[x])?;
+                self.set(st, a, out);
+            }
+            Op::BAND | Op::BOR | Op::BXOR | Op::BSHL | Op::BSHR | Op::BSAR => {
+                let x = self.operand(self.get(st, ins.b))?;
+                let y = self.operand(self.get(st, ins.c))?;
+                let op = match ins.op {
+                    Op::BAND => Builtin::BitBand,
+                    Op::BOR => Builtin::BitBor,
+                    Op::BXOR => Builtin::BitBxor,
+                    Op::BSHL => Builtin::BitLshift,
+                    Op::BSHR => Builtin::BitRshift,
+                    _ => Builtin::BitArshift,
+                };
+                let out = self.bitop(op, &[x, y])?;
+                self.set(st, a, out);
+            }
+            Op::UGET => {
+                let v = match self.proto.upvalues.get(d as usize) {
+                    Some((_, c)) => Val::K(c.clone()),
+                    None => return Err(self.err("internal error: upvalue out of range")),
+                };
+                self.set(st, a, v);
+            }
+            Op::GGET => {
+                let name = self.kstr(d)?;
+                let v = self.global(&name)?;
+                self.set(st, a, v);
+            }
+            Op::TGETS => {
+                let key = self.kstr(u16::from(ins.c))?;
+                let obj = self.get(st, ins.b);
+                let v = self.index_str(obj, &key)?;
+                let v = self.fetch_ctx(v)?;
+                self.set(st, a, v);
+            }
+            Op::TGETB => {
+                let obj = self.get(st, ins.b);
+                let v = self.index(obj, Val::K(Const::Num(f64::from(ins.c))))?;
+                let v = self.fetch_ctx(v)?;
+                self.set(st, a, v);
+            }
+            Op::TGETV => {
+                let obj = self.get(st, ins.b);
+                let key = self.get(st, ins.c);
+                let v = match (&obj, &key) {
+                    (_, Val::K(Const::Str(s))) => self.index_str(obj.clone(), s)?,
+                    _ => self.index(obj, key)?,
+                };
+                let v = self.fetch_ctx(v)?;
+                self.set(st, a, v);
+            }
+            Op::TSETS => {
+                self.settle_refs(st, &[])?;
+                let key = self.kstr(u16::from(ins.c))?;
+                let obj = self.get(st, ins.b);
+                let val = self.get(st, a);
+                self.store_str(obj, &key, val)?;
+            }
+            Op::TSETB => {
+                self.settle_refs(st, &[])?;
+                let obj = self.get(st, ins.b);
+                let val = self.get(st, a);
+                self.store(obj, Val::K(Const::Num(f64::from(ins.c))), val)?;
+            }
+            Op::TSETV => {
+                self.settle_refs(st, &[])?;
+                let obj = self.get(st, ins.b);
+                let key = self.get(st, ins.c);
+                let val = self.get(st, a);
+                match &key {
+                    Val::K(Const::Str(s)) => self.store_str(obj, s, val)?,
+                    _ => self.store(obj, key, val)?,
+                }
+            }
+            Op::CALL | Op::CALLT => {
+                let nargs = if ins.op == Op::CALL { ins.c } else { d as u8 };
+                if nargs == 0 {
+                    return Err(self.err(
+                        "calls with a variable number of arguments (f(g())) are not supported",
+                    ));
+                }
+                let f = self.get(st, a);
+                let args: Vec<u8> = (0..nargs - 1).map(|i| a + 2 + i).collect();
+                let result = self.call(st, f, &args, pc)?;
+                if ins.op == Op::CALLT {
+                    self.ret(result)?;
+                    return Ok(Flow::Return);
+                }
+                let nres = ins.b;
+                if nres == 0 {
+                    return Err(
+                        self.err("calls with a variable number of results are not supported")
+                    );
+                }
+                for s in a..st.len() as u8 {
+                    self.set(st, s, Val::Undef("it was overwritten by a call"));
+                }
+                if nres >= 2 {
+                    self.set(st, a, result);
+                    for s in 1..nres - 1 {
+                        self.set(st, a + s, Val::K(Const::Nil));
+                    }
+                }
+            }
+            Op::RET0 => {
+                self.ret(Val::K(Const::Nil))?;
+                return Ok(Flow::Return);
+            }
+            Op::RET1 => {
+                let v = self.get(st, a);
+                self.ret(v)?;
+                return Ok(Flow::Return);
+            }
+            Op::RET => {
+                if d < 2 {
+                    self.ret(Val::K(Const::Nil))?;
+                } else {
+                    let v = self.get(st, a);
+                    self.ret(v)?;
+                }
+                return Ok(Flow::Return);
+            }
+            Op::JMP => return Ok(Flow::Jump(ins.jump_target(pc))),
+            Op::UCLO => return Ok(Flow::Jump(ins.jump_target(pc))),
+            Op::FUNCF | Op::IFUNCF | Op::JFUNCF | Op::FUNCV | Op::IFUNCV | Op::JFUNCV => {}
+            Op::FORI
+            | Op::JFORI
+            | Op::FORL
+            | Op::IFORL
+            | Op::JFORL
+            | Op::LOOP
+            | Op::ILOOP
+            | Op::JLOOP => {
+                return Err(self
+                    .err("loops are not supported yet")
+                    .hint("unroll the loop at the top level of the file, or compute the value outside the program"));
+            }
+            Op::ITERC | Op::ITERN | Op::ITERL | Op::IITERL | Op::JITERL | Op::ISNEXT => {
+                return Err(
+                    self.err("`for ... in` iteration is not supported in program functions")
+                );
+            }
+            Op::CAT => {
+                return Err(self
+                    .err("string concatenation at run time is not supported")
+                    .hint("build strings at the top level of the file"))
+            }
+            Op::POW => return Err(self.err("`^` (power) is not supported in program functions")),
+            Op::LEN => return Err(self.err("`#` (length) is not supported in program functions")),
+            Op::TNEW | Op::TDUP => {
+                return Err(self
+                    .err("tables cannot be created in program functions")
+                    .hint("use ffi.new('struct ...') for a stack object, or a bpf.map"))
+            }
+            Op::FNEW => return Err(self.err("functions cannot be created in program functions")),
+            Op::GSET => {
+                return Err(self
+                    .err("program functions cannot set globals")
+                    .hint("use a local or a map"))
+            }
+            Op::USETV | Op::USETS | Op::USETN | Op::USETP => {
+                return Err(self
+                    .err("program functions cannot assign upvalues")
+                    .hint("use a map to keep state between runs"))
+            }
+            Op::VARG => return Err(self.err("`...` is not supported in program functions")),
+            Op::CALLM | Op::CALLMT | Op::RETM | Op::TSETM => {
+                return Err(self
+                    .err("calls with a variable number of arguments or results are not supported"))
+            }
+            Op::TGETR | Op::TSETR => {
+                return Err(self.err("raw table access is not supported in program functions"))
+            }
+            Op::ISTYPE | Op::ISNUM => {
+                return Err(self.err("type checks are not supported in program functions"))
+            }
+            Op::ISLT
+            | Op::ISGE
+            | Op::ISLE
+            | Op::ISGT
+            | Op::ISEQV
+            | Op::ISNEV
+            | Op::ISEQS
+            | Op::ISNES
+            | Op::ISEQN
+            | Op::ISNEN
+            | Op::ISEQP
+            | Op::ISNEP
+            | Op::ISTC
+            | Op::ISFC
+            | Op::IST
+            | Op::ISF => {
+                return Err(self.err(format!(
+                    "internal error: {} without a following JMP at pc {pc}",
+                    ins.op.name()
+                )));
+            }
+            Op::FUNCC | Op::FUNCCW => {
+                return Err(self.err("internal error: C function header in a Lua function"))
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn ret(&mut self, v: Val) -> LResult<()> {
+        let r0 = R::P(Reg::R0);
+        match v {
+            Val::K(Const::Nil) => self.mov_imm_r(r0, 0),
+            other => {
+                let o = self.operand(other).map_err(|d| {
+                    let msg = d.message.clone();
+                    self.err(format!("cannot return this value: {msg}"))
+                })?;
+                match (o.k, o.v) {
+                    (Some(k), _) => self.mov_imm_r(r0, k),
+                    (None, Some(v)) => self.e(Insn::Alu64 {
+                        op: AluOp::Mov,
+                        dst: r0,
+                        src: Src::Reg(R::V(v)),
+                    }),
+                    (None, None) => self.mov_imm_r(r0, 0),
+                }
+            }
+        }
+        self.e(Insn::Exit);
+        Ok(())
+    }
+
+    /// Arithmetic with LuaJIT's typing.
+    fn arith(&mut self, op: Op, x: Opnd, y: Opnd) -> LResult<Val> {
+        if x.ty == Ty::Bool || y.ty == Ty::Bool {
+            return Err(self.err("attempt to perform arithmetic on a boolean value"));
+        }
+        let ty = Ty::arith(x.ty, y.ty);
+        let kind = match op {
+            Op::ADDVN | Op::ADDNV | Op::ADDVV => 0,
+            Op::SUBVN | Op::SUBNV | Op::SUBVV => 1,
+            Op::MULVN | Op::MULNV | Op::MULVV => 2,
+            Op::DIVVN | Op::DIVNV | Op::DIVVV => 3,
+            _ => 4,
+        };
+        if let (Some(a), Some(b)) = (x.k, y.k) {
+            let r = fold(kind, a, b, ty);
+            return Ok(Val::K(match ty {
+                Ty::U64 => Const::UInt64(r as u64),
+                Ty::I64 => Const::Int64(r),
+                _ => Const::Num(r as f64),
+            }));
+        }
+        let t = self.tmp();
+        self.put_reg(x, t);
+        let src = self.src_of(y);
+        match kind {
+            0 => self.alu(AluOp::Add, t, src),
+            1 => self.alu(AluOp::Sub, t, src),
+            2 => self.alu(AluOp::Mul, t, src),
+            3 => self.alu(
+                if ty == Ty::U64 {
+                    AluOp::Div
+                } else {
+                    AluOp::SDiv
+                },
+                t,
+                src,
+            ),
+            _ => {
+                if ty == Ty::U64 {
+                    self.alu(AluOp::Mod, t, src);
+                } else {
+                    // Lua's floored modulo: r = a s% b; if r != 0 and (r ^ b) < 0 then r += b.
+                    self.alu(AluOp::SMod, t, src);
+                    let b = self.reg_of(y);
+                    let done = self.code.label();
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jeq,
+                        dst: R::V(t),
+                        src: Src::Imm(0),
+                        target: done,
+                    });
+                    let s = self.tmp();
+                    self.mov(s, t);
+                    self.alu(AluOp::Xor, s, Src::Reg(b));
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jsge,
+                        dst: R::V(s),
+                        src: Src::Imm(0),
+                        target: done,
+                    });
+                    self.alu(AluOp::Add, t, Src::Reg(b));
+                    self.code.bind(done);
+                }
+            }
+        }
+        Ok(Val::Rt { v: t, ty, width: 0 })
+    }
+
+    /// Bit operations with LuaJIT's rules: 32-bit on numbers (result sign-extended), 64-bit
+    /// if any operand is 64-bit cdata (shift counts masked to 31 / 63).
+    fn bitop(&mut self, op: Builtin, args: &[Opnd]) -> LResult<Val> {
+        if args.is_empty() {
+            return Err(self.err(format!("{} needs an argument", op.name())));
+        }
+        if args.iter().any(|a| a.ty == Ty::Bool) {
+            return Err(self.err(format!(
+                "bad argument to {}: number expected, got boolean",
+                op.name()
+            )));
+        }
+        let shift = matches!(
+            op,
+            Builtin::BitLshift | Builtin::BitRshift | Builtin::BitArshift
+        );
+        let ty = if shift {
+            args[0].ty
+        } else {
+            args.iter().fold(Ty::Num, |t, a| Ty::arith(t, a.ty))
+        };
+        let wide = ty != Ty::Num;
+        if shift && args.len() != 2 {
+            return Err(self.err(format!("{} takes two arguments", op.name())));
+        }
+        // Constant folding.
+        if args.iter().all(|a| a.k.is_some()) {
+            let ks: Vec<i64> = args.iter().filter_map(|a| a.k).collect();
+            let r = fold_bit(op, &ks, wide);
+            return Ok(Val::K(match ty {
+                Ty::U64 => Const::UInt64(r as u64),
+                Ty::I64 => Const::Int64(r),
+                _ => Const::Num(r as f64),
+            }));
+        }
+        let t = self.tmp();
+        self.put_reg(args[0], t);
+        let alu = |l: &mut Self, o: AluOp, src: Src<VReg>| {
+            if wide {
+                l.alu(o, t, src)
+            } else {
+                l.alu32(o, t, src)
+            }
+        };
+        match op {
+            Builtin::BitTobit => {}
+            Builtin::BitBnot => alu(self, AluOp::Xor, Src::Imm(-1)),
+            Builtin::BitBand | Builtin::BitBor | Builtin::BitBxor => {
+                let o = match op {
+                    Builtin::BitBand => AluOp::And,
+                    Builtin::BitBor => AluOp::Or,
+                    _ => AluOp::Xor,
+                };
+                for a in &args[1..] {
+                    let src = self.src_of(*a);
+                    alu(self, o, src);
+                }
+            }
+            _ => {
+                let o = match op {
+                    Builtin::BitLshift => AluOp::Lsh,
+                    Builtin::BitRshift => AluOp::Rsh,
+                    _ => AluOp::Arsh,
+                };
+                let mask = if wide { 63 } else { 31 };
+                let count = args[1];
+                let src = match count.k {
+                    Some(k) => Src::Imm((k & mask) as i32),
+                    None => {
+                        let c = self.tmp();
+                        self.put_reg(count, c);
+                        self.alu(AluOp::And, c, Src::Imm(mask as i32));
+                        Src::Reg(c)
+                    }
+                };
+                alu(self, o, src);
+            }
+        }
+        if !wide {
+            self.e(Insn::Sext32 { dst: R::V(t) });
+        }
+        Ok(Val::Rt { v: t, ty, width: 0 })
+    }
+
+    /// The truthiness of a value as a condition that holds when it is truthy.
+    fn truth(&mut self, v: Val) -> LResult<Cond> {
+        Ok(match v {
+            Val::K(Const::Nil) | Val::K(Const::Bool(false)) => Cond::Known(false),
+            Val::K(_) | Val::Fn(_) | Val::Ctx | Val::Stack { .. } | Val::Pkt { .. } => {
+                Cond::Known(true)
+            }
+            Val::Rt {
+                ty: Ty::Bool, v, ..
+            } => Cond::Test {
+                op: JmpOp::Jne,
+                a: v,
+                b: Src::Imm(0),
+            },
+            Val::Rt { .. } => Cond::Known(true),
+            Val::MapPtr {
+                nullable: false, ..
+            } => Cond::Known(true),
+            Val::MapPtr { v, .. } => Cond::Test {
+                op: JmpOp::Jne,
+                a: v,
+                b: Src::Imm(0),
+            },
+            Val::Ref { ref ty, .. } => {
+                if *ty == CType::Bool {
+                    let o = self.operand(v)?;
+                    let r = self.reg_of(o);
+                    Cond::Test {
+                        op: JmpOp::Jne,
+                        a: r,
+                        b: Src::Imm(0),
+                    }
+                } else {
+                    Cond::Known(true)
+                }
+            }
+            Val::Undef(why) => return Err(self.err(format!("this value is undefined here: {why}"))),
+        })
+    }
+
+    /// A comparison or test; returns the condition and the states on the taken and fall edges.
+    fn branch(&mut self, st: &mut State, ins: Ins) -> LResult<(Cond, State, State)> {
+        let a = self.get(st, ins.a);
+        let d = ins.d;
+        let mut taken = st.clone();
+        let mut fall = st.clone();
+        let cond = match ins.op {
+            Op::IST | Op::ISF | Op::ISTC | Op::ISFC => {
+                let v = self.get(st, d as u8);
+                let c = self.truth(v.clone())?;
+                let want_true = matches!(ins.op, Op::IST | Op::ISTC);
+                if matches!(ins.op, Op::ISTC | Op::ISFC) {
+                    self.set(&mut taken, ins.a, v.clone());
+                }
+                // Refine a nullable map value on both edges.
+                if let Val::MapPtr {
+                    v: r,
+                    map,
+                    ty,
+                    nullable: true,
+                } = &v
+                {
+                    let nonnull = Val::MapPtr {
+                        v: *r,
+                        map: *map,
+                        ty: ty.clone(),
+                        nullable: false,
+                    };
+                    let (t, f) = if want_true {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(t, &v, nonnull.clone());
+                    refine(f, &v, Val::K(Const::Nil));
+                }
+                if want_true {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQP | Op::ISNEP => {
+                let p = pri(d);
+                let c = self.equal(a.clone(), Val::K(p.clone()))?;
+                if let (
+                    Val::MapPtr {
+                        v: r,
+                        map,
+                        ty,
+                        nullable: true,
+                    },
+                    Const::Nil,
+                ) = (&a, &p)
+                {
+                    let nonnull = Val::MapPtr {
+                        v: *r,
+                        map: *map,
+                        ty: ty.clone(),
+                        nullable: false,
+                    };
+                    let (isnil, notnil) = if ins.op == Op::ISEQP {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(isnil, &a, Val::K(Const::Nil));
+                    refine(notnil, &a, nonnull);
+                }
+                if ins.op == Op::ISEQP {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQS | Op::ISNES => {
+                let s = self.kstr(d)?;
+                let c = match &a {
+                    Val::K(Const::Str(x)) => Cond::Known(*x == s),
+                    Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } => Cond::Known(false),
+                    other => {
+                        return Err(
+                            self.err(format!("cannot compare {} with a string", other.describe()))
+                        )
+                    }
+                };
+                if ins.op == Op::ISEQS {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQN | Op::ISNEN => {
+                let k = self.knum(d)?;
+                let c = self.equal(a, Val::K(Const::Num(k as f64)))?;
+                if ins.op == Op::ISEQN {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQV | Op::ISNEV => {
+                let b = self.get(st, d as u8);
+                let c = self.equal(a, b)?;
+                if ins.op == Op::ISEQV {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISLT | Op::ISGE | Op::ISLE | Op::ISGT => {
+                let x = self.operand(a)?;
+                let y = self.operand(self.get(st, d as u8))?;
+                if x.ty == Ty::Bool || y.ty == Ty::Bool {
+                    return Err(self.err("attempt to compare a boolean value"));
+                }
+                let unsigned = Ty::arith(x.ty, y.ty) == Ty::U64;
+                // ISGE means `not (a < b)`, ISGT `not (a <= b)`: for integers the same as >=, >.
+                let op = match (ins.op, unsigned) {
+                    (Op::ISLT, false) => JmpOp::Jslt,
+                    (Op::ISGE, false) => JmpOp::Jsge,
+                    (Op::ISLE, false) => JmpOp::Jsle,
+                    (Op::ISGT, false) => JmpOp::Jsgt,
+                    (Op::ISLT, true) => JmpOp::Jlt,
+                    (Op::ISGE, true) => JmpOp::Jge,
+                    (Op::ISLE, true) => JmpOp::Jle,
+                    (_, true) => JmpOp::Jgt,
+                    (_, false) => JmpOp::Jsgt,
+                };
+                self.compare(op, x, y)
+            }
+            other => {
+                return Err(self.err(format!(
+                    "internal error: {} is not a condition",
+                    other.name()
+                )))
+            }
+        };
+        Ok((cond, taken, fall))
+    }
+
+    fn compare(&mut self, op: JmpOp, x: Opnd, y: Opnd) -> Cond {
+        if let (Some(a), Some(b)) = (x.k, y.k) {
+            return Cond::Known(op.eval(a, b));
+        }
+        let a = self.reg_of(x);
+        let b = self.src_of(y);
+        Cond::Test { op, a, b }
+    }
+
+    /// `a == b` with Lua's rules: values of different kinds are never equal.
+    fn equal(&mut self, a: Val, b: Val) -> LResult<Cond> {
+        let is_nil = |v: &Val| matches!(v, Val::K(Const::Nil));
+        match (&a, &b) {
+            (Val::MapPtr { v, nullable, .. }, x) | (x, Val::MapPtr { v, nullable, .. })
+                if is_nil(x) =>
+            {
+                if *nullable {
+                    Ok(Cond::Test {
+                        op: JmpOp::Jeq,
+                        a: *v,
+                        b: Src::Imm(0),
+                    })
+                } else {
+                    Ok(Cond::Known(false))
+                }
+            }
+            (Val::K(x), Val::K(y)) if const_int(x).is_none() || const_int(y).is_none() => {
+                Ok(Cond::Known(x == y))
+            }
+            (Val::K(Const::Nil), _) | (_, Val::K(Const::Nil)) => Ok(Cond::Known(false)),
+            (Val::K(Const::Bool(_)), Val::Rt { ty, .. })
+            | (Val::Rt { ty, .. }, Val::K(Const::Bool(_)))
+                if *ty != Ty::Bool =>
+            {
+                Ok(Cond::Known(false))
+            }
+            _ => {
+                let x = self.operand(a)?;
+                let y = self.operand(b)?;
+                if (x.ty == Ty::Bool) != (y.ty == Ty::Bool) {
+                    return Ok(Cond::Known(false));
+                }
+                Ok(self.compare(JmpOp::Jeq, x, y))
+            }
+        }
+    }
+
+    /// A global name inside a program function.
+    fn global(&self, name: &str) -> LResult<Val> {
+        Ok(match name {
+            "xadd" => Val::Fn(Builtin::Xadd),
+            "time" => Val::Fn(Builtin::Time),
+            "cpu" => Val::Fn(Builtin::Cpu),
+            "pid_tgid" => Val::Fn(Builtin::PidTgid),
+            "uid_gid" => Val::Fn(Builtin::UidGid),
+            "comm" => Val::Fn(Builtin::Comm),
+            "rand" => Val::Fn(Builtin::Rand),
+            "ntoh" => Val::Fn(Builtin::Ntoh),
+            "hton" => Val::Fn(Builtin::Hton),
+            "print" => Val::Fn(Builtin::Print),
+            "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
+            "skb" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => Val::Ctx,
+            "pkt" | "eth" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
+                Val::Pkt {
+                    hdr: Hdr::Eth,
+                    off: 0,
+                    dynoff: None,
+                }
+            }
+            "pkt" | "eth" | "skb" => {
+                return Err(self.err(format!("`{name}` is only available in socket filters")));
+            }
+            _ => {
+                return Err(self
+                    .err(format!("unknown global `{name}` in a program function"))
+                    .hint("program functions see builtins (xadd, time, pid_tgid, comm, bit, ffi, ...) and the file's locals as upvalues"));
+            }
+        })
+    }
+
+    /// `obj.key`.
+    fn index_str(&mut self, obj: Val, key: &str) -> LResult<Val> {
+        match obj {
+            Val::K(Const::Lib(lib)) => {
+                let b = match (lib.as_str(), key) {
+                    ("bit", "band") => Builtin::BitBand,
+                    ("bit", "bor") => Builtin::BitBor,
+                    ("bit", "bxor") => Builtin::BitBxor,
+                    ("bit", "bnot") => Builtin::BitBnot,
+                    ("bit", "lshift") => Builtin::BitLshift,
+                    ("bit", "rshift") => Builtin::BitRshift,
+                    ("bit", "arshift") => Builtin::BitArshift,
+                    ("bit", "tobit") => Builtin::BitTobit,
+                    ("ffi", "new") => Builtin::FfiNew,
+                    ("ffi", "sizeof") => Builtin::FfiSizeof,
+                    _ => {
+                        return Err(self.err(format!(
+                            "`{lib}.{key}` is not available in program functions"
+                        )))
+                    }
+                };
+                Ok(Val::Fn(b))
+            }
+            Val::K(Const::Table(fields)) => Ok(fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Val::K(v.clone()))
+                .unwrap_or(Val::K(Const::Nil))),
+            Val::Ctx => self.ctx_field(key),
+            Val::Stack { off, ty } => self.field(Base::Stack(off), 0, &ty, key),
+            Val::MapPtr {
+                v, ty, nullable, ..
+            } => {
+                if nullable {
+                    return Err(self
+                        .err(format!(
+                            "this map value may be nil here, so `.{key}` may fail"
+                        ))
+                        .hint("guard it: `local v = m[k]; if v then ... v.field ... end`"));
+                }
+                self.field(Base::Map(v), 0, &ty, key)
+            }
+            Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
+            Val::Pkt { hdr, off, dynoff } => self.pkt_index(hdr, off, dynoff, key),
+            other => Err(self.err(format!(
+                "attempt to index {} with `{key}`",
+                other.describe()
+            ))),
+        }
+    }
+
+    fn field(&mut self, base: Base, off: i32, ty: &CType, key: &str) -> LResult<Val> {
+        let Some(f) = ty.field(key) else {
+            let hint = match ty.as_struct() {
+                Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
+                None => "only structs have fields".to_string(),
+            };
+            return Err(self
+                .err(format!("{} has no field `{key}`", ty.c_name()))
+                .hint(hint));
+        };
+        if f.bits.is_some() {
+            return Err(self.err(format!("bit field `{key}` is not supported yet")));
+        }
+        Ok(Val::Ref {
+            base,
+            off: off + f.offset as i32,
+            ty: f.ty.clone(),
+        })
+    }
+
+    fn ctx_field(&mut self, key: &str) -> LResult<Val> {
+        match self.env.kind {
+            ProgramKind::Tracepoint { category, name } => {
+                let Some(tp) = self.env.tracepoint else {
+                    return Err(self.err(format!("tracepoint {category}/{name} has no format")));
+                };
+                let Some(f) = tp.field(key) else {
+                    return Err(self.err(tp.unknown_field_message(key)));
+                };
+                let ty = match f.kind {
+                    TpFieldKind::Int => CType::Int {
+                        size: f.size as u8,
+                        signed: f.signed,
+                        is_char: false,
+                    },
+                    TpFieldKind::Pointer => CType::Int {
+                        size: 8,
+                        signed: false,
+                        is_char: false,
+                    },
+                    TpFieldKind::Array {
+                        elem_size,
+                        len,
+                        elem_signed,
+                        is_char,
+                    } => CType::Array(
+                        Box::new(CType::Int {
+                            size: elem_size as u8,
+                            signed: elem_signed,
+                            is_char,
+                        }),
+                        len,
+                    ),
+                    TpFieldKind::DataLoc { .. } | TpFieldKind::RelLoc { .. } => CType::Int {
+                        size: 4,
+                        signed: false,
+                        is_char: false,
+                    },
+                    TpFieldKind::Other => {
+                        return Err(
+                            self.err(format!("field `{key}` ({}) cannot be read yet", f.decl))
+                        );
+                    }
+                };
+                Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off: f.offset as i32,
+                    ty,
+                })
+            }
+            ProgramKind::SocketFilter { .. } => match skb_field(key) {
+                Some(off) => Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off,
+                    ty: CType::Int {
+                        size: 4,
+                        signed: false,
+                        is_char: false,
+                    },
+                }),
+                None => Err(self.err(format!(
+                    "struct __sk_buff has no field `{key}` readable by socket filters"
+                ))),
+            },
+            ProgramKind::Kprobe { .. } | ProgramKind::Uprobe { .. } => match pt_regs_field(key) {
+                Some(off) => Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off,
+                    ty: CType::Int {
+                        size: 8,
+                        signed: false,
+                        is_char: false,
+                    },
+                }),
+                None => Err(self.err(format!("struct pt_regs has no field `{key}`"))),
+            },
+        }
+    }
+
+    /// `obj[key]` for a non-string key.
+    fn index(&mut self, obj: Val, key: Val) -> LResult<Val> {
+        match obj {
+            Val::K(Const::Map(id)) => self.map_lookup(id, key),
+            Val::K(Const::Table(fields)) => {
+                let k = match &key {
+                    Val::K(Const::Num(n)) => n.to_string(),
+                    _ => {
+                        return Err(
+                            self.err("a compile-time table can only be indexed by constants")
+                        )
+                    }
+                };
+                Ok(fields
+                    .iter()
+                    .find(|(x, _)| *x == k)
+                    .map(|(_, v)| Val::K(v.clone()))
+                    .unwrap_or(Val::K(Const::Nil)))
+            }
+            Val::Ref { base, off, ty } => self.element(base, off, &ty, key),
+            Val::Stack { off, ty } => self.element(Base::Stack(off), 0, &ty, key),
+            Val::MapPtr {
+                v,
+                ty,
+                nullable: false,
+                ..
+            } => self.element(Base::Map(v), 0, &ty, key),
+            Val::Pkt {
+                hdr: _,
+                off,
+                dynoff,
+            } => {
+                let o = self.operand(key)?;
+                let Some(k) = o.k else {
+                    return Err(self.err("packet bytes can only be indexed by constants yet"));
+                };
+                let v = self.pkt_load(off + k as i32, 1, dynoff)?;
+                Ok(Val::Rt {
+                    v,
+                    ty: Ty::Num,
+                    width: 1,
+                })
+            }
+            other => Err(self.err(format!("attempt to index {}", other.describe()))),
+        }
+    }
+
+    fn element(&mut self, base: Base, off: i32, ty: &CType, key: Val) -> LResult<Val> {
+        let CType::Array(elem, len) = ty else {
+            return Err(self.err(format!(
+                "attempt to index a value of type {} with a number",
+                ty.c_name()
+            )));
+        };
+        let o = self.operand(key)?;
+        let Some(i) = o.k else {
+            return Err(self
+                .err("arrays can only be indexed by constants yet")
+                .hint("use a constant index"));
+        };
+        if i < 0 || (*len > 0 && i >= i64::from(*len)) {
+            return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+        }
+        Ok(Val::Ref {
+            base,
+            off: off + (i as i32) * elem.size() as i32,
+            ty: (**elem).clone(),
+        })
+    }
+
+    /// Writes `val` into a stack buffer of C type `ty` at `r10 - off` (scalars and copies).
+    fn store_to(&mut self, base: Base, off: i32, ty: &CType, val: Val) -> LResult<()> {
+        let (dst, off) = match base {
+            Base::Ctx => return Err(self.err("the program context is read-only")),
+            Base::Stack(o) => (R::P(Reg::R10), off - o),
+            Base::Map(v) => (R::V(v), off),
+        };
+        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        if scalar_ty(ty).is_none() {
+            return Err(self.err(format!(
+                "cannot assign to a value of type {} as a whole yet",
+                ty.c_name()
+            )));
+        }
+        let size = Size::from_bytes(ty.size()).ok_or_else(|| self.err("unsupported field size"))?;
+        let o = match val {
+            Val::K(Const::Nil) => return Err(self.err("cannot store nil into a field")),
+            Val::K(Const::Bool(b)) => Opnd {
+                k: Some(i64::from(b)),
+                v: None,
+                ty: Ty::Bool,
+                width: 0,
+            },
+            v => self.operand(v)?,
+        };
+        match o.k {
+            Some(k) if i32::try_from(k).is_ok() => {
+                self.e(Insn::St {
+                    size,
+                    dst,
+                    off: off16,
+                    imm: k as i32,
+                });
+            }
+            _ => {
+                let r = self.reg_of(o);
+                self.e(Insn::Stx {
+                    size,
+                    dst,
+                    src: R::V(r),
+                    off: off16,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn store_str(&mut self, obj: Val, key: &str, val: Val) -> LResult<()> {
+        let target = match obj {
+            Val::Ctx => {
+                return Err(self.err(format!(
+                    "cannot assign `{key}`: the program context is read-only"
+                )))
+            }
+            o @ (Val::Stack { .. } | Val::MapPtr { .. } | Val::Ref { .. }) => {
+                self.index_str(o, key)?
+            }
+            other => {
+                return Err(self.err(format!(
+                    "attempt to assign field `{key}` of {}",
+                    other.describe()
+                )))
+            }
+        };
+        self.store_ref(target, val)
+    }
+
+    fn store_ref(&mut self, target: Val, val: Val) -> LResult<()> {
+        match target {
+            Val::Ref { base, off, ty } => self.store_to(base, off, &ty, val),
+            other => Err(self.err(format!("cannot assign to {}", other.describe()))),
+        }
+    }
+
+    fn store(&mut self, obj: Val, key: Val, val: Val) -> LResult<()> {
+        match obj {
+            Val::K(Const::Map(id)) => self.map_update(id, key, val),
+            o @ (Val::Stack { .. } | Val::Ref { .. } | Val::MapPtr { .. }) => {
+                let target = self.index(o, key)?;
+                self.store_ref(target, val)
+            }
+            other => Err(self.err(format!(
+                "attempt to assign an element of {}",
+                other.describe()
+            ))),
+        }
+    }
+
+    fn map(&self, id: u32) -> LResult<&'a MapView> {
+        self.env
+            .maps
+            .get(id as usize)
+            .ok_or_else(|| self.err("internal error: unknown map"))
+    }
+
+    /// Reserves the shared call buffer: `size` bytes at its `at` offset; returns the r10 offset.
+    fn scratch(&mut self, at: u32, size: u32) -> i32 {
+        self.scratch_need = self.scratch_need.max(at + size);
+        self.scratch_base - at as i32
+    }
+
+    /// Puts a key or value into memory for a map helper and returns its stack offset.
+    fn buffer(&mut self, at: u32, ty: &CType, val: Val, what: &str) -> LResult<i32> {
+        if let Val::Stack { off, ty: vty } = &val {
+            if vty.size() == ty.size() && (vty.c_name() == ty.c_name() || scalar_ty(ty).is_none()) {
+                return Ok(*off);
+            }
+            return Err(self.err(format!(
+                "wrong {what} type: the map wants {}, got {}",
+                ty.c_name(),
+                vty.c_name()
+            )));
+        }
+        if scalar_ty(ty).is_none() {
+            return Err(self
+                .err(format!(
+                    "the map's {what} is a {}: pass an ffi.new object of that type",
+                    ty.c_name()
+                ))
+                .hint(format!(
+                    "local k = ffi.new('{}'); k.field = ...; m[k]",
+                    ty.c_name()
+                )));
+        }
+        let off = self.scratch(at, align8(ty.size()));
+        self.store_to(Base::Stack(off), 0, ty, val)?;
+        Ok(off)
+    }
+
+    fn map_lookup(&mut self, id: u32, key: Val) -> LResult<Val> {
+        let m = self.map(id)?;
+        if !matches!(
+            m.kind.as_str(),
+            "hash" | "array" | "percpu_hash" | "percpu_array" | "lru_hash" | "lru_percpu_hash"
+        ) {
+            return Err(self.err(format!(
+                "map `{}` of type {} cannot be read with m[k]",
+                m.name, m.kind
+            )));
+        }
+        let koff = self.buffer(0, &m.key, key, "key")?;
+        let r = self.call_helper(Helper::MapLookupElem, &[Arg::Map(id), Arg::Stack(koff)]);
+        Ok(Val::MapPtr {
+            v: r,
+            map: id,
+            ty: m.value.clone(),
+            nullable: true,
+        })
+    }
+
+    fn map_update(&mut self, id: u32, key: Val, val: Val) -> LResult<()> {
+        let m = self.map(id)?;
+        if !matches!(
+            m.kind.as_str(),
+            "hash" | "array" | "percpu_hash" | "percpu_array" | "lru_hash" | "lru_percpu_hash"
+        ) {
+            return Err(self.err(format!(
+                "map `{}` of type {} cannot be assigned with m[k] = v",
+                m.name, m.kind
+            )));
+        }
+        let koff = self.buffer(0, &m.key, key, "key")?;
+        if val == Val::K(Const::Nil) {
+            if m.kind.contains("array") {
+                return Err(self
+                    .err(format!("cannot delete from array map `{}`", m.name))
+                    .hint("store 0 instead"));
+            }
+            self.call_helper(Helper::MapDeleteElem, &[Arg::Map(id), Arg::Stack(koff)]);
+            return Ok(());
+        }
+        let voff = match &val {
+            Val::MapPtr {
+                v,
+                ty,
+                nullable: false,
+                ..
+            } if scalar_ty(ty).is_none() => {
+                // A struct value from another lookup: pass its pointer.
+                let v = *v;
+                self.call_helper(
+                    Helper::MapUpdateElem,
+                    &[Arg::Map(id), Arg::Stack(koff), Arg::Reg(v), Arg::Imm(0)],
+                );
+                return Ok(());
+            }
+            _ => self.buffer(align8(m.key.size()), &m.value, val, "value")?,
+        };
+        self.call_helper(
+            Helper::MapUpdateElem,
+            &[
+                Arg::Map(id),
+                Arg::Stack(koff),
+                Arg::Stack(voff),
+                Arg::Imm(0),
+            ],
+        );
+        Ok(())
+    }
+
+    /// Emits a helper call; returns the register holding its result.
+    fn call_helper(&mut self, h: Helper, args: &[Arg]) -> VReg {
+        for (i, a) in args.iter().enumerate() {
+            let r = R::P(Reg(i as u8 + 1));
+            match *a {
+                Arg::Reg(v) => self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: r,
+                    src: Src::Reg(R::V(v)),
+                }),
+                Arg::Imm(k) => self.mov_imm_r(r, k),
+                Arg::Stack(off) => {
+                    self.e(Insn::Alu64 {
+                        op: AluOp::Mov,
+                        dst: r,
+                        src: Src::Reg(R::P(Reg::R10)),
+                    });
+                    self.e(Insn::Alu64 {
+                        op: AluOp::Add,
+                        dst: r,
+                        src: Src::Imm(-off),
+                    });
+                }
+                Arg::Map(id) => self.e(Insn::LdMap {
+                    dst: r,
+                    map: MapId(id),
+                }),
+                Arg::Ctx => self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: r,
+                    src: Src::Reg(R::P(Reg::R6)),
+                }),
+            }
+        }
+        self.e(Insn::Call { helper: h });
+        let t = self.tmp();
+        self.e(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(t),
+            src: Src::Reg(R::P(Reg::R0)),
+        });
+        t
+    }
+
+    /// Calls a builtin; returns its result.
+    fn call(&mut self, st: &mut State, f: Val, args: &[u8], pc: usize) -> LResult<Val> {
+        let Val::Fn(b) = f else {
+            return Err(self.err(format!("attempt to call {}", f.describe())));
+        };
+        let argv: Vec<Val> = args.iter().map(|&s| self.get(st, s)).collect();
+        let arg = |_: &Self, i: usize| argv.get(i).cloned().unwrap_or(Val::K(Const::Nil));
+        let nargs = args.len();
+        let want = |l: &Self, n: usize| -> LResult<()> {
+            if nargs < n {
+                Err(l.err(format!(
+                    "{} needs {n} argument{}",
+                    b.name(),
+                    if n == 1 { "" } else { "s" }
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        match b {
+            Builtin::Time => Ok(Val::Rt {
+                v: self.call_helper(Helper::KtimeGetNs, &[]),
+                ty: Ty::U64,
+                width: 0,
+            }),
+            Builtin::PidTgid => Ok(Val::Rt {
+                v: self.call_helper(Helper::GetCurrentPidTgid, &[]),
+                ty: Ty::U64,
+                width: 0,
+            }),
+            Builtin::UidGid => Ok(Val::Rt {
+                v: self.call_helper(Helper::GetCurrentUidGid, &[]),
+                ty: Ty::U64,
+                width: 0,
+            }),
+            Builtin::Cpu => {
+                let v = self.call_helper(Helper::GetSmpProcessorId, &[]);
+                Ok(Val::Rt {
+                    v,
+                    ty: Ty::Num,
+                    width: 4,
+                })
+            }
+            Builtin::Rand => {
+                let v = self.call_helper(Helper::GetPrandomU32, &[]);
+                // The helper returns a u32; make sure the upper half is clear.
+                self.alu32(AluOp::Mov, v, Src::Reg(v));
+                Ok(Val::Rt {
+                    v,
+                    ty: Ty::Num,
+                    width: 4,
+                })
+            }
+            Builtin::Xadd => {
+                want(self, 2)?;
+                let target = arg(self, 0);
+                self.settle_refs(st, &[args[0]])?;
+                let inc = self.operand(arg(self, 1))?;
+                let (ptr, off, ty, nullable) = match target {
+                    Val::MapPtr {
+                        v, ty, nullable, ..
+                    } => (v, 0, ty, nullable),
+                    Val::Ref {
+                        base: Base::Map(v),
+                        off,
+                        ty,
+                    } => (v, off, ty, false),
+                    other => {
+                        return Err(self
+                            .err(format!(
+                                "xadd needs a map value or a field of one, got {}",
+                                other.describe()
+                            ))
+                            .hint("local v = m[k]; if v then xadd(v, 1) end"))
+                    }
+                };
+                let size = match ty.size() {
+                    4 if scalar_ty(&ty).is_some() => Size::W,
+                    8 if scalar_ty(&ty).is_some() => Size::DW,
+                    _ => {
+                        return Err(self.err(format!(
+                            "xadd works on 4- and 8-byte integers, not {}",
+                            ty.c_name()
+                        )))
+                    }
+                };
+                let r = self.reg_of(inc);
+                let skip = self.code.label();
+                if nullable {
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jeq,
+                        dst: R::V(ptr),
+                        src: Src::Imm(0),
+                        target: skip,
+                    });
+                }
+                let off = i16::try_from(off).map_err(|_| self.err("offset too large"))?;
+                self.e(Insn::AtomicAdd {
+                    size,
+                    dst: R::V(ptr),
+                    src: R::V(r),
+                    off,
+                });
+                self.code.bind(skip);
+                Ok(Val::K(Const::Nil))
+            }
+            Builtin::Comm => {
+                want(self, 1)?;
+                let (off, ty) = match arg(self, 0) {
+                    Val::Stack { off, ty } => (off, ty),
+                    Val::Ref {
+                        base: Base::Stack(o),
+                        off,
+                        ty,
+                    } => (o - off, ty),
+                    other => {
+                        return Err(self.err(format!(
+                            "comm() needs a char[16] stack buffer or field, got {}",
+                            other.describe()
+                        )))
+                    }
+                };
+                let size = ty.size();
+                self.settle_refs(st, &[])?;
+                self.call_helper(
+                    Helper::GetCurrentComm,
+                    &[Arg::Stack(off), Arg::Imm(i64::from(size))],
+                );
+                Ok(Val::K(Const::Nil))
+            }
+            Builtin::Ntoh | Builtin::Hton => {
+                want(self, 1)?;
+                let x = self.operand(arg(self, 0))?;
+                let bits = match nargs {
+                    1 => match (x.width, x.ty) {
+                        (w @ (1 | 2 | 4 | 8), _) => u32::from(w) * 8,
+                        (_, Ty::Num) => 32,
+                        _ => 64,
+                    },
+                    _ => match self.operand(arg(self, 1))?.k {
+                        Some(b @ (8 | 16 | 32 | 64)) => b as u32,
+                        _ => {
+                            return Err(self.err(format!("{}: bits must be 16, 32 or 64", b.name())))
+                        }
+                    },
+                };
+                if bits == 8 {
+                    return Ok(Val::Rt {
+                        v: self.reg_of(x),
+                        ty: x.ty,
+                        width: 1,
+                    });
+                }
+                if let Some(k) = x.k {
+                    let r = match bits {
+                        16 => i64::from((k as u16).swap_bytes()),
+                        32 => i64::from((k as u32).swap_bytes()),
+                        _ => (k as u64).swap_bytes() as i64,
+                    };
+                    return Ok(Val::K(if x.ty == Ty::Num {
+                        Const::Num(r as f64)
+                    } else if x.ty == Ty::I64 {
+                        Const::Int64(r)
+                    } else {
+                        Const::UInt64(r as u64)
+                    }));
+                }
+                let t = self.tmp();
+                self.put_reg(x, t);
+                self.e(Insn::ToBe {
+                    dst: R::V(t),
+                    bits: bits as u8,
+                });
+                Ok(Val::Rt {
+                    v: t,
+                    ty: x.ty,
+                    width: (bits / 8) as u8,
+                })
+            }
+            Builtin::BitBand
+            | Builtin::BitBor
+            | Builtin::BitBxor
+            | Builtin::BitBnot
+            | Builtin::BitLshift
+            | Builtin::BitRshift
+            | Builtin::BitArshift
+            | Builtin::BitTobit => {
+                let mut ops = Vec::new();
+                for i in 0..nargs {
+                    ops.push(self.operand(arg(self, i))?);
+                }
+                self.bitop(b, &ops)
+            }
+            Builtin::FfiNew => {
+                want(self, 1)?;
+                let ty = self.ctype_arg(arg(self, 0))?;
+                if nargs > 1 {
+                    return Err(self
+                        .err("ffi.new with initialisers is not supported yet")
+                        .hint("assign the fields after ffi.new"));
+                }
+                let size = align8(ty.size().max(1));
+                let off = match self.objects.get(&pc) {
+                    Some(o) => *o,
+                    None => {
+                        self.objects_top += size as i32;
+                        let o = self.objects_top;
+                        self.objects.insert(pc, o);
+                        o
+                    }
+                };
+                // Zero it: BPF reads of uninitialised stack are rejected, and ffi.new zero-fills.
+                for i in 0..(size / 8) {
+                    self.e(Insn::St {
+                        size: Size::DW,
+                        dst: R::P(Reg::R10),
+                        off: (i as i32 * 8 - off) as i16,
+                        imm: 0,
+                    });
+                }
+                Ok(Val::Stack { off, ty })
+            }
+            Builtin::FfiSizeof => {
+                want(self, 1)?;
+                let ty = match arg(self, 0) {
+                    Val::Stack { ty, .. } | Val::Ref { ty, .. } | Val::MapPtr { ty, .. } => ty,
+                    v => self.ctype_arg(v)?,
+                };
+                Ok(Val::K(Const::Num(f64::from(ty.size()))))
+            }
+            Builtin::Print => Err(self.err("print() is not supported yet")),
+        }
+    }
+
+    fn ctype_arg(&self, v: Val) -> LResult<CType> {
+        let name = match v {
+            Val::K(Const::CType(n)) | Val::K(Const::Str(n)) => n,
+            other => return Err(self.err(format!("expected a C type, got {}", other.describe()))),
+        };
+        self.env
+            .ctypes
+            .parse_type(&name)
+            .map_err(|e| self.err(format!("unknown C type `{name}`: {}", e.message)))
+    }
+
+    /// Loads `size` bytes of packet at `off` (+ `dynoff`) in network byte order into a register.
+    fn pkt_load(&mut self, off: i32, size: u32, dynoff: Option<VReg>) -> LResult<VReg> {
+        let sz = Size::from_bytes(size).ok_or_else(|| self.err("unsupported packet field size"))?;
+        if size == 8 {
+            let hi = self.pkt_load(off, 4, dynoff)?;
+            let lo = self.pkt_load(off + 4, 4, dynoff)?;
+            // Memory order as a little-endian integer: bytes off..off+3 are the low half.
+            self.alu(AluOp::Lsh, lo, Src::Imm(32));
+            self.alu(AluOp::Or, lo, Src::Reg(hi));
+            return Ok(lo);
+        }
+        match dynoff {
+            None => self.e(Insn::LdAbs { size: sz, imm: off }),
+            Some(d) => self.e(Insn::LdInd {
+                size: sz,
+                src: R::V(d),
+                imm: off,
+            }),
+        }
+        let t = self.tmp();
+        self.e(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(t),
+            src: Src::Reg(R::P(Reg::R0)),
+        });
+        if size > 1 {
+            // LD_ABS converts to host order; the dissector reads network order (use ntoh).
+            self.e(Insn::ToBe {
+                dst: R::V(t),
+                bits: (size * 8) as u8,
+            });
+        }
+        Ok(t)
+    }
+
+    fn pkt_index(&mut self, hdr: Hdr, off: i32, dynoff: Option<VReg>, key: &str) -> LResult<Val> {
+        if let Some(f) = hdr.field(key) {
+            let v = if let Some((shift, width)) = f.bits {
+                // Bit fields are defined on the big-endian container: load in host order.
+                let sz = Size::from_bytes(f.size).ok_or_else(|| self.err("bad field"))?;
+                match dynoff {
+                    None => self.e(Insn::LdAbs {
+                        size: sz,
+                        imm: off + f.off,
+                    }),
+                    Some(d) => self.e(Insn::LdInd {
+                        size: sz,
+                        src: R::V(d),
+                        imm: off + f.off,
+                    }),
+                }
+                let t = self.tmp();
+                self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: R::V(t),
+                    src: Src::Reg(R::P(Reg::R0)),
+                });
+                if shift > 0 {
+                    self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
+                }
+                self.alu(AluOp::And, t, Src::Imm(((1u64 << width) - 1) as i32));
+                return Ok(Val::Rt {
+                    v: t,
+                    ty: Ty::Num,
+                    width: 0,
+                });
+            } else {
+                self.pkt_load(off + f.off, f.size, dynoff)?
+            };
+            let ty = if f.size == 8 { Ty::U64 } else { Ty::Num };
+            return Ok(Val::Rt {
+                v,
+                ty,
+                width: f.size as u8,
+            });
+        }
+        let Some((next, how)) = hdr.next(key) else {
+            return Err(self.err(format!(
+                "the {} header has no field or next header `{key}`",
+                hdr.name()
+            )));
+        };
+        match how {
+            Next::Fixed(n) => Ok(Val::Pkt {
+                hdr: next,
+                off: off + n,
+                dynoff,
+            }),
+            Next::Dyn {
+                off: boff,
+                shift,
+                mask,
+                mul,
+                add,
+            } => {
+                let sz = Size::B;
+                match dynoff {
+                    None => self.e(Insn::LdAbs {
+                        size: sz,
+                        imm: off + boff,
+                    }),
+                    Some(d) => self.e(Insn::LdInd {
+                        size: sz,
+                        src: R::V(d),
+                        imm: off + boff,
+                    }),
+                }
+                let t = self.tmp();
+                self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: R::V(t),
+                    src: Src::Reg(R::P(Reg::R0)),
+                });
+                if shift > 0 {
+                    self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
+                }
+                self.alu(AluOp::And, t, Src::Imm(i32::from(mask)));
+                self.alu(AluOp::Mul, t, Src::Imm(mul));
+                if add != 0 {
+                    self.alu(AluOp::Add, t, Src::Imm(add));
+                }
+                if let Some(d) = dynoff {
+                    self.alu(AluOp::Add, t, Src::Reg(d));
+                }
+                Ok(Val::Pkt {
+                    hdr: next,
+                    off,
+                    dynoff: Some(t),
+                })
+            }
+        }
+    }
+}
+
+/// Control flow after one instruction.
+enum Flow {
+    Next,
+    Jump(isize),
+    Return,
+}
+
+/// A helper argument.
+#[derive(Clone, Copy)]
+enum Arg {
+    Reg(VReg),
+    Imm(i64),
+    Stack(i32),
+    Map(u32),
+    #[allow(dead_code)]
+    Ctx,
+}
+
+fn negate(c: Cond) -> Cond {
+    match c {
+        Cond::Known(b) => Cond::Known(!b),
+        Cond::Test { op, a, b } => match op.negate() {
+            Some(n) => Cond::Test { op: n, a, b },
+            None => Cond::Test { op, a, b },
+        },
+    }
+}
+
+/// Replaces every slot holding `from` with `to` (refining a tested value on one edge).
+fn refine(st: &mut State, from: &Val, to: Val) {
+    for s in st.iter_mut() {
+        if s == from {
+            *s = to.clone();
+        }
+    }
+}
+
+fn pri(d: u16) -> Const {
+    match d {
+        0 => Const::Nil,
+        1 => Const::Bool(false),
+        _ => Const::Bool(true),
+    }
+}
+
+fn num_to_int(n: f64) -> Option<i64> {
+    if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.3e18 {
+        Some(n as i64)
+    } else {
+        None
+    }
+}
+
+fn const_int(c: &Const) -> Option<i64> {
+    match c {
+        Const::Num(n) => num_to_int(*n),
+        Const::Int64(v) => Some(*v),
+        Const::UInt64(v) => Some(*v as i64),
+        Const::Bool(b) => Some(i64::from(*b)),
+        _ => None,
+    }
+}
+
+/// Folds `a op b` as the kernel would compute it (division by zero gives 0, modulo by zero a).
+fn fold(kind: u8, a: i64, b: i64, ty: Ty) -> i64 {
+    match kind {
+        0 => a.wrapping_add(b),
+        1 => a.wrapping_sub(b),
+        2 => a.wrapping_mul(b),
+        3 => {
+            if b == 0 {
+                0
+            } else if ty == Ty::U64 {
+                ((a as u64) / (b as u64)) as i64
+            } else {
+                a.wrapping_div(b)
+            }
+        }
+        _ => {
+            if b == 0 {
+                a
+            } else if ty == Ty::U64 {
+                ((a as u64) % (b as u64)) as i64
+            } else {
+                let r = a.wrapping_rem(b);
+                if r != 0 && (r ^ b) < 0 {
+                    r + b
+                } else {
+                    r
+                }
+            }
+        }
+    }
+}
+
+fn fold_bit(op: Builtin, ks: &[i64], wide: bool) -> i64 {
+    let norm = |x: i64| if wide { x } else { i64::from(x as i32) };
+    let r = match op {
+        Builtin::BitTobit => ks[0],
+        Builtin::BitBnot => !ks[0],
+        Builtin::BitBand => ks.iter().fold(-1, |a, b| a & b),
+        Builtin::BitBor => ks.iter().fold(0, |a, b| a | b),
+        Builtin::BitBxor => ks.iter().fold(0, |a, b| a ^ b),
+        Builtin::BitLshift => {
+            if wide {
+                ks[0].wrapping_shl((ks[1] & 63) as u32)
+            } else {
+                i64::from((ks[0] as u32).wrapping_shl((ks[1] & 31) as u32) as i32)
+            }
+        }
+        Builtin::BitRshift => {
+            if wide {
+                ((ks[0] as u64) >> (ks[1] & 63)) as i64
+            } else {
+                i64::from(((ks[0] as u32) >> (ks[1] & 31)) as i32)
+            }
+        }
+        _ => {
+            if wide {
+                ks[0] >> (ks[1] & 63)
+            } else {
+                i64::from((ks[0] as i32) >> (ks[1] & 31))
+            }
+        }
+    };
+    norm(r)
+}
+
+/// `struct __sk_buff` fields a socket filter may read (include/uapi/linux/bpf.h).
+fn skb_field(name: &str) -> Option<i32> {
+    Some(match name {
+        "len" => 0,
+        "pkt_type" => 4,
+        "mark" => 8,
+        "queue_mapping" => 12,
+        "protocol" => 16,
+        "vlan_present" => 20,
+        "vlan_tci" => 24,
+        "vlan_proto" => 28,
+        "priority" => 32,
+        "ingress_ifindex" => 36,
+        "ifindex" => 40,
+        "tc_index" => 44,
+        "hash" => 68,
+        _ => return None,
+    })
+}
+
+/// `struct pt_regs` on x86-64 (arch/x86/include/uapi/asm/ptrace.h) and the seed's aliases.
+fn pt_regs_field(name: &str) -> Option<i32> {
+    let regs = [
+        "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si",
+        "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+    ];
+    let name = match name {
+        "parm1" => "di",
+        "parm2" => "si",
+        "parm3" => "dx",
+        "parm4" => "cx",
+        "parm5" => "r8",
+        "ret" => "ax",
+        "fp" => "bp",
+        n => n,
+    };
+    regs.iter().position(|r| *r == name).map(|i| i as i32 * 8)
+}

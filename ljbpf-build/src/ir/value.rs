@@ -1,0 +1,161 @@
+//! What a Lua slot holds during lowering.
+
+use crate::ctype::CType;
+use crate::lua::decode::Const;
+
+use super::packet::Hdr;
+use super::VReg;
+
+/// The LuaJIT type of a run-time scalar (DESIGN.md, Semantics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    /// A Lua number: computed as a signed 64-bit integer, compared signed.
+    Num,
+    /// `int64_t` cdata: wraps modulo 2^64, compared signed.
+    I64,
+    /// `uint64_t` cdata: wraps modulo 2^64, compared unsigned; wins in mixed operations.
+    U64,
+    /// A boolean: 0 or 1.
+    Bool,
+}
+
+impl Ty {
+    /// The result type of arithmetic on `a` and `b` (LuaJIT's cdata arithmetic rules).
+    pub fn arith(a: Ty, b: Ty) -> Ty {
+        match (a, b) {
+            (Ty::U64, _) | (_, Ty::U64) => Ty::U64,
+            (Ty::I64, _) | (_, Ty::I64) => Ty::I64,
+            _ => Ty::Num,
+        }
+    }
+
+    /// How LuaJIT names the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Num => "number",
+            Ty::I64 => "int64_t cdata",
+            Ty::U64 => "uint64_t cdata",
+            Ty::Bool => "boolean",
+        }
+    }
+}
+
+/// Built-in functions callable in program functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Builtin {
+    Xadd,
+    Time,
+    Cpu,
+    PidTgid,
+    UidGid,
+    Comm,
+    Rand,
+    Ntoh,
+    Hton,
+    BitBand,
+    BitBor,
+    BitBxor,
+    BitBnot,
+    BitLshift,
+    BitRshift,
+    BitArshift,
+    BitTobit,
+    FfiNew,
+    FfiSizeof,
+    Print,
+}
+
+impl Builtin {
+    /// The name a user writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Xadd => "xadd",
+            Builtin::Time => "time",
+            Builtin::Cpu => "cpu",
+            Builtin::PidTgid => "pid_tgid",
+            Builtin::UidGid => "uid_gid",
+            Builtin::Comm => "comm",
+            Builtin::Rand => "rand",
+            Builtin::Ntoh => "ntoh",
+            Builtin::Hton => "hton",
+            Builtin::BitBand => "bit.band",
+            Builtin::BitBor => "bit.bor",
+            Builtin::BitBxor => "bit.bxor",
+            Builtin::BitBnot => "bit.bnot",
+            Builtin::BitLshift => "bit.lshift",
+            Builtin::BitRshift => "bit.rshift",
+            Builtin::BitArshift => "bit.arshift",
+            Builtin::BitTobit => "bit.tobit",
+            Builtin::FfiNew => "ffi.new",
+            Builtin::FfiSizeof => "ffi.sizeof",
+            Builtin::Print => "print",
+        }
+    }
+}
+
+/// Where a lazily read field lives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Base {
+    /// The program context (R6).
+    Ctx,
+    /// A stack object at `r10 - offset`.
+    Stack(i32),
+    /// A non-null map value pointer in a register.
+    Map(VReg),
+}
+
+/// The value of a Lua slot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    /// Never written on some path, or written with types that cannot be merged.
+    Undef(&'static str),
+    /// A compile-time value.
+    K(Const),
+    /// A built-in function.
+    Fn(Builtin),
+    /// A run-time scalar in a register; `width` is the byte width of the field it was read
+    /// from (for `ntoh`), 0 if unknown.
+    Rt { v: VReg, ty: Ty, width: u8 },
+    /// A pointer to a map value (the result of a lookup); 0 is `nil`.
+    MapPtr {
+        v: VReg,
+        map: u32,
+        ty: CType,
+        nullable: bool,
+    },
+    /// The program context.
+    Ctx,
+    /// A stack object made by `ffi.new`.
+    Stack { off: i32, ty: CType },
+    /// A field or element not read yet: read when used as a value, written by stores,
+    /// referenced by `xadd`/`comm`.
+    Ref { base: Base, off: i32, ty: CType },
+    /// A packet dissector positioned at `off` (+ `dynoff` if run-time) bytes.
+    Pkt {
+        hdr: Hdr,
+        off: i32,
+        dynoff: Option<VReg>,
+    },
+}
+
+impl Val {
+    /// How the value reads in an error message.
+    pub fn describe(&self) -> String {
+        match self {
+            Val::Undef(why) => format!("an undefined value ({why})"),
+            Val::K(c) => c.describe(),
+            Val::Fn(b) => format!("the function {}", b.name()),
+            Val::Rt { ty, .. } => format!("a {}", ty.name()),
+            Val::MapPtr { ty, nullable, .. } => format!(
+                "a {}map value of type {}",
+                if *nullable { "possibly nil " } else { "" },
+                ty.c_name()
+            ),
+            Val::Ctx => "the program context".into(),
+            Val::Stack { ty, .. } => format!("a stack object of type {}", ty.c_name()),
+            Val::Ref { ty, .. } => format!("a field of type {}", ty.c_name()),
+            Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Stage 2: a program function's bytecode, constants and upvalues as Rust data.
+//!
+//! The prelude's `dump` reads them with `jit.util` (`funcbc`, `funck`, `funcinfo`) and
+//! `debug.getupvalue`; here they become typed instructions with line numbers.
+
+use mlua::{Function, Lua, Table, Value};
+
+use super::bc::Ins;
+
+/// A compile-time value: a constant of the function or the value of an upvalue.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Const {
+    /// `nil`
+    Nil,
+    /// `true`/`false`
+    Bool(bool),
+    /// A Lua number.
+    Num(f64),
+    /// A string.
+    Str(String),
+    /// An `int64_t` cdata (`LL`).
+    Int64(i64),
+    /// A `uint64_t` cdata (`ULL`).
+    UInt64(u64),
+    /// A map, index into the file's map list.
+    Map(u32),
+    /// A C type (`ffi.typeof`), by name.
+    CType(String),
+    /// A standard library table (`bit`, `ffi`, `math`, ...).
+    Lib(String),
+    /// A table of compile-time values with string keys (sorted).
+    Table(Vec<(String, Const)>),
+    /// Anything else, described (functions, other cdata, table templates).
+    Other(String),
+}
+
+impl Const {
+    /// How the value reads in an error message.
+    pub fn describe(&self) -> String {
+        match self {
+            Const::Nil => "nil".into(),
+            Const::Bool(b) => b.to_string(),
+            Const::Num(n) => format!("number {n}"),
+            Const::Str(s) => format!("string {s:?}"),
+            Const::Int64(v) => format!("{v}LL"),
+            Const::UInt64(v) => format!("{v}ULL"),
+            Const::Map(_) => "a map".into(),
+            Const::CType(c) => format!("ctype<{c}>"),
+            Const::Lib(l) => format!("the {l} library"),
+            Const::Table(_) => "a table".into(),
+            Const::Other(o) => o.clone(),
+        }
+    }
+}
+
+/// A decoded function prototype.
+#[derive(Clone, Debug)]
+pub struct Proto {
+    /// Number of fixed parameters.
+    pub params: u8,
+    /// Frame size in slots.
+    pub stackslots: u8,
+    /// First line of the function.
+    pub first_line: u32,
+    /// Instructions with their line, index = pc (pc 0 is the FUNCF header).
+    pub ins: Vec<(Ins, u32)>,
+    /// Number constants (`KNUM`, `*VN` operands).
+    pub knum: Vec<f64>,
+    /// GC constants, index as LuaJIT numbers them from the end: `kgc[i]` is `funck(f, -i-1)`.
+    pub kgc: Vec<Const>,
+    /// Upvalues: name and value at the time the file returned.
+    pub upvalues: Vec<(String, Const)>,
+}
+
+fn describe(describe_fn: &Function, v: Value, depth: u32) -> mlua::Result<Const> {
+    let (kind, payload): (String, Value) = describe_fn.call(v)?;
+    described(describe_fn, &kind, payload, depth)
+}
+
+/// A value from the prelude's `describe` (kind, payload); tables are read field by field.
+fn described(
+    describe_fn: &Function,
+    kind: &str,
+    payload: Value,
+    depth: u32,
+) -> mlua::Result<Const> {
+    match (kind, payload) {
+        ("table", Value::Table(t)) if depth < 4 => {
+            let mut fields = Vec::new();
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let key = match k {
+                    Value::String(s) => s.to_string_lossy(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                fields.push((key, describe(describe_fn, v, depth + 1)?));
+            }
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(Const::Table(fields))
+        }
+        ("table", _) => Ok(Const::Other("a deeply nested table".into())),
+        (kind, payload) => Ok(Const::from_kind(kind, payload)),
+    }
+}
+
+impl Proto {
+    /// Reads the table made by the prelude's `dump`.
+    pub fn from_dump(_lua: &Lua, describe_fn: &Function, t: &Table) -> mlua::Result<Proto> {
+        let mut ins = Vec::new();
+        let words: Table = t.get("ins")?;
+        let lines: Table = t.get("lines")?;
+        for (i, w) in words.sequence_values::<f64>().enumerate() {
+            // funcbc returns the 32-bit word as a (possibly negative) number.
+            let word = w? as i64 as u32;
+            let line: u32 = lines.get(i + 1)?;
+            let decoded = Ins::decode(word).ok_or_else(|| {
+                mlua::Error::runtime(format!("unknown opcode {} at pc {i}", word & 0xff))
+            })?;
+            ins.push((decoded, line));
+        }
+        let knum = t
+            .get::<Table>("knum")?
+            .sequence_values::<f64>()
+            .collect::<mlua::Result<Vec<_>>>()?;
+        let mut kgc = Vec::new();
+        for k in t.get::<Table>("kgc")?.sequence_values::<Table>() {
+            let k = k?;
+            let kind: String = k.get("kind")?;
+            let payload: Value = k.get("payload")?;
+            kgc.push(Const::from_kind(&kind, payload));
+        }
+        let mut upvalues = Vec::new();
+        for uv in t.get::<Table>("uv")?.sequence_values::<Table>() {
+            let uv = uv?;
+            let name: String = uv.get("name")?;
+            let kind: String = uv.get("kind")?;
+            let payload: Value = uv.get("payload")?;
+            let value = described(describe_fn, &kind, payload, 0)?;
+            upvalues.push((name, value));
+        }
+        Ok(Proto {
+            params: t.get("params")?,
+            stackslots: t.get("stackslots")?,
+            first_line: t.get("linedefined")?,
+            ins,
+            knum,
+            kgc,
+            upvalues,
+        })
+    }
+
+    /// The string constant D/C of an instruction (`funck(f, -d-1)`).
+    pub fn kstr(&self, idx: u16) -> Option<&str> {
+        match self.kgc.get(idx as usize) {
+            Some(Const::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl Const {
+    fn from_kind(kind: &str, payload: Value) -> Const {
+        let s = match &payload {
+            Value::String(s) => s.to_string_lossy(),
+            _ => String::new(),
+        };
+        match kind {
+            "nil" => Const::Nil,
+            "boolean" => Const::Bool(matches!(payload, Value::Boolean(true))),
+            "number" => Const::Num(match payload {
+                Value::Integer(i) => i as f64,
+                Value::Number(n) => n,
+                _ => 0.0,
+            }),
+            "string" => Const::Str(s),
+            "map" => Const::Map(match payload {
+                Value::Integer(i) => (i - 1) as u32,
+                Value::Number(n) => (n as i64 - 1) as u32,
+                _ => 0,
+            }),
+            "int64" => s.parse().map(Const::Int64).unwrap_or(Const::Other(s)),
+            "uint64" => s.parse().map(Const::UInt64).unwrap_or(Const::Other(s)),
+            "ctype" => Const::CType(s),
+            "lib" => Const::Lib(s),
+            "cdata" => Const::Other(format!("cdata<{s}>")),
+            "function" => Const::Other("a function".into()),
+            "template" => Const::Other("a table constructor".into()),
+            "proto" => Const::Other("a nested function".into()),
+            other => Const::Other(other.to_string()),
+        }
+    }
+}

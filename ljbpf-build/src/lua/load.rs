@@ -1,0 +1,387 @@
+//! Stage 1: run the probe file once in a sandboxed LuaJIT state and collect its declarations.
+
+use std::time::{Duration, Instant};
+
+use mlua::{HookTriggers, Lua, Table, Value, VmState};
+
+use crate::ctype::CTypes;
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::probe::ProgramKind;
+
+use super::bc::LUAJIT_VERSION;
+use super::decode::{Const, Proto};
+
+/// How long the top level of a probe file may run.
+pub const TOP_LEVEL_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+/// A `bpf.map(...)` declaration.
+#[derive(Clone, Debug)]
+pub struct MapDecl {
+    /// Name in the bindings (table key, else upvalue name).
+    pub name: String,
+    /// The type string (`hash`, `array`, ...).
+    pub kind: String,
+    /// Maximum entries.
+    pub max_entries: u32,
+    /// Key C type as written.
+    pub key: String,
+    /// Value C type as written.
+    pub value: String,
+    /// Where it was declared.
+    pub span: Span,
+}
+
+/// A program declaration with its decoded function.
+#[derive(Clone, Debug)]
+pub struct ProgramDecl {
+    /// Its key in the returned table.
+    pub name: String,
+    /// What it attaches to.
+    pub kind: ProgramKind,
+    /// The program function's bytecode.
+    pub proto: Proto,
+    /// Where it was declared.
+    pub span: Span,
+}
+
+/// What running a probe file declared.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Maps, in declaration order; `Const::Map(i)` indexes this.
+    pub maps: Vec<MapDecl>,
+    /// Programs, sorted by name.
+    pub programs: Vec<ProgramDecl>,
+    /// Every `ffi.cdef` of the file, parsed.
+    pub ctypes: CTypes,
+    /// `ffi.sizeof`/`ffi.offsetof` answers from LuaJIT for the C types named in `layout_queries`.
+    pub layouts: Vec<Layout>,
+}
+
+/// LuaJIT's own layout of one C type, to check ours against.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The C type name.
+    pub ctype: String,
+    /// `ffi.sizeof`.
+    pub size: u32,
+    /// `(field, ffi.offsetof)` for each top-level field we know of.
+    pub offsets: Vec<(String, u32)>,
+}
+
+fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
+    // Lua messages look like `file:line: message` followed by a traceback.
+    let text = match e {
+        mlua::Error::CallbackError { cause, .. } => cause.to_string(),
+        other => other.to_string(),
+    };
+    let first = text.lines().next().unwrap_or("").trim();
+    let first = first.strip_prefix("runtime error: ").unwrap_or(first);
+    let first = first.strip_prefix("syntax error: ").unwrap_or(first);
+    if let Some(rest) = first.strip_prefix(file) {
+        if let Some(rest) = rest.strip_prefix(':') {
+            if let Some((line, msg)) = rest.split_once(':') {
+                if let Ok(line) = line.trim().parse::<u32>() {
+                    return Diagnostic::new(Span::new(file, line), msg.trim().to_string());
+                }
+            }
+        }
+    }
+    Diagnostic::new(Span::new(file, 0), first.to_string())
+}
+
+/// Runs `source` (the text of probe file `file`) and returns its declarations.
+pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
+    let at = |line: u32, msg: String| Diagnostic::new(Span::new(file, line), msg);
+    let internal = |e: mlua::Error| {
+        at(
+            0,
+            format!("internal error in the build-time Lua state: {e}"),
+        )
+    };
+    // SAFETY: the probe needs ffi (ctypes) and the prelude needs jit.util/debug; the prelude
+    // removes io, os, debug, ffi.C, ffi.load and C module loaders before user code runs.
+    let lua = unsafe { Lua::unsafe_new() };
+    let globals = lua.globals();
+    let version: String = globals
+        .get::<Table>("jit")
+        .and_then(|j| j.get("version"))
+        .map_err(internal)?;
+    if version != LUAJIT_VERSION {
+        return Err(at(
+            0,
+            format!(
+                "ljbpf's bytecode table mirrors {LUAJIT_VERSION}, but the build uses {version}"
+            ),
+        )
+        .hint("build with the pinned luajit-src (=210.7.4) from the workspace Cargo.lock")
+        .into());
+    }
+    lua.load(PRELUDE)
+        .set_name("=ljbpf-prelude")
+        .exec()
+        .map_err(internal)?;
+    let state: Table = globals.get("__ljbpf").map_err(internal)?;
+    globals.set("__ljbpf", Value::Nil).map_err(internal)?;
+
+    let start = Instant::now();
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(10_000),
+        move |_, _| {
+            if start.elapsed() > TOP_LEVEL_TIME_LIMIT {
+                Err(mlua::Error::runtime(format!(
+                    "the top level of the probe file ran for more than {} s (an endless loop?)",
+                    TOP_LEVEL_TIME_LIMIT.as_secs()
+                )))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )
+    .map_err(internal)?;
+    let chunk = lua
+        .load(source)
+        .set_name(format!("@{file}"))
+        .set_mode(mlua::chunk::ChunkMode::Text);
+    let ret = chunk.eval::<Value>();
+    lua.remove_hook();
+    let ret = ret.map_err(|e| lua_err(file, &e))?;
+    let Value::Table(ret) = ret else {
+        return Err(at(
+            0,
+            format!(
+                "the probe file must return a table of maps and programs, it returned {}",
+                ret.type_name()
+            ),
+        )
+        .hint("end the file with `return { name = bpf.map(...), prog = bpf.tracepoint(...) }`")
+        .into());
+    };
+    collect(&lua, file, &state, &ret)
+}
+
+fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, Diagnostics> {
+    let at = |line: u32, msg: String| Diagnostic::new(Span::new(file, line), msg);
+    let internal = |e: mlua::Error| at(0, format!("internal error reading declarations: {e}"));
+    let mut errors = Vec::new();
+
+    // ffi.cdef texts → our C type registry.
+    let mut ctypes = CTypes::default();
+    let cdefs: Table = state.get("cdefs").map_err(internal)?;
+    for cdef in cdefs.sequence_values::<Table>() {
+        let cdef = cdef.map_err(internal)?;
+        let src: String = cdef.get("src").map_err(internal)?;
+        let line: u32 = cdef.get("line").map_err(internal)?;
+        if let Err(e) = ctypes.cdef(&src) {
+            errors.push(at(
+                line + e.line.saturating_sub(1),
+                format!("ffi.cdef: {}", e.message),
+            ));
+        }
+    }
+
+    // Maps, by id (1-based in Lua).
+    let maps_t: Table = state.get("maps").map_err(internal)?;
+    let mut maps: Vec<MapDecl> = Vec::new();
+    for m in maps_t.sequence_values::<Table>() {
+        let m = m.map_err(internal)?;
+        maps.push(MapDecl {
+            name: String::new(),
+            kind: m.get("kind").map_err(internal)?,
+            max_entries: m.get::<f64>("max_entries").map_err(internal)? as u32,
+            key: m.get("key").map_err(internal)?,
+            value: m.get("val").map_err(internal)?,
+            span: Span::new(file, m.get("line").map_err(internal)?),
+        });
+    }
+
+    // The returned table: sorted keys, deterministic.
+    let mut entries: Vec<(String, Table)> = Vec::new();
+    for pair in ret.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(internal)?;
+        let Value::String(k) = k else {
+            errors.push(at(
+                0,
+                format!(
+                    "the returned table has a non-string key of type {}",
+                    k.type_name()
+                ),
+            ));
+            continue;
+        };
+        let k = k.to_string_lossy();
+        match v {
+            Value::Table(t) => entries.push((k, t)),
+            other => errors.push(
+                at(
+                    0,
+                    format!(
+                        "returned key `{k}` is a {}, not a map or program",
+                        other.type_name()
+                    ),
+                )
+                .hint("return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)"),
+            ),
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let dump: mlua::Function = state.get("dump").map_err(internal)?;
+    let mut programs = Vec::new();
+    for (name, t) in &entries {
+        let tag: Option<String> = t.get("__ljbpf").map_err(internal)?;
+        match tag.as_deref() {
+            Some("map") => {
+                let id: usize = t.get("id").map_err(internal)?;
+                if let Some(m) = maps.get_mut(id - 1) {
+                    if m.name.is_empty() {
+                        m.name = name.clone();
+                    }
+                }
+            }
+            Some("program") => {
+                let line: u32 = t.get("line").map_err(internal)?;
+                let kind: String = t.get("kind").map_err(internal)?;
+                let target: Option<String> = t.get("target").map_err(internal)?;
+                let ret: bool = t
+                    .get::<Option<bool>>("ret")
+                    .map_err(internal)?
+                    .unwrap_or(false);
+                let kind = match (kind.as_str(), target) {
+                    ("tracepoint", Some(t)) => {
+                        let (c, n) = t.split_once('/').unwrap_or((t.as_str(), ""));
+                        ProgramKind::Tracepoint {
+                            category: c.to_string(),
+                            name: n.to_string(),
+                        }
+                    }
+                    ("socket", iface) => ProgramKind::SocketFilter { iface },
+                    ("kprobe", Some(f)) => ProgramKind::Kprobe { function: f, ret },
+                    ("uprobe", Some(t)) => {
+                        let (p, s) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
+                        ProgramKind::Uprobe {
+                            path: p.to_string(),
+                            symbol: s.to_string(),
+                            ret,
+                        }
+                    }
+                    (k, _) => {
+                        errors.push(at(line, format!("unknown program kind {k}")));
+                        continue;
+                    }
+                };
+                let f: mlua::Function = t.get("fn").map_err(internal)?;
+                let dumped: Table = dump.call(f).map_err(internal)?;
+                match Proto::from_dump(lua, &state_describe(state)?, &dumped) {
+                    Ok(proto) => programs.push(ProgramDecl {
+                        name: name.clone(),
+                        kind,
+                        proto,
+                        span: Span::new(file, line),
+                    }),
+                    Err(e) => errors.push(at(line, format!("cannot read program `{name}`: {e}"))),
+                }
+            }
+            _ => errors.push(
+                at(
+                    0,
+                    format!("returned key `{name}` is a table, not a map or program"),
+                )
+                .hint("return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)"),
+            ),
+        }
+    }
+
+    // Maps not returned are named after the upvalue that holds them.
+    for p in &programs {
+        for (uv_name, c) in &p.proto.upvalues {
+            if let Const::Map(id) = c {
+                if let Some(m) = maps.get_mut(*id as usize) {
+                    if m.name.is_empty() {
+                        m.name = uv_name.clone();
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for m in &maps {
+        if m.name.is_empty() {
+            continue;
+        }
+        if let Some(prev) = seen.insert(m.name.clone(), m.span.clone()) {
+            errors.push(Diagnostic::new(
+                m.span.clone(),
+                format!(
+                    "two maps are named `{}` (the other is declared at {prev})",
+                    m.name
+                ),
+            ));
+        }
+    }
+
+    let layouts = layouts(lua, &ctypes, &maps).map_err(internal)?;
+    if errors.is_empty() {
+        Ok(Loaded {
+            maps,
+            programs,
+            ctypes,
+            layouts,
+        })
+    } else {
+        let mut d = Diagnostics(errors);
+        d.normalize();
+        Err(d)
+    }
+}
+
+fn state_describe(state: &Table) -> Result<mlua::Function, Diagnostics> {
+    state
+        .get("describe")
+        .map_err(|e| Diagnostic::new(Span::new("", 0), format!("internal error: {e}")).into())
+}
+
+/// Asks LuaJIT for the size and field offsets of every struct we parsed, so the layout we
+/// compute (and generate Rust structs from) is checked against the one LuaJIT uses.
+fn layouts(lua: &Lua, ctypes: &CTypes, maps: &[MapDecl]) -> mlua::Result<Vec<Layout>> {
+    let ffi: Table = lua.globals().get("ffi")?;
+    let sizeof: mlua::Function = ffi.get("sizeof")?;
+    let offsetof: mlua::Function = ffi.get("offsetof")?;
+    let mut names: Vec<String> = ctypes
+        .structs()
+        .filter_map(|s| s.name.clone())
+        .map(|n| format!("struct {n}"))
+        .collect();
+    for m in maps {
+        names.push(m.key.clone());
+        names.push(m.value.clone());
+    }
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let Ok(size) = sizeof.call::<Option<f64>>(name.as_str()) else {
+            continue;
+        };
+        let Some(size) = size else { continue };
+        let mut offsets = Vec::new();
+        if let Ok(ty) = ctypes.parse_type(&name) {
+            if let Some(def) = ty.as_struct() {
+                for f in &def.fields {
+                    if let Ok(Some(off)) =
+                        offsetof.call::<Option<f64>>((name.as_str(), f.name.as_str()))
+                    {
+                        offsets.push((f.name.clone(), off as u32));
+                    }
+                }
+            }
+        }
+        out.push(Layout {
+            ctype: name,
+            size: size as u32,
+            offsets,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,197 @@
+-- ljbpf build-time prelude: runs in the sandboxed LuaJIT state before the probe file.
+-- It defines `bpf` (declarations), wraps ffi so that cdef text and ctype names are recorded,
+-- removes what a build-time script must not do, and offers `__ljbpf.dump(fn)` which turns a
+-- program function into plain tables (bytecode words, lines, constants, upvalues) for Rust.
+local ffi = require('ffi')
+local bit = require('bit')
+local jutil = require('jit.util')
+local debug_getupvalue, debug_getinfo = debug.getupvalue, debug.getinfo
+local real_typeof, real_cdef = ffi.typeof, ffi.cdef
+local tostring, type, pairs, error, select, setmetatable = tostring, type, pairs, error, select, setmetatable
+jit.off()
+
+local L = { maps = {}, cdefs = {}, ctype_names = {}, next_map = 0 }
+__ljbpf = L
+
+local function denied(what, instead)
+  return function()
+    error(what .. ' is not available while a probe file is compiled (it runs inside cargo build)'
+      .. (instead and ('; ' .. instead) or ''), 2)
+  end
+end
+
+-- ffi as probe files see it: no ffi.C, no ffi.load.
+local uffi = {}
+for k, v in pairs(ffi) do uffi[k] = v end
+uffi.C = nil
+uffi.load = denied('ffi.load')
+uffi.cdef = function(src)
+  if type(src) ~= 'string' then error('ffi.cdef expects a string of C declarations', 2) end
+  local line = debug_getinfo(2, 'l').currentline or 0
+  real_cdef(src)
+  L.cdefs[#L.cdefs + 1] = { src = src, line = line }
+end
+uffi.typeof = function(t, ...)
+  local ct = real_typeof(t, ...)
+  if type(t) == 'string' then L.ctype_names[tonumber(ct)] = t end
+  return ct
+end
+L.ffi = uffi
+
+local function ctype_name(ct)
+  if type(ct) == 'string' then return real_typeof(ct) and ct end
+  if type(ct) == 'cdata' then
+    local s = tostring(ct)
+    local inner = s:match('^ctype<(.*)>$')
+    if inner then return L.ctype_names[tonumber(ct)] or inner end
+  end
+  return nil
+end
+
+local map_kinds = {
+  hash = true, array = true, percpu_hash = true, percpu_array = true, lru_hash = true,
+  lru_percpu_hash = true, perf_event_array = true, stack_trace = true, prog_array = true,
+  cgroup_array = true, devmap = true, sockmap = true, lpm_trie = true, ringbuf = true,
+}
+
+local function caller_line()
+  local info = debug_getinfo(3, 'l')
+  return info and info.currentline or 0
+end
+
+local bpf = {}
+function bpf.map(kind, max_entries, key, val)
+  if type(kind) ~= 'string' or not map_kinds[kind] then
+    error('bpf.map: unknown map type ' .. tostring(kind) .. ' (expected one of hash, array, '
+      .. 'percpu_hash, percpu_array, lru_hash, perf_event_array, ...)', 2)
+  end
+  max_entries = max_entries or 4096
+  if type(max_entries) ~= 'number' or max_entries < 1 or max_entries % 1 ~= 0 or max_entries > 0xffffffff then
+    error('bpf.map: max_entries must be a positive integer, got ' .. tostring(max_entries), 2)
+  end
+  local kname = ctype_name(key or 'uint32_t')
+  if not kname then error('bpf.map: key type must be a ctype (ffi.typeof) or a C type string, got ' .. type(key), 2) end
+  local vname = ctype_name(val or 'uint32_t')
+  if not vname then error('bpf.map: value type must be a ctype (ffi.typeof) or a C type string, got ' .. type(val), 2) end
+  L.next_map = L.next_map + 1
+  local m = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
+              key = kname, val = vname, line = caller_line() }
+  L.maps[L.next_map] = m
+  return setmetatable(m, { __index = function(_, k)
+    error('maps can only be indexed inside program functions (key ' .. tostring(k) .. ')', 2)
+  end })
+end
+
+local function program(kind, fn, extra)
+  if type(fn) ~= 'function' then
+    error('bpf.' .. kind .. ': expected a program function, got ' .. type(fn), 3)
+  end
+  local p = { __ljbpf = 'program', kind = kind, fn = fn, line = caller_line() }
+  for k, v in pairs(extra) do p[k] = v end
+  return p
+end
+
+function bpf.tracepoint(spec, fn)
+  if type(spec) ~= 'string' or not spec:match('^[%w_]+/[%w_]+$') then
+    error('bpf.tracepoint: expected "category/name", got ' .. tostring(spec), 2)
+  end
+  return program('tracepoint', fn, { target = spec })
+end
+function bpf.socket(iface, fn)
+  if fn == nil then iface, fn = nil, iface end
+  if iface ~= nil and type(iface) ~= 'string' then
+    error('bpf.socket: interface must be a name string, got ' .. type(iface), 2)
+  end
+  return program('socket', fn, { target = iface })
+end
+function bpf.kprobe(spec, fn, retprobe)
+  if type(spec) ~= 'string' then error('bpf.kprobe: expected "[name:]function"', 2) end
+  local func = spec:match(':(.+)$') or spec
+  return program('kprobe', fn, { target = func, ret = retprobe and true or false })
+end
+function bpf.uprobe(spec, fn, retprobe)
+  if type(spec) ~= 'string' or not spec:match('^.+:.+$') then
+    error('bpf.uprobe: expected "path:symbol", got ' .. tostring(spec), 2)
+  end
+  return program('uprobe', fn, { target = spec, ret = retprobe and true or false })
+end
+setmetatable(bpf, { __call = function(_, fn) return program('socket', fn, {}) end })
+L.bpf = bpf
+
+-- Describes a Lua value for the compiler: kind, payload.
+local libs = { [bit] = 'bit', [uffi] = 'ffi', [ffi] = 'ffi', [math] = 'math', [string] = 'string',
+               [table] = 'table', [bpf] = 'bpf' }
+local int64_t, uint64_t = real_typeof('int64_t'), real_typeof('uint64_t')
+function L.describe(v)
+  local t = type(v)
+  if t == 'nil' or t == 'boolean' or t == 'string' then return t, v end
+  if t == 'number' then return 'number', v end
+  if t == 'table' then
+    if v.__ljbpf == 'map' then return 'map', v.id end
+    if libs[v] then return 'lib', libs[v] end
+    return 'table', v
+  end
+  if t == 'cdata' then
+    if ffi.istype(int64_t, v) then return 'int64', tostring(v):gsub('LL$', '') end
+    if ffi.istype(uint64_t, v) then return 'uint64', tostring(v):gsub('ULL$', '') end
+    local name = ctype_name(v)
+    if name then return 'ctype', name end
+    return 'cdata', tostring(real_typeof(v))
+  end
+  return t, tostring(v)
+end
+
+-- A program function as plain tables.
+function L.dump(fn)
+  local info = jutil.funcinfo(fn)
+  local out = { params = info.params, stackslots = info.stackslots, linedefined = info.linedefined,
+                lastline = info.lastlinedefined, ins = {}, lines = {}, knum = {}, kgc = {}, uv = {} }
+  local pc = 0
+  while true do
+    local ins = jutil.funcbc(fn, pc)
+    if not ins then break end
+    out.ins[pc + 1] = ins
+    out.lines[pc + 1] = jutil.funcinfo(fn, pc).currentline or 0
+    pc = pc + 1
+  end
+  for i = 0, info.nconsts - 1 do out.knum[i + 1] = jutil.funck(fn, i) end
+  for i = 1, info.gcconsts do
+    local k = jutil.funck(fn, -i)
+    local kind, payload = L.describe(k)
+    if kind == 'proto' or (kind == 'table' and k.__ljbpf == nil and not libs[k]) then
+      -- templates of table constructors and child functions
+      kind, payload = type(k) == 'table' and 'template' or 'proto', tostring(k)
+    end
+    out.kgc[i] = { kind = kind, payload = payload }
+  end
+  for i = 1, info.upvalues do
+    local name, value = debug_getupvalue(fn, i)
+    local kind, payload = L.describe(value)
+    out.uv[i] = { name = name, kind = kind, payload = payload }
+  end
+  return out
+end
+
+-- The sandbox.
+io = nil
+os = { time = os.time, clock = os.clock, date = os.date }
+debug = nil
+dofile = denied('dofile')
+loadfile = denied('loadfile')
+local real_load, real_loadstring = load, loadstring
+load = function(chunk, name, mode, env)
+  return real_load(chunk, name, 't', env)
+end
+loadstring = function(s, name) return real_load(s, name, 't') end
+package.loadlib = denied('package.loadlib')
+package.cpath = ''
+package.path = ''
+package.loaders[3] = nil
+package.loaders[4] = nil
+package.preload['ffi'] = function() return uffi end
+package.loaded['ffi'] = uffi
+package.loaded['io'] = nil
+package.loaded['os'] = os
+package.loaded['debug'] = nil
+ffi = uffi
+_G.bpf = bpf

@@ -1,0 +1,110 @@
+//! `ljbpf`: compile, dump and check Lua probe files from the command line.
+//!
+//! Exit status: 0 on success; 1 when `check` finds a program the verifier rejects; 2 when the
+//! command could not do its work (the probe file does not compile, a file cannot be read or
+//! written, `check` is not run as root).
+
+mod check;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ljbpf_build::{CompiledProbe, Options};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ljbpf",
+    version,
+    about = "Compile Lua probe files into eBPF, inspect and verify them"
+)]
+struct Cli {
+    /// Read tracepoint `format` files from DIR (`DIR/<category>/<name>/format`) instead of
+    /// $LJBPF_TRACEFS_EVENTS or /sys/kernel/tracing/events.
+    #[arg(long, global = true, value_name = "DIR")]
+    events_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the listing: BPF instructions in kernel syntax with the Lua source lines.
+    Dump {
+        /// The probe file.
+        file: PathBuf,
+    },
+    /// Write the ELF object (EM_BPF relocatable, loadable by aya or libbpf).
+    Compile {
+        /// The probe file.
+        file: PathBuf,
+        /// Where to write the object.
+        #[arg(short, long, value_name = "OUT.o")]
+        output: PathBuf,
+    },
+    /// Load every program into the running kernel's verifier (nothing is attached) and print
+    /// one row per program. Needs root.
+    Check {
+        /// The probe file.
+        file: PathBuf,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command stopped; printed once, in `main`.
+enum Failure {
+    /// The probe file did not compile: the diagnostics, already formatted.
+    Compile(String),
+    /// Anything else that kept the command from running.
+    Other(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let opts = Options {
+        events_dir: cli.events_dir,
+    };
+    let result = match cli.command {
+        Command::Dump { file } => dump(&file, &opts),
+        Command::Compile { file, output } => compile_to(&file, &output, &opts),
+        Command::Check { file, json } => check::run(&file, &opts, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Compile(diagnostics)) => {
+            eprintln!("{diagnostics}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("ljbpf: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Compiles `file`, turning diagnostics into a [`Failure`].
+fn compile(file: &Path, opts: &Options) -> Result<CompiledProbe, Failure> {
+    if !file.is_file() {
+        return Err(Failure::Other(format!("{}: no such file", file.display())));
+    }
+    ljbpf_build::compile_file(file, opts).map_err(|d| Failure::Compile(d.to_string()))
+}
+
+fn dump(file: &Path, opts: &Options) -> Result<ExitCode, Failure> {
+    let probe = compile(file, opts)?;
+    print!("{}", probe.listing);
+    if !probe.listing.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compile_to(file: &Path, output: &Path, opts: &Options) -> Result<ExitCode, Failure> {
+    let probe = compile(file, opts)?;
+    std::fs::write(output, &probe.elf)
+        .map_err(|e| Failure::Other(format!("cannot write {}: {e}", output.display())))?;
+    Ok(ExitCode::SUCCESS)
+}

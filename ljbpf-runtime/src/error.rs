@@ -1,0 +1,165 @@
+//! The runtime's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use aya::programs::ProgramError;
+
+use crate::VerifierError;
+
+/// Everything that can go wrong loading, attaching or running a probe.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A pseudo filesystem (tracefs, bpffs) is not mounted and could not be mounted.
+    #[error("{fs} is not mounted at {path}: {hint}")]
+    NotMounted {
+        /// Filesystem type, `tracefs` or `bpf`.
+        fs: &'static str,
+        /// Expected mount point.
+        path: PathBuf,
+        /// What to do about it.
+        hint: String,
+    },
+    /// `mount(2)` failed.
+    #[error("cannot mount {fs} at {path}")]
+    Mount {
+        /// Filesystem type.
+        fs: &'static str,
+        /// Mount point.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// aya could not parse the ELF object or create its maps.
+    #[error("cannot load probe {probe}")]
+    Object {
+        /// Probe name.
+        probe: &'static str,
+        /// aya's error.
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+    /// The verifier rejected a program.
+    #[error(transparent)]
+    Verifier {
+        /// The rejection, with the verifier log and Lua line.
+        #[from]
+        source: Box<VerifierError>,
+    },
+    /// Loading a program failed for a reason other than a verifier rejection.
+    #[error("cannot load program {program}")]
+    Load {
+        /// Program name.
+        program: String,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// The spec names a program the ELF object does not contain.
+    #[error("probe {probe} has no program {program}")]
+    UnknownProgram {
+        /// Probe name.
+        probe: &'static str,
+        /// Requested program.
+        program: String,
+    },
+    /// The ELF object has no map of that name.
+    #[error("probe {probe} has no map {map}")]
+    UnknownMap {
+        /// Probe name.
+        probe: &'static str,
+        /// Requested map.
+        map: String,
+    },
+    /// The program's kind does not allow the requested operation.
+    #[error("program {program} is a {kind}, {operation} needs {expected}")]
+    WrongKind {
+        /// Program name.
+        program: String,
+        /// The program's kind (from the spec or the ELF section).
+        kind: &'static str,
+        /// What was attempted.
+        operation: &'static str,
+        /// Which kind would have allowed it.
+        expected: &'static str,
+    },
+    /// The program has no attach target of its own (a socket filter without interface).
+    #[error("program {program} has no attach target; attach it with Probe::attach_socket")]
+    NoAttachTarget {
+        /// Program name.
+        program: String,
+    },
+    /// The kernel was built without kprobes, so kprobe programs load but cannot attach.
+    #[error(
+        "kernel has no kprobe support (CONFIG_KPROBES unset): cannot attach program {program} \
+         to {function}; {events} is absent"
+    )]
+    NoKprobes {
+        /// Program name.
+        program: String,
+        /// Kernel function it was meant for.
+        function: &'static str,
+        /// The tracefs file whose absence tells.
+        events: PathBuf,
+    },
+    /// Attaching failed.
+    #[error("cannot attach program {program} to {target}")]
+    Attach {
+        /// Program name.
+        program: String,
+        /// Attach target, e.g. `tracepoint syscalls/sys_enter_getpid`.
+        target: String,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// Creating or binding the `AF_PACKET` socket of a socket filter failed.
+    #[error("cannot open a packet socket on {iface} for program {program}")]
+    Socket {
+        /// Program name.
+        program: String,
+        /// Interface name.
+        iface: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// `BPF_PROG_TEST_RUN` failed.
+    #[error("test run of program {program} failed")]
+    TestRun {
+        /// Program name.
+        program: String,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// A map could not be opened as the typed map the bindings expect.
+    #[error("map {map} cannot be used as {expected}")]
+    MapType {
+        /// Map name.
+        map: String,
+        /// The Rust map type wanted.
+        expected: &'static str,
+        /// aya's error.
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    /// A loaded program has no fd (it was not loaded).
+    #[error("program {program} has no fd")]
+    ProgramFd {
+        /// Program name.
+        program: String,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
+}
+
+impl From<VerifierError> for Error {
+    fn from(error: VerifierError) -> Self {
+        Self::Verifier {
+            source: Box::new(error),
+        }
+    }
+}

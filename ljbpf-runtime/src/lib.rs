@@ -1,0 +1,38 @@
+//! ljbpf-runtime: loads, attaches and reads probes compiled by `ljbpf-build`, on top of aya.
+//!
+//! Generated bindings describe each compiled probe file with a `static` [`ProbeSpec`] (the ELF
+//! object embedded with `include_bytes!`, plus what the compiler knows about each program) and
+//! call into this crate:
+//!
+//! ```no_run
+//! # static SPEC: ljbpf_runtime::ProbeSpec = ljbpf_runtime::ProbeSpec {
+//! #     name: "syscount", elf: &[], programs: &[], maps: &[] };
+//! use ljbpf_runtime::{aya, Probe};
+//! let mut probe = Probe::load(&SPEC)?;          // every program goes through the verifier here
+//! probe.attach_all()?;
+//! let counts: aya::maps::HashMap<_, u32, u64> =
+//!     aya::maps::HashMap::try_from(probe.map("counts")?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! This crate contains no Lua: everything Lua-specific was resolved at build time, and the only
+//! trace of the source is the [`LineEntry`] table used to point verifier rejections at a Lua line.
+
+#![warn(missing_docs)]
+
+mod error;
+mod fs;
+mod probe;
+mod spec;
+mod verifier;
+
+/// aya, re-exported so generated code and users name the exact version the runtime uses
+/// (`ljbpf_runtime::aya::Pod`, `ljbpf_runtime::aya::maps::HashMap`, ...).
+pub use aya;
+pub use ljbpf_macros::include_probe;
+
+pub use error::Error;
+pub use fs::{ensure_bpffs, ensure_tracefs};
+pub use probe::{Probe, TestRun};
+pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
+pub use verifier::{check, CheckRow, VerifierError};

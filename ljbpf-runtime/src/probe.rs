@@ -1,0 +1,433 @@
+//! A loaded probe: the aya object, its attachments, and the sockets it owns.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
+
+use aya::maps::Map;
+use aya::programs::kprobe::KProbeLink;
+use aya::programs::trace_point::TracePointLink;
+use aya::programs::uprobe::{UProbeLink, UProbeScope};
+use aya::programs::{Program, ProgramError, SocketFilter};
+use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel};
+
+use crate::{ensure_tracefs, Error, ProbeSpec, ProgramInfo, ProgramKind, VerifierError};
+
+/// Extra room in the test-run output buffer beyond the input size.
+const TEST_RUN_SLACK: usize = 256;
+
+/// `ETH_P_ALL` (include/uapi/linux/if_ether.h): receive every protocol.
+const ETH_P_ALL: u16 = 0x0003;
+
+/// Verifier log level for every load: `DEBUG` makes the verifier print each instruction it
+/// walks (so a rejection names the failing instruction), `STATS` adds `processed N insns`.
+/// aya asks for the log only after a failed load, so accepted programs cost nothing extra.
+pub(crate) fn verifier_log_level() -> VerifierLogLevel {
+    VerifierLogLevel::DEBUG | VerifierLogLevel::STATS
+}
+
+/// Result of [`Probe::test_run`] (`BPF_PROG_TEST_RUN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRun {
+    /// The program's return value (for the last repetition).
+    pub retval: u32,
+    /// Average run time per repetition in nanoseconds, as the kernel measured it.
+    pub duration_ns: u32,
+    /// The packet after the run, as the kernel copied it out.
+    pub data_out: Vec<u8>,
+}
+
+/// A link the probe owns; dropping it detaches (and removes any kprobe/uprobe event).
+#[derive(Debug)]
+enum Link {
+    TracePoint(#[allow(dead_code)] TracePointLink),
+    KProbe(#[allow(dead_code)] KProbeLink),
+    UProbe(#[allow(dead_code)] UProbeLink),
+}
+
+/// A loaded probe file.
+///
+/// Owns the aya [`Ebpf`] object (programs and maps), the links of everything attached with
+/// [`attach`](Self::attach), and the `AF_PACKET` sockets opened for socket filters. Dropping it
+/// detaches everything and closes every fd. Socket filters attached to a caller's socket with
+/// [`attach_socket`](Self::attach_socket) stay attached until that socket is closed.
+#[derive(Debug)]
+pub struct Probe {
+    // Field order is drop order: links and sockets go before the programs they reference.
+    links: Vec<(&'static str, Link)>,
+    sockets: Vec<(&'static str, OwnedFd)>,
+    attached: BTreeSet<&'static str>,
+    ebpf: Ebpf,
+    spec: &'static ProbeSpec,
+}
+
+impl Probe {
+    /// Loads the probe's object (creating its maps) and every program of `spec` into the
+    /// verifier; nothing is attached yet. Mounts tracefs first if the probe has tracepoints.
+    ///
+    /// A rejection is [`Error::Verifier`], naming the Lua line of the failing instruction.
+    pub fn load(spec: &'static ProbeSpec) -> Result<Self, Error> {
+        let has_tracepoints = spec
+            .programs
+            .iter()
+            .any(|p| matches!(p.kind, ProgramKind::Tracepoint { .. }));
+        if has_tracepoints {
+            ensure_tracefs()?;
+        }
+        let mut ebpf = EbpfLoader::new()
+            .verifier_log_level(verifier_log_level())
+            .load(spec.elf)
+            .map_err(|source| Error::Object {
+                probe: spec.name,
+                source: Box::new(source),
+            })?;
+        for info in spec.programs {
+            load_program(&mut ebpf, spec, info)?;
+        }
+        Ok(Self {
+            links: Vec::new(),
+            sockets: Vec::new(),
+            attached: BTreeSet::new(),
+            ebpf,
+            spec,
+        })
+    }
+
+    /// The spec this probe was loaded from.
+    pub fn spec(&self) -> &'static ProbeSpec {
+        self.spec
+    }
+
+    /// Attaches `program` to its own target: a tracepoint, a kprobe or uprobe, or for a socket
+    /// filter with an interface, a new `AF_PACKET` socket bound to that interface (kept open by
+    /// the probe). Attaching an already attached program does nothing.
+    ///
+    /// A socket filter without interface is [`Error::NoAttachTarget`]; use
+    /// [`attach_socket`](Self::attach_socket). On a kernel without kprobes, a kprobe is
+    /// [`Error::NoKprobes`].
+    pub fn attach(&mut self, program: &str) -> Result<(), Error> {
+        let info = self.info(program)?;
+        if self.attached.contains(info.name) {
+            return Ok(());
+        }
+        let name = info.name;
+        let attach_error = |source: ProgramError| Error::Attach {
+            program: name.to_string(),
+            target: info.kind.target(),
+            source: Box::new(source),
+        };
+        match info.kind {
+            ProgramKind::Tracepoint { category, name } => {
+                let tp: &mut aya::programs::TracePoint = self.program_mut(info)?;
+                let id = tp.attach(category, name).map_err(attach_error)?;
+                let link = tp.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::TracePoint(link)));
+            }
+            ProgramKind::SocketFilter { iface: None } => {
+                return Err(Error::NoAttachTarget {
+                    program: info.name.to_string(),
+                });
+            }
+            ProgramKind::SocketFilter { iface: Some(iface) } => {
+                let filter: &mut SocketFilter = self.program_mut(info)?;
+                let socket_error = |source| Error::Socket {
+                    program: info.name.to_string(),
+                    iface,
+                    source,
+                };
+                // Open with protocol 0 so nothing is received until the filter is attached,
+                // then bind to ETH_P_ALL on the interface (packet(7)).
+                let socket = packet_socket().map_err(socket_error)?;
+                filter.attach(socket.as_fd()).map_err(attach_error)?;
+                bind_packet_socket(&socket, iface).map_err(socket_error)?;
+                self.sockets.push((info.name, socket));
+            }
+            ProgramKind::Kprobe { function, .. } => {
+                let events = ensure_tracefs()?.join("kprobe_events");
+                if !events.exists() {
+                    return Err(Error::NoKprobes {
+                        program: info.name.to_string(),
+                        function,
+                        events,
+                    });
+                }
+                let kprobe: &mut aya::programs::KProbe = self.program_mut(info)?;
+                let id = kprobe.attach(function, 0).map_err(attach_error)?;
+                let link = kprobe.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::KProbe(link)));
+            }
+            ProgramKind::Uprobe { path, symbol, .. } => {
+                ensure_tracefs()?;
+                let uprobe: &mut aya::programs::UProbe = self.program_mut(info)?;
+                let id = uprobe
+                    .attach(symbol, path, UProbeScope::AllProcesses)
+                    .map_err(attach_error)?;
+                let link = uprobe.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::UProbe(link)));
+            }
+        }
+        self.attached.insert(info.name);
+        Ok(())
+    }
+
+    /// Attaches socket filter `program` to the caller's socket (`SO_ATTACH_BPF`). The filter
+    /// stays attached until the socket is closed or the caller detaches it; the probe does not
+    /// track it.
+    pub fn attach_socket(&mut self, program: &str, fd: BorrowedFd<'_>) -> Result<(), Error> {
+        let info = self.info(program)?;
+        let filter: &mut SocketFilter = self.program_mut(info)?;
+        filter.attach(fd).map_err(|source| Error::Attach {
+            program: info.name.to_string(),
+            target: format!("socket fd {}", fd.as_raw_fd()),
+            source: Box::new(source),
+        })
+    }
+
+    /// Attaches every program whose target is known; socket filters without interface are
+    /// skipped. Stops at the first failure (what was attached so far stays attached).
+    pub fn attach_all(&mut self) -> Result<(), Error> {
+        for info in self.spec.programs {
+            if !matches!(info.kind, ProgramKind::SocketFilter { iface: None }) {
+                self.attach(info.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Detaches everything [`attach`](Self::attach) attached for `program` (links dropped,
+    /// packet sockets closed). Detaching a program that is not attached does nothing.
+    pub fn detach(&mut self, program: &str) -> Result<(), Error> {
+        let name = self.info(program)?.name;
+        self.links.retain(|(owner, _)| *owner != name);
+        self.sockets.retain(|(owner, _)| *owner != name);
+        self.attached.remove(name);
+        Ok(())
+    }
+
+    /// The map `name`, for typed access through aya, e.g.
+    /// `aya::maps::HashMap::<_, u32, u64>::try_from(probe.map("counts")?)`.
+    pub fn map(&self, name: &str) -> Result<&Map, Error> {
+        self.ebpf.map(name).ok_or_else(|| Error::UnknownMap {
+            probe: self.spec.name,
+            map: name.to_string(),
+        })
+    }
+
+    /// The map `name`, mutably (for updates, or typed maps that need `&mut`).
+    pub fn map_mut(&mut self, name: &str) -> Result<&mut Map, Error> {
+        let probe = self.spec.name;
+        self.ebpf.map_mut(name).ok_or_else(|| Error::UnknownMap {
+            probe,
+            map: name.to_string(),
+        })
+    }
+
+    /// Moves the map `name` out of the probe (e.g. for an owned typed map). The map stays alive
+    /// as long as the returned value, even after the probe is dropped.
+    pub fn take_map(&mut self, name: &str) -> Result<Map, Error> {
+        let probe = self.spec.name;
+        self.ebpf.take_map(name).ok_or_else(|| Error::UnknownMap {
+            probe,
+            map: name.to_string(),
+        })
+    }
+
+    /// Runs socket filter `program` on packet `data` with `BPF_PROG_TEST_RUN`, `repeat` times
+    /// (0 counts as 1).
+    ///
+    /// `data` is a whole Ethernet frame and must be at least 14 bytes. The kernel strips the
+    /// Ethernet header before running the program (net/bpf/test_run.c calls `eth_type_trans`),
+    /// so `skb->data`, and offset 0 of `BPF_LD_ABS` / `bpf_skb_load_bytes`, is `data[14]`;
+    /// on an `AF_PACKET` raw socket offset 0 is the first byte of the Ethernet header instead.
+    pub fn test_run(&self, program: &str, data: &[u8], repeat: u32) -> Result<TestRun, Error> {
+        let info = self.info(program)?;
+        let filter: &SocketFilter = self.program(info)?;
+        let mut data_out = vec![0; data.len() + TEST_RUN_SLACK];
+        let opts = TestRunOptions {
+            data_in: Some(data),
+            data_out: Some(&mut data_out),
+            repeat,
+            ..TestRunOptions::new()
+        };
+        let result = filter.test_run(opts).map_err(|source| Error::TestRun {
+            program: info.name.to_string(),
+            source: Box::new(source),
+        })?;
+        data_out.truncate(result.data_size_out as usize);
+        Ok(TestRun {
+            retval: result.return_value,
+            duration_ns: u32::try_from(result.duration.as_nanos()).unwrap_or(u32::MAX),
+            data_out,
+        })
+    }
+
+    /// The fd of loaded program `program`.
+    pub fn program_fd(&self, program: &str) -> Result<BorrowedFd<'_>, Error> {
+        let info = self.info(program)?;
+        let loaded = self
+            .ebpf
+            .program(info.name)
+            .ok_or_else(|| self.unknown(info))?;
+        let fd = loaded.fd().map_err(|source| Error::ProgramFd {
+            program: info.name.to_string(),
+            source: Box::new(source),
+        })?;
+        Ok(fd.as_fd())
+    }
+
+    /// The aya object, for anything this API does not cover.
+    pub fn ebpf(&self) -> &Ebpf {
+        &self.ebpf
+    }
+
+    /// The aya object, mutably.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
+    fn info(&self, program: &str) -> Result<&'static ProgramInfo, Error> {
+        self.spec
+            .program(program)
+            .ok_or_else(|| Error::UnknownProgram {
+                probe: self.spec.name,
+                program: program.to_string(),
+            })
+    }
+
+    fn unknown(&self, info: &ProgramInfo) -> Error {
+        Error::UnknownProgram {
+            probe: self.spec.name,
+            program: info.name.to_string(),
+        }
+    }
+
+    fn program<'a, T>(&'a self, info: &ProgramInfo) -> Result<&'a T, Error>
+    where
+        &'a T: TryFrom<&'a Program, Error = ProgramError>,
+    {
+        let program = self
+            .ebpf
+            .program(info.name)
+            .ok_or_else(|| self.unknown(info))?;
+        let found = aya_kind(program);
+        program.try_into().map_err(|_| Error::WrongKind {
+            program: info.name.to_string(),
+            kind: found,
+            operation: "this operation",
+            expected: "a socket filter",
+        })
+    }
+
+    fn program_mut<'a, T>(&'a mut self, info: &ProgramInfo) -> Result<&'a mut T, Error>
+    where
+        &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+    {
+        let unknown = self.unknown(info);
+        let program = self.ebpf.program_mut(info.name).ok_or(unknown)?;
+        let found = aya_kind(program);
+        program.try_into().map_err(|_| Error::WrongKind {
+            program: info.name.to_string(),
+            kind: found,
+            operation: "attach",
+            expected: info.kind.as_str(),
+        })
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        // Explicit so the order does not hinge on field order: detach, close sockets, then
+        // `ebpf` unloads programs and closes map fds.
+        self.links.clear();
+        self.sockets.clear();
+    }
+}
+
+/// Loads one program of an already parsed object into the verifier, checking that the ELF
+/// section agrees with the spec's kind.
+pub(crate) fn load_program(
+    ebpf: &mut Ebpf,
+    spec: &ProbeSpec,
+    info: &ProgramInfo,
+) -> Result<(), Error> {
+    let program = ebpf
+        .program_mut(info.name)
+        .ok_or_else(|| Error::UnknownProgram {
+            probe: spec.name,
+            program: info.name.to_string(),
+        })?;
+    let found = aya_kind(program);
+    let result = match (info.kind, program) {
+        (ProgramKind::Tracepoint { .. }, Program::TracePoint(p)) => p.load(),
+        (ProgramKind::SocketFilter { .. }, Program::SocketFilter(p)) => p.load(),
+        (ProgramKind::Kprobe { .. }, Program::KProbe(p)) => p.load(),
+        (ProgramKind::Uprobe { .. }, Program::UProbe(p)) => p.load(),
+        _ => {
+            return Err(Error::WrongKind {
+                program: info.name.to_string(),
+                kind: found,
+                operation: "loading as the spec says",
+                expected: info.kind.as_str(),
+            })
+        }
+    };
+    result.map_err(|source| match source {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => VerifierError::from_log(info, io_error, verifier_log.to_string()).into(),
+        source => Error::Load {
+            program: info.name.to_string(),
+            source: Box::new(source),
+        },
+    })
+}
+
+/// The kind aya derived from the ELF section, in [`ProgramKind::as_str`] terms.
+fn aya_kind(program: &Program) -> &'static str {
+    match program {
+        Program::TracePoint(_) => "tracepoint",
+        Program::SocketFilter(_) => "socket_filter",
+        Program::KProbe(_) => "kprobe",
+        Program::UProbe(_) => "uprobe",
+        _ => "program type ljbpf does not use",
+    }
+}
+
+fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned fd is checked and then owned.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh, valid fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn bind_packet_socket(socket: &OwnedFd, iface: &str) -> io::Result<()> {
+    let c_iface = std::ffi::CString::new(iface)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    // SAFETY: `c_iface` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(c_iface.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = ETH_P_ALL.to_be();
+    addr.sll_ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
+    // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
+    let ret = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The static description of a compiled probe file, written by generated code.
+
+use std::fmt;
+
+/// Maps a range of BPF instructions back to the Lua line that produced them.
+///
+/// A program's table is sorted by `insn`; entry `i` covers instructions
+/// `[insn_i, insn_{i+1})`, the last entry covers everything after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineEntry {
+    /// First instruction index (8-byte units) of the range.
+    pub insn: u32,
+    /// Lua source file, as the compiler named it (e.g. `probes/syscount.lua`).
+    pub file: &'static str,
+    /// 1-based Lua line.
+    pub line: u32,
+}
+
+/// A Lua source position: `file:line`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// Lua source file.
+    pub file: &'static str,
+    /// 1-based Lua line.
+    pub line: u32,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// What a program attaches to; decides how [`Probe::attach`](crate::Probe::attach) works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// A static tracepoint, `/sys/kernel/tracing/events/<category>/<name>`.
+    Tracepoint {
+        /// Event category, e.g. `syscalls`.
+        category: &'static str,
+        /// Event name, e.g. `sys_enter_openat`.
+        name: &'static str,
+    },
+    /// A socket filter (`BPF_PROG_TYPE_SOCKET_FILTER`).
+    SocketFilter {
+        /// Interface to open an `AF_PACKET` socket on; `None` means the caller attaches it to
+        /// its own socket with [`Probe::attach_socket`](crate::Probe::attach_socket).
+        iface: Option<&'static str>,
+    },
+    /// A kernel function probe.
+    Kprobe {
+        /// Kernel function name.
+        function: &'static str,
+        /// `true` for a kretprobe (function return).
+        ret: bool,
+    },
+    /// A user-space function probe.
+    Uprobe {
+        /// Path of the binary or library.
+        path: &'static str,
+        /// Symbol to probe.
+        symbol: &'static str,
+        /// `true` for a uretprobe (function return).
+        ret: bool,
+    },
+}
+
+impl ProgramKind {
+    /// Short kind name used in reports: `tracepoint`, `socket_filter`, `kprobe`, `kretprobe`,
+    /// `uprobe`, `uretprobe`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Tracepoint { .. } => "tracepoint",
+            Self::SocketFilter { .. } => "socket_filter",
+            Self::Kprobe { ret: false, .. } => "kprobe",
+            Self::Kprobe { ret: true, .. } => "kretprobe",
+            Self::Uprobe { ret: false, .. } => "uprobe",
+            Self::Uprobe { ret: true, .. } => "uretprobe",
+        }
+    }
+
+    /// Human-readable attach target, e.g. `tracepoint syscalls/sys_enter_getpid`.
+    pub fn target(&self) -> String {
+        match self {
+            Self::Tracepoint { category, name } => format!("tracepoint {category}/{name}"),
+            Self::SocketFilter { iface: Some(iface) } => format!("socket filter on {iface}"),
+            Self::SocketFilter { iface: None } => "socket filter".to_string(),
+            Self::Kprobe { function, ret } => {
+                format!("{} {function}", if *ret { "kretprobe" } else { "kprobe" })
+            }
+            Self::Uprobe { path, symbol, ret } => {
+                format!(
+                    "{} {path}:{symbol}",
+                    if *ret { "uretprobe" } else { "uprobe" }
+                )
+            }
+        }
+    }
+}
+
+/// What the compiler knows about one program of a probe file.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramInfo {
+    /// Program (ELF function symbol) name.
+    pub name: &'static str,
+    /// Attach kind and target.
+    pub kind: ProgramKind,
+    /// Number of instructions (8-byte units) emitted.
+    pub insns: u32,
+    /// Stack bytes used, as laid out by the compiler.
+    pub stack_bytes: u32,
+    /// Instruction → Lua line table, sorted by `insn`.
+    pub lines: &'static [LineEntry],
+}
+
+impl ProgramInfo {
+    /// The Lua line that produced instruction `insn`, if the table covers it.
+    pub fn location_of(&self, insn: u32) -> Option<SourceLocation> {
+        // Index of the first entry starting after `insn`; the one before it covers `insn`.
+        let after = self.lines.partition_point(|entry| entry.insn <= insn);
+        let entry = self.lines.get(after.checked_sub(1)?)?;
+        Some(SourceLocation {
+            file: entry.file,
+            line: entry.line,
+        })
+    }
+}
+
+/// One compiled probe file: its ELF object and program descriptions.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeSpec {
+    /// Probe name (the Lua file stem), used in messages.
+    pub name: &'static str,
+    /// The ELF object (`ljbpf-build`'s `emit::elf` output).
+    pub elf: &'static [u8],
+    /// Programs of the object.
+    pub programs: &'static [ProgramInfo],
+    /// Map names of the object.
+    pub maps: &'static [&'static str],
+}
+
+impl ProbeSpec {
+    /// The description of program `name`.
+    pub fn program(&self, name: &str) -> Option<&'static ProgramInfo> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINES: &[LineEntry] = &[
+        LineEntry {
+            insn: 0,
+            file: "x.lua",
+            line: 3,
+        },
+        LineEntry {
+            insn: 4,
+            file: "x.lua",
+            line: 5,
+        },
+    ];
+
+    #[test]
+    fn location_lookup_uses_ranges() {
+        let info = ProgramInfo {
+            name: "p",
+            kind: ProgramKind::SocketFilter { iface: None },
+            insns: 10,
+            stack_bytes: 0,
+            lines: LINES,
+        };
+        let line = |insn| info.location_of(insn).map(|l| l.line);
+        assert_eq!(line(0), Some(3));
+        assert_eq!(line(3), Some(3));
+        assert_eq!(line(4), Some(5));
+        assert_eq!(line(9), Some(5));
+        let empty = ProgramInfo { lines: &[], ..info };
+        assert_eq!(empty.location_of(0), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! Verifier rejections: parsing the kernel's log back to an instruction and a Lua line, and
+//! `ljbpf check` (load every program, attach nothing).
+
+use std::fmt;
+use std::io;
+
+use aya::EbpfLoader;
+
+use crate::probe::{load_program, verifier_log_level};
+use crate::{Error, ProbeSpec, ProgramInfo, SourceLocation};
+
+/// How many trailing log lines [`VerifierError`]'s `Display` shows.
+const SUMMARY_LINES: usize = 8;
+
+/// The verifier rejected a program.
+///
+/// `Display` gives a one-line headline (program, Lua `file:line`, instruction, the verifier's
+/// message) followed by the last lines of the log; [`VerifierError::log`] has all of it.
+#[derive(Debug)]
+pub struct VerifierError {
+    /// Program name.
+    pub program: String,
+    /// Index of the failing instruction: the last instruction the verifier printed before its
+    /// message. `None` if the log names none (e.g. a structural error found before the walk).
+    pub insn: Option<u32>,
+    /// Lua line of `insn`, from [`ProgramInfo::lines`].
+    pub location: Option<SourceLocation>,
+    /// The verifier's own message: the non-empty log lines after the failing instruction,
+    /// statistics excluded, joined with `; `.
+    pub message: String,
+    /// The full verifier log.
+    pub log: String,
+    /// Instructions processed, from the log's `processed N insns` line.
+    pub processed: Option<u32>,
+    /// What `bpf(BPF_PROG_LOAD)` returned.
+    pub io_error: io::Error,
+}
+
+impl VerifierError {
+    /// Builds the error from what aya returns for a failed `BPF_PROG_LOAD`
+    /// (`ProgramError::LoadError { io_error, verifier_log }`).
+    pub fn from_log(info: &ProgramInfo, io_error: io::Error, log: String) -> Self {
+        let parsed = parse_log(&log);
+        let message = if parsed.message.is_empty() {
+            format!("bpf(BPF_PROG_LOAD) failed without a verifier message: {io_error}")
+        } else {
+            parsed.message
+        };
+        Self {
+            program: info.name.to_string(),
+            insn: parsed.insn,
+            location: parsed.insn.and_then(|insn| info.location_of(insn)),
+            message,
+            log,
+            processed: parsed.processed,
+            io_error,
+        }
+    }
+
+    /// The last non-empty lines of the log, statistics lines left out, at most `n`.
+    pub fn last_lines(&self, n: usize) -> Vec<&str> {
+        let lines: Vec<&str> = self
+            .log
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && !is_stats_line(l))
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+}
+
+impl fmt::Display for VerifierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "program {} rejected by the verifier", self.program)?;
+        match (self.location, self.insn) {
+            (Some(location), Some(insn)) => write!(f, " at {location} (insn {insn})")?,
+            (None, Some(insn)) => write!(f, " at insn {insn}")?,
+            (_, None) => {}
+        }
+        write!(f, ": {}", self.message)?;
+        for line in self.last_lines(SUMMARY_LINES) {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for VerifierError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.io_error)
+    }
+}
+
+/// What [`parse_log`] finds in a verifier log.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ParsedLog {
+    insn: Option<u32>,
+    message: String,
+    processed: Option<u32>,
+}
+
+/// Statistics lines printed at the end of every log at `BPF_LOG_STATS` level
+/// (kernel/bpf/verifier.c, `print_verification_stats`), which are not part of the message.
+fn is_stats_line(line: &str) -> bool {
+    line.starts_with("processed ")
+        || line.starts_with("verification time ")
+        || line.starts_with("stack depth ")
+}
+
+/// The instruction index of a line the verifier prints for each instruction it walks at
+/// `BPF_LOG_LEVEL1` (kernel/bpf/verifier.c, `do_check`: `"%d: "` then `print_bpf_insn`'s
+/// `"(%02x) ..."`), e.g. `12: (61) r1 = *(u32 *)(r6 +16)`. State lines such as
+/// `12: R1=ctx() R10=fp0` do not count.
+fn insn_line_index(line: &str) -> Option<u32> {
+    let (index, rest) = line.split_once(": (")?;
+    let opcode = rest.get(..3)?;
+    let is_opcode =
+        opcode.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit) && opcode.as_bytes()[2] == b')';
+    if is_opcode && !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+        index.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn parse_log(log: &str) -> ParsedLog {
+    let processed = log.lines().find_map(|line| {
+        line.strip_prefix("processed ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    let content: Vec<&str> = log
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !is_stats_line(l))
+        .collect();
+    let last_insn = content
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, line)| insn_line_index(line).map(|insn| (i, insn)));
+    let (insn, message_lines) = match last_insn {
+        Some((i, insn)) => (Some(insn), &content[i + 1..]),
+        None => (None, &content[content.len().saturating_sub(1)..]),
+    };
+    let message_lines = if message_lines.is_empty() {
+        // The log ended on the instruction itself; the best message is the last line.
+        &content[content.len().saturating_sub(1)..]
+    } else {
+        message_lines
+    };
+    ParsedLog {
+        insn,
+        message: message_lines.join("; "),
+        processed,
+    }
+}
+
+/// One program's result in [`check`].
+#[derive(Debug)]
+pub struct CheckRow {
+    /// Program name.
+    pub name: &'static str,
+    /// Kind name, see [`ProgramKind::as_str`](crate::ProgramKind::as_str).
+    pub kind: &'static str,
+    /// Instructions emitted by the compiler.
+    pub insns: u32,
+    /// Instructions the verifier processed: from the log's `processed N insns` when rejected,
+    /// from `bpf_prog_info.verified_insns` (Linux 5.16+) when accepted.
+    pub processed: Option<u32>,
+    /// Stack bytes, as laid out by the compiler.
+    pub stack_bytes: u32,
+    /// `Ok` if the verifier accepted the program; usually [`Error::Verifier`] otherwise.
+    pub verdict: Result<(), Error>,
+}
+
+/// For `ljbpf check`: loads every program of `spec` into the verifier, with the log at
+/// `DEBUG | STATS` level, and attaches nothing. Everything is unloaded when this returns.
+///
+/// Fails as a whole only if the object itself cannot be loaded (ELF parse, map creation).
+pub fn check(spec: &ProbeSpec) -> Result<Vec<CheckRow>, Error> {
+    let mut ebpf = EbpfLoader::new()
+        .verifier_log_level(verifier_log_level())
+        .load(spec.elf)
+        .map_err(|source| Error::Object {
+            probe: spec.name,
+            source: Box::new(source),
+        })?;
+    let rows = spec
+        .programs
+        .iter()
+        .map(|info| {
+            let verdict = load_program(&mut ebpf, spec, info);
+            let processed = match &verdict {
+                Ok(()) => ebpf
+                    .program(info.name)
+                    .and_then(|program| program.info().ok())
+                    .and_then(|program_info| program_info.verified_instruction_count()),
+                Err(Error::Verifier { source }) => source.processed,
+                Err(_) => None,
+            };
+            CheckRow {
+                name: info.name,
+                kind: info.kind.as_str(),
+                insns: info.insns,
+                processed,
+                stack_bytes: info.stack_bytes,
+                verdict,
+            }
+        })
+        .collect();
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_failing_insn_and_message() {
+        let log = "func#0 @0\n\
+                   0: R1=ctx() R10=fp0\n\
+                   0: (b7) r0 = 0                        ; R0_w=0\n\
+                   1: (b7) r1 = 1                        ; R1_w=1\n\
+                   2: (bf) r0 = r2\n\
+                   R2 !read_ok\n\
+                   processed 3 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
+        let parsed = parse_log(log);
+        assert_eq!(parsed.insn, Some(2));
+        assert_eq!(parsed.message, "R2 !read_ok");
+        assert_eq!(parsed.processed, Some(3));
+    }
+
+    #[test]
+    fn no_insn_lines() {
+        let parsed =
+            parse_log("last insn is not an exit or jmp\nprocessed 0 insns (limit 1000000)\n");
+        assert_eq!(parsed.insn, None);
+        assert_eq!(parsed.message, "last insn is not an exit or jmp");
+        assert_eq!(parsed.processed, Some(0));
+        assert_eq!(parse_log(""), ParsedLog::default());
+    }
+
+    #[test]
+    fn state_lines_are_not_insns() {
+        assert_eq!(insn_line_index("12: (61) r1 = *(u32 *)(r6 +16)"), Some(12));
+        assert_eq!(insn_line_index("12: R1=ctx() R10=fp0"), None);
+        assert_eq!(insn_line_index("from 3 to 5: (bf) r0 = r1"), None);
+        assert_eq!(insn_line_index("5: ("), None);
+    }
+}

@@ -1,0 +1,707 @@
+//! Runtime tests against the live kernel: hand-assembled programs, wrapped with ljbpf-build's
+//! ELF writer, loaded, attached, test-run and read back through the runtime API.
+//!
+//! They need root; without it each test prints why it skips, unless `LJBPF_REQUIRE_KERNEL=1`,
+//! in which case it fails.
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ljbpf_runtime::aya::maps::{HashMap as BpfHashMap, Map, MapData};
+use ljbpf_runtime::{
+    check, Error, LineEntry, Probe, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation,
+};
+
+/// ljbpf-build's ELF writer, included by path: it is pure data and needs only `object`.
+#[allow(dead_code)]
+#[path = "../../ljbpf-build/src/emit/elf.rs"]
+mod elf;
+
+use elf::{MapReloc, MapSpec, ObjectSpec, ProgramSpec};
+
+// ---------------------------------------------------------------------------------------------
+// A tiny BPF assembler (encoding per Documentation/bpf/standardization/instruction-set.rst).
+//
+//   byte 0: opcode = operation | source | class     byte 1: src_reg << 4 | dst_reg
+//   bytes 2-3: offset (i16 LE)                      bytes 4-7: immediate (i32 LE)
+
+const BPF_MAP_TYPE_HASH: u32 = 1;
+
+const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+const HELPER_MAP_UPDATE_ELEM: i32 = 2;
+const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
+const HELPER_SKB_LOAD_BYTES: i32 = 26;
+
+#[derive(Clone, Copy)]
+struct Insn {
+    code: u8,
+    dst: u8,
+    src: u8,
+    off: i16,
+    imm: i32,
+}
+
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    relocs: Vec<MapReloc>,
+    labels: HashMap<&'static str, usize>,
+    fixups: Vec<(usize, &'static str)>,
+}
+
+impl Asm {
+    fn op(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) -> &mut Self {
+        self.insns.push(Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        });
+        self
+    }
+    /// `dst = imm` (BPF_ALU64 | BPF_MOV | BPF_K)
+    fn mov_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.op(0xb7, dst, 0, 0, imm)
+    }
+    /// `dst = src` (BPF_ALU64 | BPF_MOV | BPF_X)
+    fn mov(&mut self, dst: u8, src: u8) -> &mut Self {
+        self.op(0xbf, dst, src, 0, 0)
+    }
+    /// `dst += imm` (BPF_ALU64 | BPF_ADD | BPF_K)
+    fn add_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.op(0x07, dst, 0, 0, imm)
+    }
+    /// `dst *= imm` (BPF_ALU64 | BPF_MUL | BPF_K)
+    fn mul_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.op(0x27, dst, 0, 0, imm)
+    }
+    /// `dst >>= imm` (BPF_ALU64 | BPF_RSH | BPF_K)
+    fn rsh_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.op(0x77, dst, 0, 0, imm)
+    }
+    /// `dst = map` (BPF_LD | BPF_IMM | BPF_DW, src_reg = BPF_PSEUDO_MAP_FD), two slots.
+    fn ld_map(&mut self, dst: u8, map: usize) -> &mut Self {
+        self.relocs.push(MapReloc {
+            insn_index: self.insns.len(),
+            map,
+        });
+        self.op(0x18, dst, 1, 0, 0).op(0, 0, 0, 0, 0)
+    }
+    /// `r0 = ntoh(*(u8 *)(skb->data + imm))` (BPF_LD | BPF_ABS | BPF_B); needs r6 = ctx.
+    fn ld_abs_b(&mut self, imm: i32) -> &mut Self {
+        self.op(0x30, 0, 0, 0, imm)
+    }
+    /// `r0 = ntohs(*(u16 *)(skb->data + imm))` (BPF_LD | BPF_ABS | BPF_H); needs r6 = ctx.
+    fn ld_abs_h(&mut self, imm: i32) -> &mut Self {
+        self.op(0x28, 0, 0, 0, imm)
+    }
+    /// `dst = *(u8 *)(src + off)` (BPF_LDX | BPF_MEM | BPF_B)
+    fn ldx_b(&mut self, dst: u8, src: u8, off: i16) -> &mut Self {
+        self.op(0x71, dst, src, off, 0)
+    }
+    /// `*(u32 *)(dst + off) = src` (BPF_STX | BPF_MEM | BPF_W)
+    fn stx_w(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
+        self.op(0x63, dst, src, off, 0)
+    }
+    /// `*(u64 *)(dst + off) = imm` (BPF_ST | BPF_MEM | BPF_DW)
+    fn st_dw(&mut self, dst: u8, off: i16, imm: i32) -> &mut Self {
+        self.op(0x7a, dst, 0, off, imm)
+    }
+    /// `lock *(u64 *)(dst + off) += src` (BPF_STX | BPF_ATOMIC | BPF_DW, imm = BPF_ADD)
+    fn atomic_add_dw(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
+        self.op(0xdb, dst, src, off, 0x00)
+    }
+    /// `call helper` (BPF_JMP | BPF_CALL)
+    fn call(&mut self, helper: i32) -> &mut Self {
+        self.op(0x85, 0, 0, 0, helper)
+    }
+    /// `if dst == imm goto label` (BPF_JMP | BPF_JEQ | BPF_K)
+    fn jeq_imm(&mut self, dst: u8, imm: i32, label: &'static str) -> &mut Self {
+        self.fixups.push((self.insns.len(), label));
+        self.op(0x15, dst, 0, 0, imm)
+    }
+    /// `goto label` (BPF_JMP | BPF_JA)
+    fn ja(&mut self, label: &'static str) -> &mut Self {
+        self.fixups.push((self.insns.len(), label));
+        self.op(0x05, 0, 0, 0, 0)
+    }
+    /// `exit` (BPF_JMP | BPF_EXIT)
+    fn exit(&mut self) -> &mut Self {
+        self.op(0x95, 0, 0, 0, 0)
+    }
+    fn label(&mut self, name: &'static str) -> &mut Self {
+        self.labels.insert(name, self.insns.len());
+        self
+    }
+    /// `map[*(u32 *)(r10 - 4)] += 1`, creating the entry: lookup, atomic add, or update.
+    /// Clobbers r0-r5; `tag` keeps labels unique.
+    fn count_key_at_fp4(&mut self, map: usize, tag: &'static [&'static str; 2]) -> &mut Self {
+        let [init, done] = *tag;
+        self.ld_map(1, map)
+            .mov(2, 10)
+            .add_imm(2, -4)
+            .call(HELPER_MAP_LOOKUP_ELEM)
+            .jeq_imm(0, 0, init)
+            .mov_imm(1, 1)
+            .atomic_add_dw(0, 0, 1)
+            .ja(done)
+            .label(init)
+            .st_dw(10, -16, 1)
+            .ld_map(1, map)
+            .mov(2, 10)
+            .add_imm(2, -4)
+            .mov(3, 10)
+            .add_imm(3, -16)
+            .mov_imm(4, 0) // BPF_ANY
+            .call(HELPER_MAP_UPDATE_ELEM)
+            .label(done)
+    }
+    fn finish(&mut self) -> (Vec<u8>, Vec<MapReloc>) {
+        for &(at, label) in &self.fixups {
+            let target = self.labels[label];
+            self.insns[at].off = i16::try_from(target as isize - at as isize - 1).expect("jump");
+        }
+        let mut code = Vec::with_capacity(self.insns.len() * 8);
+        for insn in &self.insns {
+            code.push(insn.code);
+            code.push(insn.src << 4 | insn.dst);
+            code.extend_from_slice(&insn.off.to_le_bytes());
+            code.extend_from_slice(&insn.imm.to_le_bytes());
+        }
+        (code, std::mem::take(&mut self.relocs))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building specs
+
+struct Prog {
+    name: &'static str,
+    section: &'static str,
+    kind: ProgramKind,
+    asm: Asm,
+    lines: &'static [LineEntry],
+}
+
+fn leak<T>(v: Vec<T>) -> &'static [T] {
+    Box::leak(v.into_boxed_slice())
+}
+
+/// Writes the ELF and leaks everything into a `&'static ProbeSpec`.
+fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'static ProbeSpec {
+    let mut programs = Vec::new();
+    let mut infos = Vec::new();
+    for mut prog in progs {
+        let (code, map_relocs) = prog.asm.finish();
+        infos.push(ProgramInfo {
+            name: prog.name,
+            kind: prog.kind,
+            insns: (code.len() / 8) as u32,
+            stack_bytes: 16,
+            lines: prog.lines,
+        });
+        programs.push(ProgramSpec {
+            name: prog.name.into(),
+            section: prog.section.into(),
+            code,
+            map_relocs,
+        });
+    }
+    let map_names = maps
+        .iter()
+        .map(|m| &*Box::leak(m.name.clone().into_boxed_str()))
+        .collect();
+    let elf = elf::write_object(&ObjectSpec {
+        license: "GPL".into(),
+        maps,
+        programs,
+    })
+    .expect("write elf");
+    Box::leak(Box::new(ProbeSpec {
+        name,
+        elf: leak(elf),
+        programs: leak(infos),
+        maps: leak(map_names),
+    }))
+}
+
+fn hash_map(name: &str, key_size: u32, value_size: u32, max_entries: u32) -> MapSpec {
+    MapSpec {
+        name: name.into(),
+        map_type: BPF_MAP_TYPE_HASH,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: 0,
+    }
+}
+
+/// Whether kernel tests can run; prints why not, or panics under `LJBPF_REQUIRE_KERNEL=1`.
+fn kernel(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("LJBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
+        panic!("{test}: needs root, and LJBPF_REQUIRE_KERNEL=1 forbids skipping");
+    }
+    eprintln!("skipping {test}: needs root to load BPF programs");
+    false
+}
+
+fn getpid_counter_spec() -> &'static ProbeSpec {
+    let mut asm = Asm::default();
+    asm.call(HELPER_GET_CURRENT_PID_TGID)
+        .rsh_imm(0, 32)
+        .stx_w(10, -4, 0)
+        .count_key_at_fp4(0, &["init", "done"])
+        .mov_imm(0, 0)
+        .exit();
+    spec(
+        "getpid",
+        vec![hash_map("counts", 4, 8, 16384)],
+        vec![Prog {
+            name: "on_getpid",
+            section: "tracepoint/syscalls/sys_enter_getpid",
+            kind: ProgramKind::Tracepoint {
+                category: "syscalls",
+                name: "sys_enter_getpid",
+            },
+            asm,
+            lines: &[],
+        }],
+    )
+}
+
+fn count_for_me(map: &Map) -> u64 {
+    let counts = BpfHashMap::<_, u32, u64>::try_from(map).expect("hash map");
+    counts.get(&std::process::id(), 0).unwrap_or(0)
+}
+
+fn getpid_n(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getpid has no preconditions.
+        unsafe { libc::getpid() };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+/// A socket filter that returns `2 * byte + 1` of packet offset 0, read two ways.
+#[test]
+fn socket_filter_test_run_sees_packet_after_ethernet_header() {
+    if !kernel("socket_filter_test_run_sees_packet_after_ethernet_header") {
+        return;
+    }
+    let mut ld_abs = Asm::default();
+    ld_abs
+        .mov(6, 1)
+        .ld_abs_b(0)
+        .mul_imm(0, 2)
+        .add_imm(0, 1)
+        .exit();
+    let mut load_bytes = Asm::default();
+    load_bytes
+        .mov_imm(2, 0) // offset
+        .mov(3, 10)
+        .add_imm(3, -8) // to
+        .mov_imm(4, 1) // len; r1 is still the skb
+        .st_dw(10, -8, 0)
+        .call(HELPER_SKB_LOAD_BYTES)
+        .ldx_b(0, 10, -8)
+        .mul_imm(0, 2)
+        .add_imm(0, 1)
+        .exit();
+    let filter = ProgramKind::SocketFilter { iface: None };
+    let spec = spec(
+        "sockfilter",
+        vec![],
+        vec![
+            Prog {
+                name: "by_ld_abs",
+                section: "socket",
+                kind: filter,
+                asm: ld_abs,
+                lines: &[],
+            },
+            Prog {
+                name: "by_load_bytes",
+                section: "socket",
+                kind: filter,
+                asm: load_bytes,
+                lines: &[],
+            },
+        ],
+    );
+    let probe = Probe::load(spec).expect("load");
+
+    // Ethernet header (dst 11.., src 22.., ethertype IPv4) then a fake IPv4 header.
+    let mut frame = vec![0x11; 6];
+    frame.extend_from_slice(&[0x22; 6]);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&[0x45, 0x00, 0x00, 0x1c, 0x12, 0x34]);
+    frame.resize(64, 0x77);
+
+    for program in ["by_ld_abs", "by_load_bytes"] {
+        let run = probe.test_run(program, &frame, 3).expect("test run");
+        // Offset 0 in a test run is frame[14]: the kernel pulls the Ethernet header.
+        assert_eq!(run.retval, 2 * 0x45 + 1, "{program}");
+        // data_out has the frame's length, but the kernel hands back the Ethernet header
+        // zeroed (observed on Linux 6.18); only the bytes from offset 14 are the input's.
+        assert_eq!(run.data_out.len(), frame.len(), "{program}");
+        assert_eq!(run.data_out[14..], frame[14..], "{program}");
+    }
+    assert!(matches!(
+        probe.test_run("nope", &frame, 1),
+        Err(Error::UnknownProgram { .. })
+    ));
+}
+
+/// On a real `AF_PACKET` raw socket, offset 0 is the Ethernet header: on `lo` the half-word at
+/// offset 12 is the ethertype 0x0800 of an IPv4 datagram.
+#[test]
+fn socket_filter_on_interface_sees_ethernet_header() {
+    if !kernel("socket_filter_on_interface_sees_ethernet_header") {
+        return;
+    }
+    let mut asm = Asm::default();
+    asm.mov(6, 1)
+        .ld_abs_h(12)
+        .stx_w(10, -4, 0)
+        .count_key_at_fp4(0, &["init", "done"])
+        .mov_imm(0, 0) // keep nothing in the socket's queue
+        .exit();
+    let spec = spec(
+        "lo_ethertypes",
+        vec![hash_map("ethertypes", 4, 8, 64)],
+        vec![Prog {
+            name: "on_lo",
+            section: "socket",
+            kind: ProgramKind::SocketFilter { iface: Some("lo") },
+            asm,
+            lines: &[],
+        }],
+    );
+    let mut probe = Probe::load(spec).expect("load");
+    probe.attach_all().expect("attach");
+
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ipv4 = loop {
+        tx.send_to(b"ljbpf", rx.local_addr().expect("addr"))
+            .expect("send");
+        let map = probe.map("ethertypes").expect("map");
+        let types = BpfHashMap::<_, u32, u64>::try_from(map).expect("hash map");
+        let n = types.get(&0x0800, 0).unwrap_or(0);
+        if n > 0 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(ipv4 > 0, "no IPv4 frame seen on lo at ethertype offset 12");
+}
+
+/// A filter attached to the caller's socket: returning 0 drops every datagram.
+#[test]
+fn attach_socket_to_callers_socket() {
+    if !kernel("attach_socket_to_callers_socket") {
+        return;
+    }
+    let mut asm = Asm::default();
+    asm.mov_imm(0, 0).exit();
+    let spec = spec(
+        "drop_all",
+        vec![],
+        vec![Prog {
+            name: "drop_all",
+            section: "socket",
+            kind: ProgramKind::SocketFilter { iface: None },
+            asm,
+            lines: &[],
+        }],
+    );
+    let mut probe = Probe::load(spec).expect("load");
+    assert!(matches!(
+        probe.attach("drop_all"),
+        Err(Error::NoAttachTarget { .. })
+    ));
+    probe
+        .attach_all()
+        .expect("attach_all skips socket filters without iface");
+
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = rx.local_addr().expect("addr");
+    let mut buf = [0; 16];
+
+    tx.send_to(b"before", to).expect("send");
+    assert_eq!(rx.recv(&mut buf).expect("unfiltered datagram arrives"), 6);
+
+    probe
+        .attach_socket("drop_all", rx.as_fd())
+        .expect("attach socket");
+    tx.send_to(b"after", to).expect("send");
+    assert!(
+        rx.recv(&mut buf).is_err(),
+        "filtered datagram was delivered"
+    );
+}
+
+/// Counts getpid() per tgid in a hash map (lookup, atomic add, update); dropping the probe
+/// detaches: a map fd kept past the drop stops changing, and the program is unloaded.
+#[test]
+fn tracepoint_counts_getpid_and_drop_detaches() {
+    if !kernel("tracepoint_counts_getpid_and_drop_detaches") {
+        return;
+    }
+    const N: usize = 100;
+    let spec = getpid_counter_spec();
+    let mut probe = Probe::load(spec).expect("load");
+    probe.attach("on_getpid").expect("attach");
+    probe.attach("on_getpid").expect("second attach is a no-op");
+
+    getpid_n(N);
+    let counted = count_for_me(probe.map("counts").expect("map"));
+    assert!(counted >= N as u64, "counted {counted} < {N}");
+    getpid_n(N);
+    let counted2 = count_for_me(probe.map("counts").expect("map"));
+    assert!(counted2 >= counted + N as u64, "second round: {counted2}");
+
+    // Keep the map alive past the probe through a duplicated fd.
+    let kept: OwnedFd = match probe.map("counts").expect("map") {
+        Map::HashMap(data) => data.fd().as_fd().try_clone_to_owned().expect("dup"),
+        other => panic!("unexpected map {other:?}"),
+    };
+    let prog_id = probe
+        .ebpf()
+        .program("on_getpid")
+        .expect("program")
+        .info()
+        .expect("info")
+        .id();
+    drop(probe);
+
+    let kept = Map::HashMap(MapData::from_fd(kept).expect("map from fd"));
+    let before = count_for_me(&kept);
+    getpid_n(N);
+    assert_eq!(count_for_me(&kept), before, "detached program still counts");
+
+    // Program release is RCU-deferred; poll for it to disappear.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = ljbpf_runtime::aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .any(|info| info.id() == prog_id);
+        if !alive {
+            break;
+        }
+        assert!(Instant::now() < deadline, "program {prog_id} still loaded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const BAD_LINES: &[LineEntry] = &[
+    LineEntry {
+        insn: 0,
+        file: "probes/x.lua",
+        line: 10,
+    },
+    LineEntry {
+        insn: 2,
+        file: "probes/x.lua",
+        line: 12,
+    },
+    LineEntry {
+        insn: 3,
+        file: "probes/x.lua",
+        line: 13,
+    },
+];
+
+fn rejected_spec() -> &'static ProbeSpec {
+    // insn 2 reads r2, which no one wrote; insn 3 of `no_r0` exits without setting r0.
+    let mut uninit = Asm::default();
+    uninit.mov_imm(0, 0).mov_imm(1, 1).mov(0, 2).exit();
+    let mut no_r0 = Asm::default();
+    no_r0.mov_imm(1, 0).mov_imm(2, 0).mov_imm(3, 0).exit();
+    let mut good = Asm::default();
+    good.mov_imm(0, 7).exit();
+    let kind = ProgramKind::SocketFilter { iface: None };
+    spec(
+        "bad",
+        vec![],
+        vec![
+            Prog {
+                name: "good",
+                section: "socket",
+                kind,
+                asm: good,
+                lines: &[],
+            },
+            Prog {
+                name: "uninit",
+                section: "socket",
+                kind,
+                asm: uninit,
+                lines: BAD_LINES,
+            },
+            Prog {
+                name: "no_r0",
+                section: "socket",
+                kind,
+                asm: no_r0,
+                lines: BAD_LINES,
+            },
+        ],
+    )
+}
+
+#[test]
+fn verifier_rejection_names_lua_line_and_verifier_text() {
+    if !kernel("verifier_rejection_names_lua_line_and_verifier_text") {
+        return;
+    }
+    let err = Probe::load(rejected_spec()).expect_err("verifier must reject");
+    let Error::Verifier { source: rejected } = &err else {
+        panic!("expected a verifier error, got {err:?}");
+    };
+    assert_eq!(rejected.program, "uninit");
+    assert_eq!(rejected.insn, Some(2));
+    assert_eq!(
+        rejected.location,
+        Some(SourceLocation {
+            file: "probes/x.lua",
+            line: 12
+        })
+    );
+    assert!(rejected.message.contains("R2 !read_ok"), "{rejected:?}");
+    assert!(rejected.log.contains("2: (bf) r0 = r2"), "{}", rejected.log);
+    assert!(rejected.processed.is_some());
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(
+            "program uninit rejected by the verifier at probes/x.lua:12 (insn 2): R2 !read_ok\n"
+        ),
+        "{shown}"
+    );
+    eprintln!(
+        "--- rejection as displayed ---\n{shown}\n--- full log ---\n{}",
+        rejected.log
+    );
+}
+
+#[test]
+fn check_reports_processed_counts_and_verdicts() {
+    if !kernel("check_reports_processed_counts_and_verdicts") {
+        return;
+    }
+    let rows = check(rejected_spec()).expect("object loads");
+    assert_eq!(rows.len(), 3);
+
+    let good = &rows[0];
+    assert_eq!(
+        (good.name, good.kind, good.insns),
+        ("good", "socket_filter", 2)
+    );
+    assert!(good.verdict.is_ok(), "{:?}", good.verdict);
+    assert!(
+        good.processed.is_some_and(|n| n > 0),
+        "{:?}",
+        good.processed
+    );
+
+    let Err(Error::Verifier { source: no_r0 }) = &rows[2].verdict else {
+        panic!("no_r0 must be rejected: {:?}", rows[2].verdict);
+    };
+    assert_eq!(no_r0.insn, Some(3));
+    assert_eq!(no_r0.location.map(|l| l.line), Some(13));
+    assert!(no_r0.message.contains("R0 !read_ok"), "{no_r0:?}");
+    assert!(rows[2].processed.is_some_and(|n| n > 0));
+    assert!(matches!(rows[1].verdict, Err(Error::Verifier { .. })));
+}
+
+#[test]
+fn kprobe_loads_but_attach_explains_missing_kprobes() {
+    if !kernel("kprobe_loads_but_attach_explains_missing_kprobes") {
+        return;
+    }
+    let mut asm = Asm::default();
+    asm.mov_imm(0, 0).exit();
+    let spec = spec(
+        "kp",
+        vec![],
+        vec![Prog {
+            name: "on_open",
+            section: "kprobe/do_sys_openat2",
+            kind: ProgramKind::Kprobe {
+                function: "do_sys_openat2",
+                ret: false,
+            },
+            asm,
+            lines: &[],
+        }],
+    );
+    let mut probe = Probe::load(spec).expect("kprobe programs load without kprobes");
+    let tracefs = ljbpf_runtime::ensure_tracefs().expect("tracefs");
+    if tracefs.join("kprobe_events").exists() {
+        eprintln!("kernel has kprobes; not checking the no-kprobes error");
+        return;
+    }
+    let err = probe.attach("on_open").expect_err("no kprobes here");
+    assert!(matches!(err, Error::NoKprobes { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("kernel has no kprobe support (CONFIG_KPROBES unset)"),
+        "{err}"
+    );
+    assert!(matches!(probe.attach_all(), Err(Error::NoKprobes { .. })));
+}
+
+#[test]
+fn unknown_names_are_errors() {
+    if !kernel("unknown_names_are_errors") {
+        return;
+    }
+    let mut probe = Probe::load(getpid_counter_spec()).expect("load");
+    assert!(matches!(probe.map("nope"), Err(Error::UnknownMap { .. })));
+    assert!(matches!(
+        probe.attach("nope"),
+        Err(Error::UnknownProgram { .. })
+    ));
+    assert!(probe.program_fd("on_getpid").is_ok());
+    assert!(matches!(
+        probe.test_run("on_getpid", &[0; 64], 1),
+        Err(Error::WrongKind { .. })
+    ));
+}
+
+/// The object disassembles with its map relocation (when llvm-objdump is installed).
+#[test]
+fn elf_disassembles_with_relocation() {
+    let spec = getpid_counter_spec();
+    let path = std::env::temp_dir().join(format!("ljbpf-rt-{}.o", std::process::id()));
+    std::fs::write(&path, spec.elf).expect("write");
+    let output = Command::new("llvm-objdump")
+        .arg("-d")
+        .arg("-r")
+        .arg(&path)
+        .output();
+    let _ = std::fs::remove_file(&path);
+    let Ok(output) = output else {
+        eprintln!("skipping: llvm-objdump not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("<on_getpid>:"), "{text}");
+    assert!(text.contains("R_BPF_64_64\tcounts"), "{text}");
+    assert!(text.contains("lock *(u64 *)(r0 + 0) += r1"), "{text}");
+}
