@@ -27,5 +27,6 @@ pub use build::Built;
 pub use build::{compile_probes, Builder};
 pub use diag::{Diagnostic, Diagnostics, Span};
 pub use probe::{
-    compile_file, compile_source, CompiledProbe, CompiledProgram, MapInfo, Options, ProgramKind,
+    bytecode_listing, compile_file, compile_source, CompiledProbe, CompiledProgram, MapInfo,
+    Options, ProgramKind,
 };

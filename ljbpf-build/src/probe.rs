@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bpf::{layout, regalloc};
+use crate::bpf::{layout, peephole, regalloc};
 use crate::ctype::CType;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::emit::{self, elf};
@@ -164,6 +164,26 @@ pub fn compile_file(path: &Path, opts: &Options) -> Result<CompiledProbe, Diagno
     compile_source(path, &source, opts)
 }
 
+/// The LuaJIT bytecode of every program function of a probe file, as text (for `ljbpf dump
+/// --bytecode`: what the compiler reads).
+pub fn bytecode_listing(path: &Path) -> Result<String, Diagnostics> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics::one(Diagnostic::new(
+            Span::new(&file, 0),
+            format!("cannot read the probe file: {e}"),
+        ))
+    })?;
+    let loaded = load::load(&file, &source)?;
+    let mut out = String::new();
+    for p in &loaded.programs {
+        out.push_str(&format!("{}: ; {}\n", p.name, p.span));
+        out.push_str(&p.proto.listing());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Compiles probe source text as if read from `path`.
 pub fn compile_source(
     path: &Path,
@@ -267,7 +287,28 @@ pub fn compile_source(
                 continue;
             }
         };
-        let alloc = regalloc::allocate(&lowered.code, lowered.stack_bytes);
+        if std::env::var_os("LJBPF_DEBUG_VCODE").is_some() {
+            for (i, (insn, line)) in lowered.code.insns.iter().enumerate() {
+                let labels: Vec<String> = lowered
+                    .code
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| **l == Some(i))
+                    .map(|(n, _)| format!("L{n}:"))
+                    .collect();
+                eprintln!(
+                    "{} {i:4} {line:4}  {}",
+                    labels.join(" "),
+                    crate::bpf::insn::Show {
+                        insn,
+                        maps: &map_names
+                    }
+                );
+            }
+        }
+        let mut alloc = regalloc::allocate(&lowered.code, lowered.stack_bytes);
+        peephole::optimize(&mut alloc);
         if alloc.stack_bytes > lower::MAX_STACK {
             errors.push(
                 Diagnostic::new(

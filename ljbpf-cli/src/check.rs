@@ -5,12 +5,10 @@
 //! probe's program order, columns separated by two spaces, then one paragraph per rejected
 //! program with the verifier's words and the Lua line.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ljbpf_build::{CompiledProbe, Options, ProgramKind};
-use ljbpf_runtime::{LineEntry, ProbeSpec, ProgramInfo};
+use ljbpf_build::Options;
 
 use crate::Failure;
 
@@ -37,7 +35,7 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
                 .to_owned(),
         ));
     }
-    let spec = spec(&probe);
+    let spec = ljbpf_cli::spec(&probe);
     let rows: Vec<Row> = ljbpf_runtime::check(spec)
         .map_err(|e| Failure::Other(chain(&e)))?
         .into_iter()
@@ -62,50 +60,6 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
     }
 }
 
-/// The runtime's description of a compiled probe. The CLI lives for one command, so leaking
-/// gives the `'static` data generated bindings would have as statics.
-pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
-    // One leaked copy per distinct file name, not one per line entry.
-    let mut files: BTreeSet<&'static str> = BTreeSet::new();
-    let mut intern = |file: &str| -> &'static str {
-        if let Some(&known) = files.get(file) {
-            return known;
-        }
-        let leaked = leak_str(file);
-        files.insert(leaked);
-        leaked
-    };
-    let programs: Vec<ProgramInfo> = probe
-        .programs
-        .iter()
-        .map(|p| {
-            let lines: Vec<LineEntry> = p
-                .lines
-                .iter()
-                .map(|(insn, span)| LineEntry {
-                    insn: *insn,
-                    file: intern(&span.file),
-                    line: span.line,
-                })
-                .collect();
-            ProgramInfo {
-                name: leak_str(&p.name),
-                kind: kind(&p.kind),
-                insns: p.insn_count,
-                stack_bytes: p.stack_bytes,
-                lines: Box::leak(lines.into_boxed_slice()),
-            }
-        })
-        .collect();
-    let maps: Vec<&'static str> = probe.maps.iter().map(|m| leak_str(&m.name)).collect();
-    Box::leak(Box::new(ProbeSpec {
-        name: leak_str(&probe.name),
-        elf: Box::leak(probe.elf.clone().into_boxed_slice()),
-        programs: Box::leak(programs.into_boxed_slice()),
-        maps: Box::leak(maps.into_boxed_slice()),
-    }))
-}
-
 /// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display` already
 /// carries the verifier's words and the Lua line; its source (the errno) adds nothing.
 fn chain(e: &ljbpf_runtime::Error) -> String {
@@ -119,36 +73,6 @@ fn chain(e: &ljbpf_runtime::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-fn leak_str(s: &str) -> &'static str {
-    Box::leak(s.to_owned().into_boxed_str())
-}
-
-fn leak_opt(s: &Option<String>) -> Option<&'static str> {
-    s.as_deref().map(leak_str)
-}
-
-/// The compiler's program kind as the runtime describes it.
-fn kind(kind: &ProgramKind) -> ljbpf_runtime::ProgramKind {
-    match kind {
-        ProgramKind::Tracepoint { category, name } => ljbpf_runtime::ProgramKind::Tracepoint {
-            category: leak_str(category),
-            name: leak_str(name),
-        },
-        ProgramKind::SocketFilter { iface } => ljbpf_runtime::ProgramKind::SocketFilter {
-            iface: leak_opt(iface),
-        },
-        ProgramKind::Kprobe { function, ret } => ljbpf_runtime::ProgramKind::Kprobe {
-            function: leak_str(function),
-            ret: *ret,
-        },
-        ProgramKind::Uprobe { path, symbol, ret } => ljbpf_runtime::ProgramKind::Uprobe {
-            path: leak_str(path),
-            symbol: leak_str(symbol),
-            ret: *ret,
-        },
-    }
 }
 
 const HEADER: [&str; 6] = ["PROGRAM", "KIND", "INSNS", "PROCESSED", "STACK", "VERDICT"];

@@ -34,6 +34,9 @@ enum Command {
     Dump {
         /// The probe file.
         file: PathBuf,
+        /// Print the LuaJIT bytecode of the program functions instead (what the compiler reads).
+        #[arg(long)]
+        bytecode: bool,
     },
     /// Write the ELF object (EM_BPF relocatable, loadable by aya or libbpf).
     Compile {
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
         events_dir: cli.events_dir,
     };
     let result = match cli.command {
-        Command::Dump { file } => dump(&file, &opts),
+        Command::Dump { file, bytecode } => dump(&file, bytecode, &opts),
         Command::Compile { file, output } => compile_to(&file, &output, &opts),
         Command::Check { file, json } => check::run(&file, &opts, json),
     };
@@ -93,7 +96,13 @@ fn compile(file: &Path, opts: &Options) -> Result<CompiledProbe, Failure> {
     ljbpf_build::compile_file(file, opts).map_err(|d| Failure::Compile(d.to_string()))
 }
 
-fn dump(file: &Path, opts: &Options) -> Result<ExitCode, Failure> {
+fn dump(file: &Path, bytecode: bool, opts: &Options) -> Result<ExitCode, Failure> {
+    if bytecode {
+        let text =
+            ljbpf_build::bytecode_listing(file).map_err(|d| Failure::Compile(d.to_string()))?;
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let probe = compile(file, opts)?;
     print!("{}", probe.listing);
     if !probe.listing.ends_with('\n') {

@@ -3,4 +3,5 @@
 pub mod helpers;
 pub mod insn;
 pub mod layout;
+pub mod peephole;
 pub mod regalloc;

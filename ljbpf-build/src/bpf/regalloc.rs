@@ -287,9 +287,37 @@ pub fn allocate(code: &Code, stack_base: u32) -> Allocated {
             _ => false,
         }
     };
+    // Copy hints: `v = x` where x dies at that move lets v take x's register (the move then
+    // disappears in `rewrite`).
+    let mut hint: Vec<Option<usize>> = vec![None; nv];
+    for (i, (insn, _)) in code.insns.iter().enumerate() {
+        if let Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(d),
+            src: Src::Reg(R::V(x)),
+        } = insn
+        {
+            if end[x.0 as usize] == i && start[d.0 as usize] == i {
+                hint[d.0 as usize] = Some(x.0 as usize);
+            }
+        }
+    }
     let candidates = [Reg(2), Reg(3), Reg(4), Reg(5), Reg::R7, Reg::R8, Reg::R9];
     for &v in &order {
         active.retain(|&a| end[a] >= start[v]);
+        if let Some(x) = hint[v] {
+            if let Some(Home::Reg(r)) = home[x] {
+                let others_busy = active
+                    .iter()
+                    .any(|&a| a != x && home[a] == Some(Home::Reg(r)));
+                if active.contains(&x) && !others_busy && fits(v, r) {
+                    home[v] = Some(Home::Reg(r));
+                    active.retain(|&a| a != x);
+                    active.push(v);
+                    continue;
+                }
+            }
+        }
         let busy: Vec<Reg> = active
             .iter()
             .filter_map(|&a| match home[a] {

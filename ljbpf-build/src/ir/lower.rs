@@ -84,6 +84,14 @@ struct Block {
 /// Lowers one program function.
 pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     let blocks = split_blocks(proto);
+    let preds = predecessors(proto, &blocks);
+    // A block entered only from one earlier block takes values where that block left them;
+    // other blocks (joins, loop heads) take run-time values in each slot's own register.
+    let direct: Vec<bool> = preds
+        .iter()
+        .enumerate()
+        .map(|(b, p)| p.len() == 1 && p[0] < b)
+        .collect();
     let mut l = Lowerer::new(proto, env);
     // Pass 1: entry states.
     let nslots = proto.stackslots as usize + 4;
@@ -107,6 +115,15 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             l.errors.clear();
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
+                // A block reached from one place takes the values where they are; at a join
+                // they move into each slot's own register.
+                if direct[succ] {
+                    if entry[succ].as_ref() != Some(&st2) {
+                        entry[succ] = Some(st2);
+                        changed = true;
+                    }
+                    continue;
+                }
                 let st2: State = st2
                     .into_iter()
                     .enumerate()
@@ -141,10 +158,25 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         dst: R::P(Reg::R6),
         src: Src::Reg(R::P(Reg::R1)),
     });
+    // Virtual register numbers differ from pass 1's, so a direct block's entry is the state
+    // its predecessor leaves in this pass.
+    let mut direct_entry: Vec<Option<State>> = vec![None; blocks.len()];
     for b in 0..blocks.len() {
-        let Some(st) = entry[b].clone() else { continue };
+        if entry[b].is_none() {
+            continue;
+        }
+        let st = if direct[b] {
+            direct_entry[b].take()
+        } else {
+            entry[b].clone()
+        };
+        let Some(st) = st else { continue };
         l.code.bind(labels[b]);
-        l.run_block(&blocks, b, st, Some((&entry, &labels)));
+        for (succ, out) in l.run_block(&blocks, b, st, Some((&entry, &labels))) {
+            if direct[succ] {
+                direct_entry[succ] = Some(out);
+            }
+        }
     }
     let stack_bytes = l.scratch_base as u32;
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
@@ -165,6 +197,36 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
 
 fn align8(n: u32) -> u32 {
     (n + 7) & !7
+}
+
+/// The predecessors of each block (from the bytecode's jumps and fall-throughs).
+fn predecessors(proto: &Proto, blocks: &[Block]) -> Vec<Vec<usize>> {
+    let mut preds = vec![Vec::new(); blocks.len()];
+    let index = |pc: isize| blocks.iter().position(|b| b.start as isize == pc);
+    for (from, b) in blocks.iter().enumerate() {
+        let last = b.end - 1;
+        let (ins, _) = proto.ins[last];
+        let mut succ = Vec::new();
+        if ins.op.has_jump() {
+            succ.push(ins.jump_target(last));
+        }
+        let falls = !matches!(
+            ins.op,
+            Op::JMP | Op::RET | Op::RET0 | Op::RET1 | Op::RETM | Op::CALLT | Op::CALLMT
+        );
+        let cond_jmp = ins.op == Op::JMP && last > b.start && proto.ins[last - 1].0.op.is_cond();
+        if falls || cond_jmp {
+            succ.push(b.end as isize);
+        }
+        for s in succ {
+            if let Some(i) = index(s) {
+                if !preds[i].contains(&from) {
+                    preds[i].push(from);
+                }
+            }
+        }
+    }
+    preds
 }
 
 fn split_blocks(proto: &Proto) -> Vec<Block> {
@@ -336,6 +398,8 @@ struct Lowerer<'a> {
     objects_top: i32,
     scratch_need: u32,
     scratch_base: i32,
+    /// How many values the last multi-result call left (always 1 for builtins).
+    multres: u8,
 }
 
 impl<'a> Lowerer<'a> {
@@ -350,6 +414,7 @@ impl<'a> Lowerer<'a> {
             objects_top: 0,
             scratch_need: 0,
             scratch_base: 0,
+            multres: 0,
         }
     }
 
@@ -993,35 +1058,50 @@ impl<'a> Lowerer<'a> {
                     _ => self.store(obj, key, val)?,
                 }
             }
-            Op::CALL | Op::CALLT => {
-                let nargs = if ins.op == Op::CALL { ins.c } else { d as u8 };
-                if nargs == 0 {
-                    return Err(self.err(
-                        "calls with a variable number of arguments (f(g())) are not supported",
-                    ));
-                }
+            Op::CALL | Op::CALLT | Op::CALLM | Op::CALLMT => {
+                // Arguments start at A+2 (GC64 frames: A is the function, A+1 the frame link).
+                // CALLM/CALLMT take C/D fixed arguments plus the results of the previous
+                // multi-result call, which builtins always make exactly one.
+                let nargs = match ins.op {
+                    Op::CALL => ins.c.checked_sub(1),
+                    Op::CALLT => (d as u8).checked_sub(1),
+                    Op::CALLM => Some(ins.c + self.multres),
+                    _ => Some(d as u8 + self.multres),
+                };
+                let Some(nargs) = nargs else {
+                    return Err(self.err("internal error: call without an argument count"));
+                };
                 let f = self.get(st, a);
-                let args: Vec<u8> = (0..nargs - 1).map(|i| a + 2 + i).collect();
+                let args: Vec<u8> = (0..nargs).map(|i| a + 2 + i).collect();
                 let result = self.call(st, f, &args, pc)?;
-                if ins.op == Op::CALLT {
+                if matches!(ins.op, Op::CALLT | Op::CALLMT) {
                     self.ret(result)?;
                     return Ok(Flow::Return);
-                }
-                let nres = ins.b;
-                if nres == 0 {
-                    return Err(
-                        self.err("calls with a variable number of results are not supported")
-                    );
                 }
                 for s in a..st.len() as u8 {
                     self.set(st, s, Val::Undef("it was overwritten by a call"));
                 }
-                if nres >= 2 {
-                    self.set(st, a, result);
-                    for s in 1..nres - 1 {
-                        self.set(st, a + s, Val::K(Const::Nil));
+                match ins.b {
+                    // Multiple results: exactly one, consumed by the next CALLM/RETM.
+                    0 => {
+                        self.set(st, a, result);
+                        self.multres = 1;
+                    }
+                    nres => {
+                        if nres >= 2 {
+                            self.set(st, a, result);
+                        }
+                        for s in 1..nres.saturating_sub(1) {
+                            self.set(st, a + s, Val::K(Const::Nil));
+                        }
                     }
                 }
+            }
+            Op::RETM => {
+                // `return x, f()`: the first value is the program's result.
+                let v = self.get(st, a);
+                self.ret(v)?;
+                return Ok(Flow::Return);
             }
             Op::RET0 => {
                 self.ret(Val::K(Const::Nil))?;
@@ -1085,10 +1165,7 @@ impl<'a> Lowerer<'a> {
                     .hint("use a map to keep state between runs"))
             }
             Op::VARG => return Err(self.err("`...` is not supported in program functions")),
-            Op::CALLM | Op::CALLMT | Op::RETM | Op::TSETM => {
-                return Err(self
-                    .err("calls with a variable number of arguments or results are not supported"))
-            }
+            Op::TSETM => return Err(self.err("tables cannot be created in program functions")),
             Op::TGETR | Op::TSETR => {
                 return Err(self.err("raw table access is not supported in program functions"))
             }
@@ -1190,6 +1267,22 @@ impl<'a> Lowerer<'a> {
                 } else {
                     // Lua's floored modulo: r = a s% b; if r != 0 and (r ^ b) < 0 then r += b.
                     self.alu(AluOp::SMod, t, src);
+                    if let (Some(k), Src::Imm(imm)) = (y.k, src) {
+                        // A constant divisor: the sign test needs r alone.
+                        if k != 0 {
+                            let done = self.code.label();
+                            let op = if k > 0 { JmpOp::Jsge } else { JmpOp::Jsle };
+                            self.e(Insn::Jmp {
+                                op,
+                                dst: R::V(t),
+                                src: Src::Imm(0),
+                                target: done,
+                            });
+                            self.alu(AluOp::Add, t, Src::Imm(imm));
+                            self.code.bind(done);
+                        }
+                        return Ok(Val::Rt { v: t, ty, width: 0 });
+                    }
                     let b = self.reg_of(y);
                     let done = self.code.label();
                     self.e(Insn::Jmp {
@@ -1758,6 +1851,16 @@ impl<'a> Lowerer<'a> {
     }
 
     fn element(&mut self, base: Base, off: i32, ty: &CType, key: Val) -> LResult<Val> {
+        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer.
+        if let (Base::Map(_), 0, Some(_)) = (&base, off, scalar_ty(ty)) {
+            if self.operand(key.clone())?.k == Some(0) {
+                return Ok(Val::Ref {
+                    base,
+                    off,
+                    ty: ty.clone(),
+                });
+            }
+        }
         let CType::Array(elem, len) = ty else {
             return Err(self.err(format!(
                 "attempt to index a value of type {} with a number",

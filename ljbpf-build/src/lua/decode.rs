@@ -192,3 +192,21 @@ impl Const {
         }
     }
 }
+
+impl Proto {
+    /// The bytecode as text, one instruction per line: `pc line OP A B C/D`, LuaJIT names.
+    pub fn listing(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for (pc, (ins, line)) in self.ins.iter().enumerate() {
+            let _ = write!(out, "{pc:04} {line:>4} {:<7} {:>3}", ins.op.name(), ins.a);
+            if ins.op.has_jump() {
+                let _ = write!(out, " => {:04}", ins.jump_target(pc));
+            } else {
+                let _ = write!(out, " {:>3} {:>3}  (d={})", ins.b, ins.c, ins.d);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}

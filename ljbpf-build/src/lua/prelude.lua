@@ -193,5 +193,5 @@ package.loaded['ffi'] = uffi
 package.loaded['io'] = nil
 package.loaded['os'] = os
 package.loaded['debug'] = nil
-ffi = uffi
+_G.ffi = uffi
 _G.bpf = bpf

@@ -1,0 +1,81 @@
+//! The `ljbpf` command's library side: turning a compiled probe into the runtime's
+//! description, shared by the CLI and the project's tests.
+
+use std::collections::BTreeSet;
+
+use ljbpf_build::{CompiledProbe, ProgramKind};
+use ljbpf_runtime::{LineEntry, ProbeSpec, ProgramInfo};
+
+/// The runtime's description of a compiled probe. The CLI lives for one command, so leaking
+/// gives the `'static` data generated bindings would have as statics.
+pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
+    // One leaked copy per distinct file name, not one per line entry.
+    let mut files: BTreeSet<&'static str> = BTreeSet::new();
+    let mut intern = |file: &str| -> &'static str {
+        if let Some(&known) = files.get(file) {
+            return known;
+        }
+        let leaked = leak_str(file);
+        files.insert(leaked);
+        leaked
+    };
+    let programs: Vec<ProgramInfo> = probe
+        .programs
+        .iter()
+        .map(|p| {
+            let lines: Vec<LineEntry> = p
+                .lines
+                .iter()
+                .map(|(insn, span)| LineEntry {
+                    insn: *insn,
+                    file: intern(&span.file),
+                    line: span.line,
+                })
+                .collect();
+            ProgramInfo {
+                name: leak_str(&p.name),
+                kind: kind(&p.kind),
+                insns: p.insn_count,
+                stack_bytes: p.stack_bytes,
+                lines: Box::leak(lines.into_boxed_slice()),
+            }
+        })
+        .collect();
+    let maps: Vec<&'static str> = probe.maps.iter().map(|m| leak_str(&m.name)).collect();
+    Box::leak(Box::new(ProbeSpec {
+        name: leak_str(&probe.name),
+        elf: Box::leak(probe.elf.clone().into_boxed_slice()),
+        programs: Box::leak(programs.into_boxed_slice()),
+        maps: Box::leak(maps.into_boxed_slice()),
+    }))
+}
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+fn leak_opt(s: &Option<String>) -> Option<&'static str> {
+    s.as_deref().map(leak_str)
+}
+
+/// The compiler's program kind as the runtime describes it.
+fn kind(kind: &ProgramKind) -> ljbpf_runtime::ProgramKind {
+    match kind {
+        ProgramKind::Tracepoint { category, name } => ljbpf_runtime::ProgramKind::Tracepoint {
+            category: leak_str(category),
+            name: leak_str(name),
+        },
+        ProgramKind::SocketFilter { iface } => ljbpf_runtime::ProgramKind::SocketFilter {
+            iface: leak_opt(iface),
+        },
+        ProgramKind::Kprobe { function, ret } => ljbpf_runtime::ProgramKind::Kprobe {
+            function: leak_str(function),
+            ret: *ret,
+        },
+        ProgramKind::Uprobe { path, symbol, ret } => ljbpf_runtime::ProgramKind::Uprobe {
+            path: leak_str(path),
+            symbol: leak_str(symbol),
+            ret: *ret,
+        },
+    }
+}
