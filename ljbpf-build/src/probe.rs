@@ -288,24 +288,11 @@ pub fn compile_source(
             }
         };
         if std::env::var_os("LJBPF_DEBUG_VCODE").is_some() {
-            for (i, (insn, line)) in lowered.code.insns.iter().enumerate() {
-                let labels: Vec<String> = lowered
-                    .code
-                    .labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| **l == Some(i))
-                    .map(|(n, _)| format!("L{n}:"))
-                    .collect();
-                eprintln!(
-                    "{} {i:4} {line:4}  {}",
-                    labels.join(" "),
-                    crate::bpf::insn::Show {
-                        insn,
-                        maps: &map_names
-                    }
-                );
-            }
+            eprint!(
+                "{}: virtual-register code\n{}",
+                p.name,
+                lowered.code.listing(&map_names)
+            );
         }
         let mut alloc = regalloc::allocate(&lowered.code, lowered.stack_bytes);
         peephole::optimize(&mut alloc);

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: kernel gating, compiling probe text, loading a
 //! compiled probe into the kernel, and golden files with a bless switch.
 
+pub mod corpus;
+
 use std::path::{Path, PathBuf};
 
 use ljbpf_build::{CompiledProbe, Diagnostics, Options};

@@ -262,6 +262,21 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
         infos.push(quote! {
             ::ljbpf_runtime::ProgramInfo { name: #name, kind: #kind, insns: #insns, stack_bytes: #stack, lines: #lines_id }
         });
+        let insns_id = format_ident!(
+            "INSNS_{}",
+            sanitize(&p.name).trim_start_matches("r#").to_uppercase()
+        );
+        let words = p.code.chunks(8).map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            u64::from_le_bytes(b)
+        });
+        let n = Literal::usize_unsuffixed(p.code.len() / 8);
+        let doc = format!(
+            "Program `{}` as raw instructions (little-endian `struct bpf_insn` words); map loads hold fd 0 until relocated (the ELF's relocations say which map).",
+            p.name
+        );
+        line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
         let attach = format_ident!("attach_{}", sanitize(&p.name));
         let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.kind_name());
         prog_methods.push(quote! {

@@ -11,7 +11,7 @@ pub mod value;
 
 use std::fmt;
 
-use crate::bpf::insn::{Insn, Label, Reg};
+use crate::bpf::insn::{Insn, Label, Reg, Show};
 
 /// A virtual register, assigned a physical register or a stack slot by `bpf::regalloc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +63,21 @@ impl Code {
     pub fn vreg(&mut self) -> VReg {
         self.vregs += 1;
         VReg(self.vregs - 1)
+    }
+
+    /// The code before register allocation, for debugging the compiler
+    /// (`LJBPF_DEBUG_VCODE=1 ljbpf dump FILE`).
+    pub fn listing(&self, maps: &[String]) -> String {
+        let mut out = String::new();
+        for (i, (insn, line)) in self.insns.iter().enumerate() {
+            for (l, at) in self.labels.iter().enumerate() {
+                if *at == Some(i) {
+                    out.push_str(&format!("L{l}:\n"));
+                }
+            }
+            out.push_str(&format!("{i:5} ; line {line:<4} {}\n", Show { insn, maps }));
+        }
+        out
     }
 
     /// Appends an instruction.

@@ -1,0 +1,13 @@
+//! The corpus probes as users see them: modules generated at build time by `build.rs`.
+
+ljbpf_runtime::include_probe!("andor");
+ljbpf_runtime::include_probe!("arith");
+ljbpf_runtime::include_probe!("bits");
+ljbpf_runtime::include_probe!("builtins");
+ljbpf_runtime::include_probe!("compare");
+ljbpf_runtime::include_probe!("kprobe");
+ljbpf_runtime::include_probe!("packet");
+ljbpf_runtime::include_probe!("sched");
+ljbpf_runtime::include_probe!("structs");
+ljbpf_runtime::include_probe!("syscount");
+ljbpf_runtime::include_probe!("write");
