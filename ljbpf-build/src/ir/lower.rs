@@ -341,7 +341,7 @@ fn join(slot: usize, a: &Val, b: &Val) -> Val {
         _ => None,
     };
     match (a, b) {
-        (Val::Undef(_), _) | (_, Val::Undef(_)) => Val::Undef("it is not set on every path"),
+        (Val::Undef(why), _) | (_, Val::Undef(why)) => Val::Undef(why),
         (
             Val::MapPtr {
                 map,
@@ -381,6 +381,9 @@ fn join(slot: usize, a: &Val, b: &Val) -> Val {
             }
             (Some(_), Some(_)) => {
                 Val::Undef("it holds values of different types on different paths")
+            }
+            _ if matches!(a, Val::K(Const::Nil)) || matches!(b, Val::K(Const::Nil)) => {
+                Val::Undef("it is nil on some paths")
             }
             _ => Val::Undef("it holds different kinds of values on different paths"),
         },
@@ -709,10 +712,26 @@ impl<'a> Lowerer<'a> {
             .knum
             .get(idx as usize)
             .ok_or_else(|| self.err("internal error: number constant out of range"))?;
-        num_to_int(n).ok_or_else(|| {
+        num_to_int(n).ok_or_else(|| self.not_int(n))
+    }
+
+    fn undefined(&self, why: &str) -> Diagnostic {
+        if why.contains("nil") {
+            self.err(format!("this value may be nil here: {why}"))
+                .hint("give it a value on every path, e.g. `local x = 0`")
+        } else {
+            self.err(format!("this value is undefined here: {why}"))
+        }
+    }
+
+    fn not_int(&self, n: f64) -> Diagnostic {
+        if n.fract() == 0.0 && n.is_finite() {
+            self.err(format!("the number {n:e} does not fit in 64 bits"))
+                .hint("use an LL/ULL literal for 64-bit constants")
+        } else {
             self.err(format!("the number {n} is not an integer"))
                 .hint("BPF programs compute with integers only")
-        })
+        }
     }
 
     /// Reads a value as a scalar operand, loading fields and map values.
@@ -721,9 +740,7 @@ impl<'a> Lowerer<'a> {
             Val::K(c) => match (const_int(&c), const_ty(&c)) {
                 (Some(k), Some(ty)) => Ok(Opnd { k: Some(k), v: None, ty, width: 0 }),
                 _ => match c {
-                    Const::Num(n) => Err(self
-                        .err(format!("the number {n} is not an integer"))
-                        .hint("BPF programs compute with integers only")),
+                                        Const::Num(n) => Err(self.not_int(n)),
                     Const::Nil => Err(self
                         .err("attempt to use nil as a number")
                         .hint("a map lookup gives nil when the key is absent: guard it with `if v then ... end`")),
@@ -740,7 +757,7 @@ impl<'a> Lowerer<'a> {
                 self.load(Base::Map(v), 0, &ty)
             }
             Val::Ref { base, off, ty } => self.load(base, off, &ty),
-            Val::Undef(why) => Err(self.err(format!("this value is undefined here: {why}"))),
+            Val::Undef(why) => Err(self.undefined(why)),
             other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
         }
     }
@@ -884,10 +901,8 @@ impl<'a> Lowerer<'a> {
             Op::KSHORT => self.set(st, a, Val::K(Const::Num(f64::from(ins.d_signed())))),
             Op::KNUM => {
                 let n = self.proto.knum.get(d as usize).copied().unwrap_or(0.0);
-                if n.fract() != 0.0 || !n.is_finite() {
-                    return Err(self
-                        .err(format!("the number {n} is not an integer"))
-                        .hint("BPF programs compute with integers only"));
+                if num_to_int(n).is_none() {
+                    return Err(self.not_int(n));
                 }
                 self.set(st, a, Val::K(Const::Num(n)));
             }
@@ -1121,6 +1136,11 @@ impl<'a> Lowerer<'a> {
                 }
                 return Ok(Flow::Return);
             }
+            Op::JMP | Op::UCLO if ins.jump_target(pc) <= pc as isize => {
+                return Err(self
+                    .err("loops are not supported yet (this jumps backwards)")
+                    .hint("unroll the loop at the top level of the file, or compute the value outside the program"));
+            }
             Op::JMP => return Ok(Flow::Jump(ins.jump_target(pc))),
             Op::UCLO => return Ok(Flow::Jump(ins.jump_target(pc))),
             Op::FUNCF | Op::IFUNCF | Op::JFUNCF | Op::FUNCV | Op::IFUNCV | Op::JFUNCV => {}
@@ -1247,6 +1267,14 @@ impl<'a> Lowerer<'a> {
         }
         let t = self.tmp();
         self.put_reg(x, t);
+        if kind >= 3 && y.k == Some(0) {
+            // The verifier refuses a constant zero divisor; BPF's results are x / 0 = 0 and
+            // x % 0 = x.
+            if kind == 3 {
+                self.mov_imm(t, 0);
+            }
+            return Ok(Val::Rt { v: t, ty, width: 0 });
+        }
         let src = self.src_of(y);
         match kind {
             0 => self.alu(AluOp::Add, t, src),
@@ -1264,6 +1292,10 @@ impl<'a> Lowerer<'a> {
             _ => {
                 if ty == Ty::U64 {
                     self.alu(AluOp::Mod, t, src);
+                } else if ty == Ty::I64 {
+                    // int64 cdata: C's remainder, with the sign of the dividend
+                    // (lj_carith_modi64), not Lua's floored modulo.
+                    self.alu(AluOp::SMod, t, src);
                 } else {
                     // Lua's floored modulo: r = a s% b; if r != 0 and (r ^ b) < 0 then r += b.
                     self.alu(AluOp::SMod, t, src);
@@ -1428,7 +1460,7 @@ impl<'a> Lowerer<'a> {
                     Cond::Known(true)
                 }
             }
-            Val::Undef(why) => return Err(self.err(format!("this value is undefined here: {why}"))),
+            Val::Undef(why) => return Err(self.undefined(why)),
         })
     }
 
@@ -1645,6 +1677,14 @@ impl<'a> Lowerer<'a> {
             "pkt" | "eth" | "skb" => {
                 return Err(self.err(format!("`{name}` is only available in socket filters")));
             }
+            "perf_submit" | "stack_id" | "load_bytes" | "ringbuf_output" | "c" | "BPF" => {
+                return Err(self.err(format!("`{name}` is not supported yet")));
+            }
+            "pairs" | "ipairs" | "next" => {
+                return Err(
+                    self.err("`for ... in` iteration is not supported in program functions")
+                );
+            }
             _ => {
                 return Err(self
                     .err(format!("unknown global `{name}` in a program function"))
@@ -1668,6 +1708,10 @@ impl<'a> Lowerer<'a> {
                     ("bit", "tobit") => Builtin::BitTobit,
                     ("ffi", "new") => Builtin::FfiNew,
                     ("ffi", "sizeof") => Builtin::FfiSizeof,
+                    ("ffi", "cast" | "copy" | "string" | "fill")
+                    | ("math", "log2" | "log10" | "log") => {
+                        return Err(self.err(format!("`{lib}.{key}` is not supported yet")))
+                    }
                     _ => {
                         return Err(self.err(format!(
                             "`{lib}.{key}` is not available in program functions"
@@ -1733,6 +1777,16 @@ impl<'a> Lowerer<'a> {
                 let Some(f) = tp.field(key) else {
                     return Err(self.err(tp.unknown_field_message(key)));
                 };
+                // The kernel hides the first 8 bytes of a tracepoint record from BPF
+                // (kernel/trace/bpf_trace.c, tp_prog_is_valid_access).
+                if f.offset < 8 {
+                    return Err(self
+                        .err(format!(
+                            "field `{key}` (offset {}) is in the record header, which BPF programs cannot read",
+                            f.offset
+                        ))
+                        .hint("use pid_tgid() for the pid and tgid"));
+                }
                 let ty = match f.kind {
                     TpFieldKind::Int => CType::Int {
                         size: f.size as u8,
@@ -1908,6 +1962,12 @@ impl<'a> Lowerer<'a> {
             },
             v => self.operand(v)?,
         };
+        if o.ty == Ty::Bool && *ty != CType::Bool {
+            return Err(self.err(format!(
+                "cannot store a boolean into a field of type {}",
+                ty.c_name()
+            )));
+        }
         match o.k {
             Some(k) if i32::try_from(k).is_ok() => {
                 self.e(Insn::St {
@@ -1987,7 +2047,7 @@ impl<'a> Lowerer<'a> {
     /// Puts a key or value into memory for a map helper and returns its stack offset.
     fn buffer(&mut self, at: u32, ty: &CType, val: Val, what: &str) -> LResult<i32> {
         if let Val::Stack { off, ty: vty } = &val {
-            if vty.size() == ty.size() && (vty.c_name() == ty.c_name() || scalar_ty(ty).is_none()) {
+            if vty.size() == ty.size() && vty.c_name() == ty.c_name() {
                 return Ok(*off);
             }
             return Err(self.err(format!(
@@ -1997,15 +2057,28 @@ impl<'a> Lowerer<'a> {
             )));
         }
         if scalar_ty(ty).is_none() {
+            let hint = if what == "key" {
+                format!("local k = ffi.new('{}'); k.field = ...; m[k]", ty.c_name())
+            } else {
+                format!(
+                    "local v = ffi.new('{}'); v.field = ...; m[k] = v",
+                    ty.c_name()
+                )
+            };
             return Err(self
                 .err(format!(
                     "the map's {what} is a {}: pass an ffi.new object of that type",
                     ty.c_name()
                 ))
-                .hint(format!(
-                    "local k = ffi.new('{}'); k.field = ...; m[k]",
+                .hint(hint));
+        }
+        if let Val::K(Const::Bool(_)) | Val::Rt { ty: Ty::Bool, .. } = val {
+            if *ty != CType::Bool {
+                return Err(self.err(format!(
+                    "a boolean cannot be used as a map {what} of type {}",
                     ty.c_name()
                 )));
+            }
         }
         let off = self.scratch(at, align8(ty.size()));
         self.store_to(Base::Stack(off), 0, ty, val)?;
@@ -2130,7 +2203,13 @@ impl<'a> Lowerer<'a> {
     /// Calls a builtin; returns its result.
     fn call(&mut self, st: &mut State, f: Val, args: &[u8], pc: usize) -> LResult<Val> {
         let Val::Fn(b) = f else {
-            return Err(self.err(format!("attempt to call {}", f.describe())));
+            let what = match &f {
+                Val::K(Const::Other(o)) if o == "a function" => {
+                    "a Lua function of the file: program functions can only call builtins (xadd, time, bit.*, ffi.new, ...)".to_string()
+                }
+                other => other.describe(),
+            };
+            return Err(self.err(format!("attempt to call {what}")));
         };
         let argv: Vec<Val> = args.iter().map(|&s| self.get(st, s)).collect();
         let arg = |_: &Self, i: usize| argv.get(i).cloned().unwrap_or(Val::K(Const::Nil));
@@ -2185,6 +2264,9 @@ impl<'a> Lowerer<'a> {
                 let target = arg(self, 0);
                 self.settle_refs(st, &[args[0]])?;
                 let inc = self.operand(arg(self, 1))?;
+                if inc.ty == Ty::Bool {
+                    return Err(self.err("bad argument #2 to xadd: number expected, got boolean"));
+                }
                 let (ptr, off, ty, nullable) = match target {
                     Val::MapPtr {
                         v, ty, nullable, ..
@@ -2267,12 +2349,19 @@ impl<'a> Lowerer<'a> {
                         _ => 64,
                     },
                     _ => match self.operand(arg(self, 1))?.k {
-                        Some(b @ (8 | 16 | 32 | 64)) => b as u32,
+                        Some(b @ (16 | 32 | 64)) => b as u32,
                         _ => {
                             return Err(self.err(format!("{}: bits must be 16, 32 or 64", b.name())))
                         }
                     },
                 };
+                if x.ty == Ty::Bool {
+                    return Err(self.err(format!(
+                        "bad argument to {}: number expected, got boolean",
+                        b.name()
+                    )));
+                }
+                // A one-byte field: nothing to swap.
                 if bits == 8 {
                     return Ok(Val::Rt {
                         v: self.reg_of(x),
@@ -2338,6 +2427,13 @@ impl<'a> Lowerer<'a> {
                         o
                     }
                 };
+                if off as u32 > MAX_STACK {
+                    return Err(self
+                        .err(format!(
+                            "this ffi.new needs {size} bytes of stack, {off} with the objects before it; BPF allows {MAX_STACK}"
+                        ))
+                        .hint("use fewer or smaller stack objects, or keep large data in a map value"));
+                }
                 // Zero it: BPF reads of uninitialised stack are rejected, and ffi.new zero-fills.
                 for i in 0..(size / 8) {
                     self.e(Insn::St {
@@ -2589,6 +2685,8 @@ fn fold(kind: u8, a: i64, b: i64, ty: Ty) -> i64 {
                 a
             } else if ty == Ty::U64 {
                 ((a as u64) % (b as u64)) as i64
+            } else if ty == Ty::I64 {
+                a.wrapping_rem(b)
             } else {
                 let r = a.wrapping_rem(b);
                 if r != 0 && (r ^ b) < 0 {

@@ -146,7 +146,7 @@ impl Val {
             Val::Undef(why) => format!("an undefined value ({why})"),
             Val::K(c) => c.describe(),
             Val::Fn(b) => format!("the function {}", b.name()),
-            Val::Rt { ty, .. } => format!("a {}", ty.name()),
+            Val::Rt { ty, .. } => crate::lua::load::with_article(ty.name()),
             Val::MapPtr { ty, nullable, .. } => format!(
                 "a {}map value of type {}",
                 if *nullable { "possibly nil " } else { "" },

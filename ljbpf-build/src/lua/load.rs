@@ -70,6 +70,23 @@ pub struct Layout {
     pub offsets: Vec<(String, u32)>,
 }
 
+/// Lua's name for a value's type (mlua says "integer" for integral numbers).
+fn lua_type(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) | Value::Number(_) => "number",
+        other => other.type_name(),
+    }
+}
+
+/// `a number`, `an integer`; `nil` stays `nil`.
+pub fn with_article(word: &str) -> String {
+    if word == "nil" {
+        return "nil".to_string();
+    }
+    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}
+
 fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
     // Lua messages look like `file:line: message` followed by a traceback.
     let text = match e {
@@ -126,12 +143,14 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
     globals.set("__ljbpf", Value::Nil).map_err(internal)?;
 
     let start = Instant::now();
+    let hook_file = file.to_string();
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(10_000),
-        move |_, _| {
+                move |_, debug| {
             if start.elapsed() > TOP_LEVEL_TIME_LIMIT {
+                let line = debug.current_line().unwrap_or(0);
                 Err(mlua::Error::runtime(format!(
-                    "the top level of the probe file ran for more than {} s (an endless loop?)",
+                    "{hook_file}:{line}: the top level of the probe file ran for more than {} s here (an endless loop?)",
                     TOP_LEVEL_TIME_LIMIT.as_secs()
                 )))
             } else {
@@ -144,7 +163,8 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
         .load(source)
         .set_name(format!("@{file}"))
         .set_mode(mlua::chunk::ChunkMode::Text);
-    let ret = chunk.eval::<Value>();
+    // `call`, not `eval`: eval would first try the text as an expression (`return <text>`).
+    let ret = chunk.into_function().and_then(|f| f.call::<Value>(()));
     lua.remove_hook();
     let ret = ret.map_err(|e| lua_err(file, &e))?;
     let Value::Table(ret) = ret else {
@@ -152,7 +172,7 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
             0,
             format!(
                 "the probe file must return a table of maps and programs, it returned {}",
-                ret.type_name()
+                with_article(lua_type(&ret))
             ),
         )
         .hint("end the file with `return { name = bpf.map(...), prog = bpf.tracepoint(...) }`")
@@ -217,8 +237,8 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                 at(
                     0,
                     format!(
-                        "returned key `{k}` is a {}, not a map or program",
-                        other.type_name()
+                        "returned key `{k}` is {}, not a map or program",
+                        with_article(lua_type(&other))
                     ),
                 )
                 .hint("return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)"),

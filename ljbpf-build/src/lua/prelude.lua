@@ -25,21 +25,40 @@ local uffi = {}
 for k, v in pairs(ffi) do uffi[k] = v end
 uffi.C = nil
 uffi.load = denied('ffi.load')
+setmetatable(uffi, { __index = function(_, k)
+  if k == 'C' then
+    error('ffi.C is not available while a probe file is compiled (it runs inside cargo build): '
+      .. 'C functions cannot be called at build time', 2)
+  end
+  return nil
+end })
 uffi.cdef = function(src)
   if type(src) ~= 'string' then error('ffi.cdef expects a string of C declarations', 2) end
-  local line = debug_getinfo(2, 'l').currentline or 0
-  real_cdef(src)
+  local info = debug_getinfo(2, 'lS')
+  local line = info.currentline or 0
+  local ok, err = pcall(real_cdef, src)
+  if not ok then
+    -- LuaJIT says "... at line N" of the C text: point at that line of the file.
+    local msg, n = tostring(err):gsub('^[^:]*:%d+: ', ''):match('^(.-) at line (%d+)$')
+    local at = line + (tonumber(n) or 1) - 1
+    error(('%s:%d: ffi.cdef: %s'):format(info.source:gsub('^@', ''), at, msg or tostring(err)), 0)
+  end
   L.cdefs[#L.cdefs + 1] = { src = src, line = line }
 end
 uffi.typeof = function(t, ...)
-  local ct = real_typeof(t, ...)
+  local ok, ct = pcall(real_typeof, t, ...)
+  if not ok then error('ffi.typeof: ' .. tostring(ct):gsub('^[^:]*:%d+: ', ''), 2) end
   if type(t) == 'string' then L.ctype_names[tonumber(ct)] = t end
   return ct
 end
 L.ffi = uffi
 
 local function ctype_name(ct)
-  if type(ct) == 'string' then return real_typeof(ct) and ct end
+  if type(ct) == 'string' then
+    local ok = pcall(real_typeof, ct)
+    if not ok then return nil, 'unknown C type ' .. ct .. ' (declare it with ffi.cdef first)' end
+    return ct
+  end
   if type(ct) == 'cdata' then
     local s = tostring(ct)
     local inner = s:match('^ctype<(.*)>$')
@@ -67,12 +86,12 @@ function bpf.map(kind, max_entries, key, val)
   end
   max_entries = max_entries or 4096
   if type(max_entries) ~= 'number' or max_entries < 1 or max_entries % 1 ~= 0 or max_entries > 0xffffffff then
-    error('bpf.map: max_entries must be a positive integer, got ' .. tostring(max_entries), 2)
+    error('bpf.map: max_entries must be a positive integer, got ' .. (type(max_entries) == 'string' and ('"' .. max_entries .. '"') or tostring(max_entries)), 2)
   end
-  local kname = ctype_name(key or 'uint32_t')
-  if not kname then error('bpf.map: key type must be a ctype (ffi.typeof) or a C type string, got ' .. type(key), 2) end
-  local vname = ctype_name(val or 'uint32_t')
-  if not vname then error('bpf.map: value type must be a ctype (ffi.typeof) or a C type string, got ' .. type(val), 2) end
+  local kname, kerr = ctype_name(key or 'uint32_t')
+  if not kname then error('bpf.map: bad key type: ' .. (kerr or ('expected a ctype (ffi.typeof) or a C type string, got a ' .. type(key))), 2) end
+  local vname, verr = ctype_name(val or 'uint32_t')
+  if not vname then error('bpf.map: bad value type: ' .. (verr or ('expected a ctype (ffi.typeof) or a C type string, got a ' .. type(val))), 2) end
   L.next_map = L.next_map + 1
   local m = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
               key = kname, val = vname, line = caller_line() }
@@ -84,7 +103,8 @@ end
 
 local function program(kind, fn, extra)
   if type(fn) ~= 'function' then
-    error('bpf.' .. kind .. ': expected a program function, got ' .. type(fn), 3)
+    -- Level 2: bpf.tracepoint & co. tail-call this, so their caller is next.
+    error('bpf.' .. kind .. ': the program must be a function, got ' .. type(fn), 2)
   end
   local p = { __ljbpf = 'program', kind = kind, fn = fn, line = caller_line() }
   for k, v in pairs(extra) do p[k] = v end
@@ -93,7 +113,7 @@ end
 
 function bpf.tracepoint(spec, fn)
   if type(spec) ~= 'string' or not spec:match('^[%w_]+/[%w_]+$') then
-    error('bpf.tracepoint: expected "category/name", got ' .. tostring(spec), 2)
+    error('bpf.tracepoint: expected "category/name", got ' .. (type(spec) == 'string' and ('"' .. spec .. '"') or type(spec)), 2)
   end
   return program('tracepoint', fn, { target = spec })
 end
@@ -111,7 +131,7 @@ function bpf.kprobe(spec, fn, retprobe)
 end
 function bpf.uprobe(spec, fn, retprobe)
   if type(spec) ~= 'string' or not spec:match('^.+:.+$') then
-    error('bpf.uprobe: expected "path:symbol", got ' .. tostring(spec), 2)
+    error('bpf.uprobe: expected "path:symbol", got ' .. (type(spec) == 'string' and ('"' .. spec .. '"') or type(spec)), 2)
   end
   return program('uprobe', fn, { target = spec, ret = retprobe and true or false })
 end
@@ -172,10 +192,31 @@ function L.dump(fn)
   return out
 end
 
--- The sandbox.
-io = nil
-os = { time = os.time, clock = os.clock, date = os.date }
-debug = nil
+-- The sandbox. What is taken away says so when touched.
+local function deny_table(name, keep)
+  return setmetatable(keep or {}, { __index = function(_, k)
+    error(name .. '.' .. tostring(k) .. ' is not available while a probe file is compiled '
+      .. '(it runs inside cargo build)', 2)
+  end })
+end
+io = deny_table('io')
+os = deny_table('os', { time = os.time, clock = os.clock, date = os.date })
+debug = deny_table('debug')
+-- The time limit is enforced by an instruction hook, which JIT-compiled code would skip.
+local jit_keep = {}
+for k, v in pairs(jit) do jit_keep[k] = v end
+jit_keep.on, jit_keep.opt, jit_keep.attach, jit_keep.flush = nil, nil, nil, nil
+jit = deny_table('jit', jit_keep)
+package.loaded['jit'] = jit
+local allowed = { ffi = true, bit = true, string = true, table = true, math = true, jit = true }
+local real_require = require
+require = function(name)
+  if not allowed[name] then
+    error('require("' .. tostring(name) .. '") is not available while a probe file is compiled '
+      .. '(it runs inside cargo build); probe files may require ffi, bit, string, table, math', 2)
+  end
+  return real_require(name)
+end
 dofile = denied('dofile')
 loadfile = denied('loadfile')
 local real_load, real_loadstring = load, loadstring
@@ -190,8 +231,8 @@ package.loaders[3] = nil
 package.loaders[4] = nil
 package.preload['ffi'] = function() return uffi end
 package.loaded['ffi'] = uffi
-package.loaded['io'] = nil
+package.loaded['io'] = io
 package.loaded['os'] = os
-package.loaded['debug'] = nil
+package.loaded['debug'] = debug
 _G.ffi = uffi
 _G.bpf = bpf

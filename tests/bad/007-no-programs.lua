@@ -1,0 +1,3 @@
+-- A table with maps only: nothing to load.
+local counts = bpf.map('hash', 16)
+return { counts = counts }

@@ -1,0 +1,10 @@
+-- A constant index past the end of a char[16].
+local counts = bpf.map('hash', 16)
+return {
+  counts = counts,
+  prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
+    local buf = ffi.new('char[16]')
+    comm(buf)
+    counts[ctx.id] = buf[16]
+  end),
+}

@@ -1,0 +1,8 @@
+-- ntoh needs an argument.
+local counts = bpf.map('hash', 16)
+return {
+  counts = counts,
+  prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
+    counts[ctx.id] = ntoh()
+  end),
+}

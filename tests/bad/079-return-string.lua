@@ -1,0 +1,9 @@
+-- A program returns an integer, not a string.
+local counts = bpf.map('hash', 16)
+return {
+  counts = counts,
+  prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
+    counts[ctx.id] = 1
+    return 'done'
+  end),
+}

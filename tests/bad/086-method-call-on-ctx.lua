@@ -1,0 +1,8 @@
+-- The context has no methods.
+local counts = bpf.map('hash', 16)
+return {
+  counts = counts,
+  prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
+    counts[ctx:get('id')] = 1
+  end),
+}

@@ -1,0 +1,4 @@
+-- ffi.cdef takes a string of C declarations.
+local ffi = require('ffi')
+ffi.cdef(42)
+return {}

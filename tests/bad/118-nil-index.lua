@@ -1,0 +1,9 @@
+-- Indexing a nil local.
+local counts = bpf.map('hash', 16)
+return {
+  counts = counts,
+  prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
+    local t = nil
+    counts[ctx.id] = t.x
+  end),
+}
