@@ -207,7 +207,8 @@ fn predecessors(proto: &Proto, blocks: &[Block]) -> Vec<Vec<usize>> {
         let last = b.end - 1;
         let (ins, _) = proto.ins[last];
         let mut succ = Vec::new();
-        if ins.op.has_jump() {
+        // LOOP's operand is the loop exit for the JIT; the interpreter falls through it.
+        if ins.op.has_jump() && !matches!(ins.op, Op::LOOP | Op::ILOOP) {
             succ.push(ins.jump_target(last));
         }
         let falls = !matches!(
@@ -461,6 +462,30 @@ impl<'a> Lowerer<'a> {
         while pc < block.end {
             let (ins, line) = self.proto.ins[pc];
             self.line = line;
+            // Numeric for loops: FORI enters or skips the body, FORL steps and loops back.
+            if matches!(ins.op, Op::FORI | Op::FORL | Op::IFORL) {
+                let target = succ_of(ins.jump_target(pc));
+                let fall = succ_of(pc as isize + 1);
+                let (Some(target), Some(fall)) = (target, fall) else {
+                    self.errors
+                        .push(self.err("internal error: loop target is not a block start"));
+                    return edges;
+                };
+                match self.for_loop(&mut st, ins) {
+                    Ok((cond, st_taken, st_fall)) => {
+                        self.emit_branch(
+                            cond,
+                            (target, st_taken),
+                            (fall, st_fall),
+                            b,
+                            targets,
+                            &mut edges,
+                        );
+                    }
+                    Err(d) => self.errors.push(d),
+                }
+                return edges;
+            }
             // A comparison or test followed by its JMP ends the block.
             if ins.op.is_cond()
                 && pc + 1 < self.proto.ins.len()
@@ -1136,22 +1161,18 @@ impl<'a> Lowerer<'a> {
                 }
                 return Ok(Flow::Return);
             }
-            Op::JMP | Op::UCLO if ins.jump_target(pc) <= pc as isize => {
-                return Err(self
-                    .err("loops are not supported yet (this jumps backwards)")
-                    .hint("unroll the loop at the top level of the file, or compute the value outside the program"));
-            }
             Op::JMP => return Ok(Flow::Jump(ins.jump_target(pc))),
+            // A hint for the JIT marking a `while`/`repeat` loop head: nothing to do.
+            Op::LOOP | Op::ILOOP => {}
             Op::UCLO => return Ok(Flow::Jump(ins.jump_target(pc))),
             Op::FUNCF | Op::IFUNCF | Op::JFUNCF | Op::FUNCV | Op::IFUNCV | Op::JFUNCV => {}
-            Op::FORI
-            | Op::JFORI
-            | Op::FORL
-            | Op::IFORL
-            | Op::JFORL
-            | Op::LOOP
-            | Op::ILOOP
-            | Op::JLOOP => {
+            Op::FORI | Op::FORL | Op::IFORL => {
+                return Err(self.err(format!(
+                    "internal error: {} outside a block end at pc {pc}",
+                    ins.op.name()
+                )));
+            }
+            Op::JFORI | Op::JFORL | Op::JLOOP => {
                 return Err(self
                     .err("loops are not supported yet")
                     .hint("unroll the loop at the top level of the file, or compute the value outside the program"));
@@ -1462,6 +1483,52 @@ impl<'a> Lowerer<'a> {
             }
             Val::Undef(why) => return Err(self.undefined(why)),
         })
+    }
+
+    /// FORI/FORL of `for i = start, stop, step`: slot A is the index, A+1 the limit, A+2 the
+    /// step (a constant here, so the direction is known), A+3 the loop variable. FORI jumps
+    /// past the loop when it does not run; FORL adds the step and jumps back while it runs.
+    /// Returns the condition for the jump and the states on the jump and fall-through edges.
+    fn for_loop(&mut self, st: &mut State, ins: Ins) -> LResult<(Cond, State, State)> {
+        let a = ins.a;
+        let step = match self.get(st, a + 2) {
+            Val::K(c) => const_int(&c).filter(|k| *k != 0),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            self.err("the step of a numeric for loop must be a nonzero integer constant")
+        })?;
+        if ins.op != Op::FORI {
+            let idx = self.operand(self.get(st, a))?;
+            let next = self.arith(
+                Op::ADDVV,
+                idx,
+                Opnd {
+                    k: Some(step),
+                    v: None,
+                    ty: Ty::Num,
+                    width: 0,
+                },
+            )?;
+            self.set(st, a, next);
+        }
+        let idx = self.operand(self.get(st, a))?;
+        let stop = self.operand(self.get(st, a + 1))?;
+        if idx.ty != Ty::Num || stop.ty != Ty::Num {
+            return Err(self.err("numeric for loops count with numbers, not cdata or booleans"));
+        }
+        let idx_val = self.get(st, a);
+        let mut body = st.clone();
+        self.set(&mut body, a + 3, idx_val);
+        if ins.op == Op::FORI {
+            // Jump past the loop when it does not run at all.
+            let op = if step > 0 { JmpOp::Jsgt } else { JmpOp::Jslt };
+            Ok((self.compare(op, idx, stop), st.clone(), body))
+        } else {
+            // Jump back while it still runs.
+            let op = if step > 0 { JmpOp::Jsle } else { JmpOp::Jsge };
+            Ok((self.compare(op, idx, stop), body, st.clone()))
+        }
     }
 
     /// A comparison or test; returns the condition and the states on the taken and fall edges.
@@ -2479,10 +2546,29 @@ impl<'a> Lowerer<'a> {
             self.alu(AluOp::Or, lo, Src::Reg(hi));
             return Ok(lo);
         }
+        let t = self.ld_packet(sz, off, dynoff);
+        if size > 1 {
+            // LD_ABS converts to host order; the dissector reads network order (use ntoh).
+            self.e(Insn::ToBe {
+                dst: R::V(t),
+                bits: (size * 8) as u8,
+            });
+        }
+        // The verifier does not bound LD_ABS results: say how wide the value is, so that loops
+        // bounded by packet fields verify.
+        match size {
+            4 => self.alu32(AluOp::Mov, t, Src::Reg(t)),
+            _ => self.alu(AluOp::And, t, Src::Imm(((1i64 << (8 * size)) - 1) as i32)),
+        }
+        Ok(t)
+    }
+
+    /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register.
+    fn ld_packet(&mut self, size: Size, off: i32, dynoff: Option<VReg>) -> VReg {
         match dynoff {
-            None => self.e(Insn::LdAbs { size: sz, imm: off }),
+            None => self.e(Insn::LdAbs { size, imm: off }),
             Some(d) => self.e(Insn::LdInd {
-                size: sz,
+                size,
                 src: R::V(d),
                 imm: off,
             }),
@@ -2493,14 +2579,7 @@ impl<'a> Lowerer<'a> {
             dst: R::V(t),
             src: Src::Reg(R::P(Reg::R0)),
         });
-        if size > 1 {
-            // LD_ABS converts to host order; the dissector reads network order (use ntoh).
-            self.e(Insn::ToBe {
-                dst: R::V(t),
-                bits: (size * 8) as u8,
-            });
-        }
-        Ok(t)
+        t
     }
 
     fn pkt_index(&mut self, hdr: Hdr, off: i32, dynoff: Option<VReg>, key: &str) -> LResult<Val> {
@@ -2508,23 +2587,7 @@ impl<'a> Lowerer<'a> {
             let v = if let Some((shift, width)) = f.bits {
                 // Bit fields are defined on the big-endian container: load in host order.
                 let sz = Size::from_bytes(f.size).ok_or_else(|| self.err("bad field"))?;
-                match dynoff {
-                    None => self.e(Insn::LdAbs {
-                        size: sz,
-                        imm: off + f.off,
-                    }),
-                    Some(d) => self.e(Insn::LdInd {
-                        size: sz,
-                        src: R::V(d),
-                        imm: off + f.off,
-                    }),
-                }
-                let t = self.tmp();
-                self.e(Insn::Alu64 {
-                    op: AluOp::Mov,
-                    dst: R::V(t),
-                    src: Src::Reg(R::P(Reg::R0)),
-                });
+                let t = self.ld_packet(sz, off + f.off, dynoff);
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }
@@ -2564,23 +2627,7 @@ impl<'a> Lowerer<'a> {
                 add,
             } => {
                 let sz = Size::B;
-                match dynoff {
-                    None => self.e(Insn::LdAbs {
-                        size: sz,
-                        imm: off + boff,
-                    }),
-                    Some(d) => self.e(Insn::LdInd {
-                        size: sz,
-                        src: R::V(d),
-                        imm: off + boff,
-                    }),
-                }
-                let t = self.tmp();
-                self.e(Insn::Alu64 {
-                    op: AluOp::Mov,
-                    dst: R::V(t),
-                    src: Src::Reg(R::P(Reg::R0)),
-                });
+                let t = self.ld_packet(sz, off + boff, dynoff);
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }
