@@ -101,6 +101,8 @@ pub struct MapInfo {
     pub key: CType,
     /// Value C type.
     pub value: CType,
+    /// For perf event arrays and ring buffers: the type of the events programs write.
+    pub event: Option<CType>,
 }
 
 /// Everything made from one probe file.
@@ -214,6 +216,28 @@ pub fn compile_source(
                 (CType::Void, CType::Void)
             }
         };
+        // A stack trace map holds PERF_MAX_STACK_DEPTH (127) addresses per stack unless the
+        // file says otherwise.
+        let value = match (m.kind.as_str(), &value) {
+            ("stack_trace", CType::Int { .. }) => CType::Array(
+                Box::new(CType::Int {
+                    size: 8,
+                    signed: false,
+                    is_char: false,
+                }),
+                127,
+            ),
+            _ => value,
+        };
+        if m.kind == "ringbuf" && (!m.max_entries.is_power_of_two() || m.max_entries < 4096) {
+            errors.push(Diagnostic::new(
+                m.span.clone(),
+                format!(
+                    "ring buffer `{}` needs a size (max_entries) that is a power of two of at least 4096 bytes, not {}",
+                    m.name, m.max_entries
+                ),
+            ));
+        }
         views.push(MapView {
             name: m.name.clone(),
             kind: m.kind.clone(),
@@ -256,6 +280,7 @@ pub fn compile_source(
     let events = tracepoint::events_dir(opts.events_dir.as_deref());
     let mut programs = Vec::new();
     let mut elf_programs = Vec::new();
+    let mut event_types: std::collections::BTreeMap<u32, CType> = std::collections::BTreeMap::new();
     let mut listing = String::new();
     for p in &loaded.programs {
         let tp = match &p.kind {
@@ -287,6 +312,23 @@ pub fn compile_source(
                 continue;
             }
         };
+        for (map, ty) in &lowered.events {
+            match event_types.get(map) {
+                Some(t) if t != ty => errors.push(Diagnostic::new(
+                    p.span.clone(),
+                    format!(
+                        "program `{}` writes {} events to map `{}`, another program writes {}",
+                        p.name,
+                        ty.c_name(),
+                        loaded.maps[*map as usize].name,
+                        t.c_name()
+                    ),
+                )),
+                _ => {
+                    event_types.insert(*map, ty.clone());
+                }
+            }
+        }
         if std::env::var_os("LJBPF_DEBUG_VCODE").is_some() {
             eprint!(
                 "{}: virtual-register code\n{}",
@@ -388,6 +430,7 @@ pub fn compile_source(
                 max_entries: m.max_entries,
                 key: views[i].key.clone(),
                 value: views[i].value.clone(),
+                event: event_types.get(&(i as u32)).cloned(),
             }
         })
         .collect();
@@ -395,13 +438,20 @@ pub fn compile_source(
         license: "GPL".to_string(),
         maps: maps
             .iter()
-            .map(|m| elf::MapSpec {
-                name: m.name.clone(),
-                map_type: m.map_type,
-                key_size: m.key.size(),
-                value_size: m.value.size(),
-                max_entries: m.max_entries,
-                map_flags: 0,
+            .map(|m| {
+                // A ring buffer has no keys or values; its size is max_entries bytes.
+                let (key_size, value_size) = match m.kind.as_str() {
+                    "ringbuf" => (0, 0),
+                    _ => (m.key.size(), m.value.size()),
+                };
+                elf::MapSpec {
+                    name: m.name.clone(),
+                    map_type: m.map_type,
+                    key_size,
+                    value_size,
+                    max_entries: m.max_entries,
+                    map_flags: 0,
+                }
             })
             .collect(),
         programs: elf_programs,

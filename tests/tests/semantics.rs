@@ -926,3 +926,62 @@ return {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// Builtins of the probe-language contract (reference/probe-language.md): packet slices and
+// dissector arithmetic, run-time byte indexes, string compares, integer logarithms,
+// load_bytes, ffi.cast. Each is a minimal probe body with its packet and expected value.
+
+#[test]
+fn documented_builtins() {
+    if !kernel_ready("documented_builtins") {
+        return;
+    }
+    let mut ip = Ip4::new(17);
+    ip.ttl = 64;
+    let pkt = frame(0x0800, &ip.with(&udp(1, 80, b"GET /")));
+    let cases: &[(&str, u32)] = &[
+        ("return ntoh(pkt(12, 14))", 0x0800),
+        ("local d = pkt.ip + 9 return d[0]", 17),
+        ("return pkt.ip.udp.data(0, 4) == 'GET ' and 1 or 0", 1),
+        ("local k = pkt.ip.hlen return pkt[k + 9]", 0x45),
+        ("return math.log2(pkt.ip.ttl)", 6),
+        ("return math.log10(pkt.ip.ttl)", 1),
+        (
+            "local v = ffi.new('uint8_t[2]') load_bytes(12, v) return v[0] * 256 + v[1]",
+            0x0800,
+        ),
+        ("return ffi.cast('uint8_t', pkt.ip.ttl + 255)", 63),
+    ];
+    let mut failures = Vec::new();
+    for (n, &(body, want)) in cases.iter().enumerate() {
+        let source = format!("return {{ f = bpf.socket(function (skb) {body} end) }}\n");
+        let compiled = match ljbpf_tests::compile_str(&format!("gap{n}.lua"), &source) {
+            Ok(c) => c,
+            Err(d) => {
+                failures.push(format!("`{body}`: does not compile: {d}"));
+                continue;
+            }
+        };
+        let p = match ljbpf_runtime::Probe::load(ljbpf_cli::spec(&compiled)) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("`{body}`: does not load: {e}"));
+                continue;
+            }
+        };
+        let got = run(&p, "f", &pkt);
+        if got != want {
+            failures.push(format!(
+                "`{body}`: want {want:#x}, got {got:#x}\n{}",
+                compiled.listing
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "builtins that fail ({} of {}):\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

@@ -46,4 +46,9 @@ helpers! {
     PerfEventOutput = 25, "bpf_perf_event_output", 5;
     SkbLoadBytes = 26, "bpf_skb_load_bytes", 4;
     GetStackid = 27, "bpf_get_stackid", 3;
+    ProbeReadUser = 112, "bpf_probe_read_user", 3;
+    ProbeReadKernel = 113, "bpf_probe_read_kernel", 3;
+    ProbeReadUserStr = 114, "bpf_probe_read_user_str", 3;
+    ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", 3;
+    RingbufOutput = 130, "bpf_ringbuf_output", 4;
 }

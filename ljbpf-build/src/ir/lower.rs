@@ -56,6 +56,8 @@ pub struct Lowered {
     pub code: Code,
     /// Stack bytes used by objects and call buffers (spill slots come after).
     pub stack_bytes: u32,
+    /// The event type each perf/ring buffer map is written with, by map index.
+    pub events: BTreeMap<u32, CType>,
 }
 
 type State = Vec<Val>;
@@ -189,6 +191,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         Ok(Lowered {
             code: l.code,
             stack_bytes,
+            events: l.events,
         })
     } else {
         Err(l.errors)
@@ -404,6 +407,8 @@ struct Lowerer<'a> {
     scratch_base: i32,
     /// How many values the last multi-result call left (always 1 for builtins).
     multres: u8,
+    /// Event types of perf/ring buffer maps, from `perf_submit`/`ringbuf_output`.
+    events: BTreeMap<u32, CType>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -419,6 +424,7 @@ impl<'a> Lowerer<'a> {
             scratch_need: 0,
             scratch_base: 0,
             multres: 0,
+            events: BTreeMap::new(),
         }
     }
 
@@ -587,10 +593,7 @@ impl<'a> Lowerer<'a> {
             }
             Cond::Test { op, a, b } => (op, a, b),
         };
-        let bsrc = match bsrc {
-            Src::Reg(v) => Src::Reg(R::V(v)),
-            Src::Imm(i) => Src::Imm(i),
-        };
+        let bsrc = rsrc(bsrc);
         if let Some((entry, labels)) = targets {
             // if cond goto T' ; <moves to fall> ; goto F ; T': <moves to taken> ; goto T
             let mark = self.code.insns.len();
@@ -781,7 +784,17 @@ impl<'a> Lowerer<'a> {
                 }
                 self.load(Base::Map(v), 0, &ty)
             }
-            Val::Ref { base, off, ty } => self.load(base, off, &ty),
+                        Val::Ref { base, off, ty } => self.load(base, off, &ty),
+            Val::Slice { off, dynoff, len } => match len {
+                1 | 2 | 4 | 8 => {
+                    let v = self.pkt_load(off, len, dynoff)?;
+                    let ty = if len == 8 { Ty::U64 } else { Ty::Num };
+                    Ok(Opnd { k: None, v: Some(v), ty, width: len as u8 })
+                }
+                _ => Err(self.err(format!(
+                    "a {len}-byte packet slice cannot be used as a number (only 1, 2, 4 or 8 bytes)"
+                ))),
+            },
             Val::Undef(why) => Err(self.undefined(why)),
             other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
         }
@@ -830,10 +843,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn alu(&mut self, op: AluOp, dst: VReg, src: Src<VReg>) {
-        let src = match src {
-            Src::Reg(v) => Src::Reg(R::V(v)),
-            Src::Imm(i) => Src::Imm(i),
-        };
+        let src = rsrc(src);
         self.e(Insn::Alu64 {
             op,
             dst: R::V(dst),
@@ -842,10 +852,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn alu32(&mut self, op: AluOp, dst: VReg, src: Src<VReg>) {
-        let src = match src {
-            Src::Reg(v) => Src::Reg(R::V(v)),
-            Src::Imm(i) => Src::Imm(i),
-        };
+        let src = rsrc(src);
         self.e(Insn::Alu32 {
             op,
             dst: R::V(dst),
@@ -869,7 +876,7 @@ impl<'a> Lowerer<'a> {
                 base: Base::Ctx,
                 ty,
                 ..
-            } if scalar_ty(ty).is_some() => {
+            } if scalar_ty(ty).is_some() && !matches!(ty, CType::Pointer(_)) => {
                 let o = self.operand(v)?;
                 Ok(Val::Rt {
                     v: self.reg_of(o),
@@ -950,10 +957,7 @@ impl<'a> Lowerer<'a> {
                         let t = self.tmp();
                         self.mov_imm(t, 0);
                         let skip = self.code.label();
-                        let b = match b {
-                            Src::Reg(v) => Src::Reg(R::V(v)),
-                            Src::Imm(i) => Src::Imm(i),
-                        };
+                        let b = rsrc(b);
                         self.e(Insn::Jmp {
                             op,
                             dst: R::V(x),
@@ -985,40 +989,43 @@ impl<'a> Lowerer<'a> {
                 )?;
                 self.set(st, a, out);
             }
-            Op::ADDVN | Op::SUBVN | Op::MULVN | Op::DIVVN | Op::MODVN => {
-                let x = self.operand(self.get(st, ins.b))?;
-                let k = self.knum(u16::from(ins.c))?;
-                let out = self.arith(
-                    ins.op,
-                    x,
-                    Opnd {
-                        k: Some(k),
-                        v: None,
-                        ty: Ty::Num,
-                        width: 0,
-                    },
-                )?;
-                self.set(st, a, out);
-            }
-            Op::ADDNV | Op::SUBNV | Op::MULNV | Op::DIVNV | Op::MODNV => {
-                let x = self.operand(self.get(st, ins.b))?;
-                let k = self.knum(u16::from(ins.c))?;
-                let out = self.arith(
-                    ins.op,
-                    Opnd {
-                        k: Some(k),
-                        v: None,
-                        ty: Ty::Num,
-                        width: 0,
-                    },
-                    x,
-                )?;
-                self.set(st, a, out);
-            }
-            Op::ADDVV | Op::SUBVV | Op::MULVV | Op::DIVVV | Op::MODVV => {
-                let x = self.operand(self.get(st, ins.b))?;
-                let y = self.operand(self.get(st, ins.c))?;
-                let out = self.arith(ins.op, x, y)?;
+            Op::ADDVN
+            | Op::SUBVN
+            | Op::MULVN
+            | Op::DIVVN
+            | Op::MODVN
+            | Op::ADDNV
+            | Op::SUBNV
+            | Op::MULNV
+            | Op::DIVNV
+            | Op::MODNV
+            | Op::ADDVV
+            | Op::SUBVV
+            | Op::MULVV
+            | Op::DIVVV
+            | Op::MODVV => {
+                let (x, y) = match ins.op {
+                    Op::ADDVN | Op::SUBVN | Op::MULVN | Op::DIVVN | Op::MODVN => {
+                        (self.get(st, ins.b), num(self.knum(u16::from(ins.c))?))
+                    }
+                    Op::ADDNV | Op::SUBNV | Op::MULNV | Op::DIVNV | Op::MODNV => {
+                        (num(self.knum(u16::from(ins.c))?), self.get(st, ins.b))
+                    }
+                    _ => (self.get(st, ins.b), self.get(st, ins.c)),
+                };
+                let out = match (&x, &y) {
+                    // Moving a dissector: `pkt.ip + 9`, `d + n`.
+                    (Val::Pkt { .. }, _) | (_, Val::Pkt { .. })
+                        if matches!(ins.op, Op::ADDVN | Op::ADDNV | Op::ADDVV) =>
+                    {
+                        self.pkt_add(x, y)?
+                    }
+                    _ => {
+                        let x = self.operand(x)?;
+                        let y = self.operand(y)?;
+                        self.arith(ins.op, x, y)?
+                    }
+                };
                 self.set(st, a, out);
             }
             Op::BNOT => {
@@ -1449,9 +1456,12 @@ impl<'a> Lowerer<'a> {
     fn truth(&mut self, v: Val) -> LResult<Cond> {
         Ok(match v {
             Val::K(Const::Nil) | Val::K(Const::Bool(false)) => Cond::Known(false),
-            Val::K(_) | Val::Fn(_) | Val::Ctx | Val::Stack { .. } | Val::Pkt { .. } => {
-                Cond::Known(true)
-            }
+            Val::K(_)
+            | Val::Fn(_)
+            | Val::Ctx
+            | Val::Stack { .. }
+            | Val::Pkt { .. }
+            | Val::Slice { .. } => Cond::Known(true),
             Val::Rt {
                 ty: Ty::Bool, v, ..
             } => Cond::Test {
@@ -1610,6 +1620,9 @@ impl<'a> Lowerer<'a> {
                 let s = self.kstr(d)?;
                 let c = match &a {
                     Val::K(Const::Str(x)) => Cond::Known(*x == s),
+                    Val::Slice { .. } | Val::Ref { .. } => {
+                        self.equal_bytes(a.clone(), s.as_bytes())?
+                    }
                     Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } => Cond::Known(false),
                     other => {
                         return Err(
@@ -1744,9 +1757,17 @@ impl<'a> Lowerer<'a> {
             "pkt" | "eth" | "skb" => {
                 return Err(self.err(format!("`{name}` is only available in socket filters")));
             }
-            "perf_submit" | "stack_id" | "load_bytes" | "ringbuf_output" | "c" | "BPF" => {
-                return Err(self.err(format!("`{name}` is not supported yet")));
+            "perf_submit" => Val::Fn(Builtin::PerfSubmit),
+            "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
+            "stack_id" => Val::Fn(Builtin::StackId),
+            "load_bytes" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
+                Val::Fn(Builtin::LoadBytes)
             }
+            "load_bytes" => {
+                return Err(self.err("`load_bytes` is only available in socket filters"))
+            }
+            "c" => Val::K(super::consts::protocol()),
+            "BPF" => Val::K(super::consts::bpf_flags()),
             "pairs" | "ipairs" | "next" => {
                 return Err(
                     self.err("`for ... in` iteration is not supported in program functions")
@@ -1775,8 +1796,12 @@ impl<'a> Lowerer<'a> {
                     ("bit", "tobit") => Builtin::BitTobit,
                     ("ffi", "new") => Builtin::FfiNew,
                     ("ffi", "sizeof") => Builtin::FfiSizeof,
-                    ("ffi", "cast" | "copy" | "string" | "fill")
-                    | ("math", "log2" | "log10" | "log") => {
+                    ("ffi", "cast") => Builtin::FfiCast,
+                    ("ffi", "copy") => Builtin::FfiCopy,
+                    ("math", "log2") => Builtin::MathLog2,
+                    ("math", "log10") => Builtin::MathLog10,
+                    ("math", "log") => Builtin::MathLog,
+                    ("ffi", "string" | "fill") => {
                         return Err(self.err(format!("`{lib}.{key}` is not supported yet")))
                     }
                     _ => {
@@ -1860,11 +1885,16 @@ impl<'a> Lowerer<'a> {
                         signed: f.signed,
                         is_char: false,
                     },
-                    TpFieldKind::Pointer => CType::Int {
-                        size: 8,
-                        signed: false,
-                        is_char: false,
-                    },
+                    // Kept as a pointer so that ffi.copy knows a `char *` is a string.
+                    TpFieldKind::Pointer => CType::Pointer(Box::new(if f.decl.contains("char") {
+                        CType::Int {
+                            size: 1,
+                            signed: false,
+                            is_char: true,
+                        }
+                    } else {
+                        CType::Void
+                    })),
                     TpFieldKind::Array {
                         elem_size,
                         len,
@@ -1956,11 +1986,20 @@ impl<'a> Lowerer<'a> {
                 off,
                 dynoff,
             } => {
-                let o = self.operand(key)?;
-                let Some(k) = o.k else {
-                    return Err(self.err("packet bytes can only be indexed by constants yet"));
+                // d[i]: a constant index folds into the offset, a run-time one into LD_IND's
+                // index register.
+                let moved = self.pkt_add(
+                    Val::Pkt {
+                        hdr: Hdr::Data,
+                        off,
+                        dynoff,
+                    },
+                    key,
+                )?;
+                let Val::Pkt { off, dynoff, .. } = moved else {
+                    return Err(self.err("internal error: moved dissector"));
                 };
-                let v = self.pkt_load(off + k as i32, 1, dynoff)?;
+                let v = self.pkt_load(off, 1, dynoff)?;
                 Ok(Val::Rt {
                     v,
                     ty: Ty::Num,
@@ -2269,6 +2308,28 @@ impl<'a> Lowerer<'a> {
 
     /// Calls a builtin; returns its result.
     fn call(&mut self, st: &mut State, f: Val, args: &[u8], pc: usize) -> LResult<Val> {
+        if let Val::Pkt { off, dynoff, .. } = f {
+            // d(a, b): bytes a..b-1 of the dissector.
+            let argv: Vec<Val> = args.iter().map(|&s| self.get(st, s)).collect();
+            let bounds: Vec<Option<i64>> = argv
+                .iter()
+                .map(|v| match v {
+                    Val::K(c) => const_int(c),
+                    _ => None,
+                })
+                .collect();
+            let (Some(Some(a)), Some(Some(b))) = (bounds.first(), bounds.get(1)) else {
+                return Err(self.err("a packet slice d(a, b) needs two constant offsets"));
+            };
+            if b <= a || b - a > 64 {
+                return Err(self.err(format!("bad packet slice ({a}, {b}): want 0 < b - a <= 64")));
+            }
+            return Ok(Val::Slice {
+                off: off + *a as i32,
+                dynoff,
+                len: (b - a) as u32,
+            });
+        }
         let Val::Fn(b) = f else {
             let what = match &f {
                 Val::K(Const::Other(o)) if o == "a function" => {
@@ -2520,8 +2581,350 @@ impl<'a> Lowerer<'a> {
                 };
                 Ok(Val::K(Const::Num(f64::from(ty.size()))))
             }
-            Builtin::Print => Err(self.err("print() is not supported yet")),
+            Builtin::FfiCast => {
+                want(self, 2)?;
+                let ty = self.ctype_arg(arg(self, 0))?;
+                let x = self.operand(arg(self, 1))?;
+                self.cast(&ty, x)
+            }
+            Builtin::MathLog2 | Builtin::MathLog10 | Builtin::MathLog => {
+                want(self, 1)?;
+                let x = self.operand(arg(self, 0))?;
+                self.log(b, x)
+            }
+            Builtin::LoadBytes => {
+                want(self, 2)?;
+                let off = self.operand(arg(self, 0))?;
+                let (dst, size) = self.stack_buffer(arg(self, 1), "load_bytes")?;
+                let off = match off.k {
+                    Some(k) => Arg::Imm(k),
+                    None => Arg::Reg(self.reg_of(off)),
+                };
+                let r = self.call_helper(
+                    Helper::SkbLoadBytes,
+                    &[Arg::Ctx, off, Arg::Stack(dst), Arg::Imm(i64::from(size))],
+                );
+                Ok(Val::Rt {
+                    v: r,
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
+            Builtin::PerfSubmit | Builtin::RingbufOutput => {
+                want(self, 2)?;
+                let Val::K(Const::Map(id)) = arg(self, 0) else {
+                    return Err(self.err(format!("{}: the first argument must be a map", b.name())));
+                };
+                let m = self.map(id)?;
+                let want_kind = if b == Builtin::PerfSubmit {
+                    "perf_event_array"
+                } else {
+                    "ringbuf"
+                };
+                if m.kind != want_kind {
+                    return Err(self.err(format!(
+                        "{}: map `{}` is a {}, not a {want_kind}",
+                        b.name(),
+                        m.name,
+                        m.kind
+                    )));
+                }
+                let v = arg(self, 1);
+                let ty = match &v {
+                    Val::Stack { ty, .. } => ty.clone(),
+                    _ => CType::Int {
+                        size: 8,
+                        signed: false,
+                        is_char: false,
+                    },
+                };
+                let off = self.buffer(0, &ty, v, "event")?;
+                self.record_event(id, &ty)?;
+                let size = Arg::Imm(i64::from(ty.size()));
+                let r = if b == Builtin::PerfSubmit {
+                    // BPF_F_CURRENT_CPU: the buffer of the CPU the program runs on.
+                    self.call_helper(
+                        Helper::PerfEventOutput,
+                        &[
+                            Arg::Ctx,
+                            Arg::Map(id),
+                            Arg::Imm(0xffff_ffff),
+                            Arg::Stack(off),
+                            size,
+                        ],
+                    )
+                } else {
+                    self.call_helper(
+                        Helper::RingbufOutput,
+                        &[Arg::Map(id), Arg::Stack(off), size, Arg::Imm(0)],
+                    )
+                };
+                Ok(Val::Rt {
+                    v: r,
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
+            Builtin::StackId => {
+                want(self, 1)?;
+                let Val::K(Const::Map(id)) = arg(self, 0) else {
+                    return Err(self.err("stack_id: the first argument must be a stack_trace map"));
+                };
+                if self.map(id)?.kind != "stack_trace" {
+                    return Err(self.err("stack_id: the map must be a stack_trace map"));
+                }
+                let flags = if nargs > 1 {
+                    let f = self.operand(arg(self, 1))?;
+                    f.k.ok_or_else(|| {
+                        self.err("stack_id: flags must be a constant (BPF.F_USER_STACK, ...)")
+                    })?
+                } else {
+                    0
+                };
+                let r = self.call_helper(
+                    Helper::GetStackid,
+                    &[Arg::Ctx, Arg::Map(id), Arg::Imm(flags)],
+                );
+                // The helper returns a long: a stack id, or a negative errno.
+                Ok(Val::Rt {
+                    v: r,
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
+            Builtin::FfiCopy => {
+                want(self, 2)?;
+                let (dst, size) = self.stack_buffer(arg(self, 0), "ffi.copy")?;
+                let src = arg(self, 1);
+                // A `char *` source copies a NUL-terminated string.
+                let string = matches!(&src, Val::Ref { ty: CType::Pointer(p), .. } if p.is_char());
+                let from = self.operand(src)?;
+                let from = self.reg_of(from);
+                let user = matches!(self.env.kind, ProgramKind::Uprobe { .. });
+                let helper = match (user, string) {
+                    (true, true) => Helper::ProbeReadUserStr,
+                    (true, false) => Helper::ProbeReadUser,
+                    (false, true) => Helper::ProbeReadKernelStr,
+                    (false, false) => Helper::ProbeReadKernel,
+                };
+                self.settle_refs(st, &[])?;
+                let r = self.call_helper(
+                    helper,
+                    &[Arg::Stack(dst), Arg::Imm(i64::from(size)), Arg::Reg(from)],
+                );
+                Ok(Val::Rt {
+                    v: r,
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
+            Builtin::Print => {
+                want(self, 1)?;
+                let Val::K(Const::Str(fmt)) = arg(self, 0) else {
+                    return Err(
+                        self.err("print: the first argument must be a constant format string")
+                    );
+                };
+                if nargs > 4 {
+                    return Err(
+                        self.err("print takes a format and at most 3 values (bpf_trace_printk)")
+                    );
+                }
+                let mut vals = Vec::new();
+                for i in 1..nargs {
+                    let o = self.operand(arg(self, i))?;
+                    vals.push(match o.k {
+                        Some(k) => Arg::Imm(k),
+                        None => Arg::Reg(self.reg_of(o)),
+                    });
+                }
+                let off = self.string_on_stack(pc, fmt.as_bytes())?;
+                let mut args = vec![Arg::Stack(off), Arg::Imm(fmt.len() as i64 + 1)];
+                args.extend(vals);
+                self.call_helper(Helper::TracePrintk, &args);
+                Ok(Val::K(Const::Nil))
+            }
         }
+    }
+
+    /// A stack object (or a field or element of one) to write into: its offset and size.
+    fn stack_buffer(&mut self, v: Val, what: &str) -> LResult<(i32, u32)> {
+        match v {
+            Val::Stack { off, ty } => Ok((off, ty.size())),
+            Val::Ref {
+                base: Base::Stack(o),
+                off,
+                ty,
+            } => Ok((o - off, ty.size())),
+            other => Err(self.err(format!(
+                "{what}: the destination must be an ffi.new object or a field of one, not {}",
+                other.describe()
+            ))),
+        }
+    }
+
+    /// A perf or ring buffer map carries one event type; remember it for the bindings.
+    fn record_event(&mut self, map: u32, ty: &CType) -> LResult<()> {
+        match self.events.get(&map) {
+            Some(t) if t != ty => Err(self.err(format!(
+                "map `{}` already carries events of type {}, not {}",
+                self.map(map)?.name,
+                t.c_name(),
+                ty.c_name()
+            ))),
+            _ => {
+                self.events.insert(map, ty.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// A NUL-terminated string in a stack object made for the call at `pc`.
+    fn string_on_stack(&mut self, pc: usize, bytes: &[u8]) -> LResult<i32> {
+        let size = align8(bytes.len() as u32 + 1);
+        let off = match self.objects.get(&pc) {
+            Some(o) => *o,
+            None => {
+                self.objects_top += size as i32;
+                self.objects.insert(pc, self.objects_top);
+                self.objects_top
+            }
+        };
+        if off as u32 > MAX_STACK {
+            return Err(self.err(format!(
+                "this string needs {size} bytes of stack; BPF allows {MAX_STACK} in all"
+            )));
+        }
+        let mut padded = bytes.to_vec();
+        padded.resize(size as usize, 0);
+        for (i, chunk) in padded.chunks(4).enumerate() {
+            let imm = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            self.e(Insn::St {
+                size: Size::W,
+                dst: R::P(Reg::R10),
+                off: (i as i32 * 4 - off) as i16,
+                imm,
+            });
+        }
+        Ok(off)
+    }
+
+    /// `ffi.cast(ctype, x)` to an integer type: truncate and extend as C does.
+    fn cast(&mut self, ty: &CType, x: Opnd) -> LResult<Val> {
+        let CType::Int { size, signed, .. } = *ty else {
+            return Err(self.err(format!(
+                "ffi.cast to {} is not supported yet (integer types only)",
+                ty.c_name()
+            )));
+        };
+        let out_ty = match (size, signed) {
+            (8, true) => Ty::I64,
+            (8, false) => Ty::U64,
+            _ => Ty::Num,
+        };
+        if let Some(k) = x.k {
+            let bits = u32::from(size) * 8;
+            let v = if bits == 64 {
+                k
+            } else if signed {
+                (k << (64 - bits)) >> (64 - bits)
+            } else {
+                k & ((1i64 << bits) - 1)
+            };
+            return Ok(Val::K(match out_ty {
+                Ty::I64 => Const::Int64(v),
+                Ty::U64 => Const::UInt64(v as u64),
+                _ => Const::Num(v as f64),
+            }));
+        }
+        let t = self.tmp();
+        self.put_reg(x, t);
+        match (size, signed) {
+            (8, _) => {}
+            (4, false) => self.alu32(AluOp::Mov, t, Src::Reg(t)),
+            (4, true) => self.e(Insn::Sext32 { dst: R::V(t) }),
+            (n, false) => self.alu(
+                AluOp::And,
+                t,
+                Src::Imm(((1i64 << (8 * u32::from(n))) - 1) as i32),
+            ),
+            (n, true) => {
+                let sh = 64 - 8 * i32::from(n);
+                self.alu(AluOp::Lsh, t, Src::Imm(sh));
+                self.alu(AluOp::Arsh, t, Src::Imm(sh));
+            }
+        }
+        Ok(Val::Rt {
+            v: t,
+            ty: out_ty,
+            width: size,
+        })
+    }
+
+    /// Integer logarithms: the largest `p` with `base^p <= x` (x read as unsigned; 0 for 0).
+    fn log(&mut self, b: Builtin, x: Opnd) -> LResult<Val> {
+        if x.ty == Ty::Bool {
+            return Err(self.err(format!(
+                "bad argument to {}: number expected, got boolean",
+                b.name()
+            )));
+        }
+        // Thresholds base^p for p = 1, 2, ... that fit in 64 bits.
+        let thresholds: Vec<u64> = match b {
+            Builtin::MathLog2 => (1..64).map(|p| 1u64 << p).collect(),
+            Builtin::MathLog10 => (1..20).map(|p| 10u64.pow(p)).collect(),
+            _ => (1..45).map(|p| (p as f64).exp().ceil() as u64).collect(),
+        };
+        if let Some(k) = x.k {
+            let n = thresholds.iter().take_while(|t| k as u64 >= **t).count();
+            return Ok(num(n as i64));
+        }
+        let v = self.reg_of(x);
+        let r = self.tmp();
+        self.mov_imm(r, 0);
+        if b == Builtin::MathLog2 {
+            // Binary search on the highest set bit.
+            let y = self.tmp();
+            self.mov(y, v);
+            for sh in [32, 16, 8, 4, 2, 1] {
+                let t = self.tmp();
+                self.mov(t, y);
+                self.alu(AluOp::Rsh, t, Src::Imm(sh));
+                let skip = self.code.label();
+                self.e(Insn::Jmp {
+                    op: JmpOp::Jeq,
+                    dst: R::V(t),
+                    src: Src::Imm(0),
+                    target: skip,
+                });
+                self.mov(y, t);
+                self.alu(AluOp::Add, r, Src::Imm(sh));
+                self.code.bind(skip);
+            }
+        } else {
+            let done = self.code.label();
+            for (p, t) in thresholds.iter().enumerate() {
+                let k = rsrc(self.src_of(Opnd {
+                    k: Some(*t as i64),
+                    v: None,
+                    ty: Ty::U64,
+                    width: 0,
+                }));
+                self.e(Insn::Jmp {
+                    op: JmpOp::Jlt,
+                    dst: R::V(v),
+                    src: k,
+                    target: done,
+                });
+                self.mov_imm(r, p as i64 + 1);
+            }
+            self.code.bind(done);
+        }
+        Ok(Val::Rt {
+            v: r,
+            ty: Ty::Num,
+            width: 0,
+        })
     }
 
     fn ctype_arg(&self, v: Val) -> LResult<CType> {
@@ -2561,6 +2964,126 @@ impl<'a> Lowerer<'a> {
             _ => self.alu(AluOp::And, t, Src::Imm(((1i64 << (8 * size)) - 1) as i32)),
         }
         Ok(t)
+    }
+
+    /// Compares packet bytes or a char buffer with a string constant. A slice equals the
+    /// string when its bytes are the string's; a char array when it holds the string and then a
+    /// NUL (or the string fills it), as C's `strcmp` would say.
+    fn equal_bytes(&mut self, v: Val, s: &[u8]) -> LResult<Cond> {
+        enum From {
+            Packet(Option<VReg>),
+            Memory(Base),
+        }
+        let (src, off, want) = match v {
+            Val::Slice { off, dynoff, len } => {
+                if len as usize != s.len() {
+                    return Ok(Cond::Known(false));
+                }
+                (From::Packet(dynoff), off, s.to_vec())
+            }
+            Val::Ref {
+                base,
+                off,
+                ty: CType::Array(elem, n),
+            } if elem.size() == 1 => {
+                let mut want = s.to_vec();
+                if s.len() > n as usize {
+                    return Ok(Cond::Known(false));
+                }
+                if s.len() < n as usize {
+                    want.push(0);
+                }
+                (From::Memory(base), off, want)
+            }
+            other => {
+                return Err(self.err(format!("cannot compare {} with a string", other.describe())))
+            }
+        };
+        let t = self.tmp();
+        self.mov_imm(t, 0);
+        let done = self.code.label();
+        let mut i = 0usize;
+        while i < want.len() {
+            // The widest aligned chunk that fits (ctx and stack loads must be aligned).
+            let at = off + i as i32;
+            let w = [8usize, 4, 2, 1]
+                .into_iter()
+                .find(|w| {
+                    i + w <= want.len()
+                        && (matches!(src, From::Packet(_)) && *w <= 4
+                            || at.rem_euclid(*w as i32) == 0)
+                })
+                .unwrap_or(1);
+            let mut bytes = [0u8; 8];
+            bytes[..w].copy_from_slice(&want[i..i + w]);
+            let k = i64::from_le_bytes(bytes);
+            let c = match &src {
+                From::Packet(dynoff) => self.pkt_load(at, w as u32, *dynoff)?,
+                From::Memory(base) => {
+                    let ty = CType::Int {
+                        size: w as u8,
+                        signed: false,
+                        is_char: false,
+                    };
+                    let o = self.load(base.clone(), at, &ty)?;
+                    self.reg_of(o)
+                }
+            };
+            let k = rsrc(self.src_of(Opnd {
+                k: Some(k),
+                v: None,
+                ty: Ty::U64,
+                width: 0,
+            }));
+            self.e(Insn::Jmp {
+                op: JmpOp::Jne,
+                dst: R::V(c),
+                src: k,
+                target: done,
+            });
+            i += w;
+        }
+        self.mov_imm(t, 1);
+        self.code.bind(done);
+        Ok(Cond::Test {
+            op: JmpOp::Jne,
+            a: t,
+            b: Src::Imm(0),
+        })
+    }
+
+    /// A dissector moved by a number of bytes, constant or run-time.
+    fn pkt_add(&mut self, x: Val, y: Val) -> LResult<Val> {
+        let (pkt, n) = match (x, y) {
+            (p @ Val::Pkt { .. }, n) | (n, p @ Val::Pkt { .. }) => (p, n),
+            _ => return Err(self.err("internal error: pkt_add without a dissector")),
+        };
+        let Val::Pkt { hdr, off, dynoff } = pkt else {
+            return Err(self.err("internal error: pkt_add without a dissector"));
+        };
+        let n = self.operand(n)?;
+        if n.ty == Ty::Bool {
+            return Err(self.err("cannot move a dissector by a boolean"));
+        }
+        match n.k {
+            Some(k) => {
+                let off = i32::try_from(i64::from(off) + k)
+                    .map_err(|_| self.err("packet offset out of range"))?;
+                Ok(Val::Pkt { hdr, off, dynoff })
+            }
+            None => {
+                let t = self.tmp();
+                self.put_reg(n, t);
+                if let Some(d) = dynoff {
+                    self.alu(AluOp::Add, t, Src::Reg(d));
+                }
+                Ok(Val::Pkt {
+                    hdr,
+                    off,
+                    dynoff: Some(t),
+                })
+            }
+        }
     }
 
     /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register.
@@ -2684,6 +3207,19 @@ fn refine(st: &mut State, from: &Val, to: Val) {
             *s = to.clone();
         }
     }
+}
+
+/// An ALU/JMP source over virtual registers as one over operand registers.
+fn rsrc(s: Src<VReg>) -> Src<R> {
+    match s {
+        Src::Reg(v) => Src::Reg(R::V(v)),
+        Src::Imm(i) => Src::Imm(i),
+    }
+}
+
+/// A number constant as a slot value.
+fn num(k: i64) -> Val {
+    Val::K(Const::Num(k as f64))
 }
 
 fn pri(d: u16) -> Const {

@@ -5,6 +5,7 @@
 //! register typed the way LuaJIT types it (number, int64/uint64 cdata, boolean, map value
 //! pointer). Code is emitted only for run-time work.
 
+pub mod consts;
 pub mod lower;
 pub mod packet;
 pub mod value;

@@ -63,6 +63,15 @@ pub enum Builtin {
     BitTobit,
     FfiNew,
     FfiSizeof,
+    FfiCast,
+    FfiCopy,
+    MathLog2,
+    MathLog10,
+    MathLog,
+    LoadBytes,
+    PerfSubmit,
+    RingbufOutput,
+    StackId,
     Print,
 }
 
@@ -89,6 +98,15 @@ impl Builtin {
             Builtin::BitTobit => "bit.tobit",
             Builtin::FfiNew => "ffi.new",
             Builtin::FfiSizeof => "ffi.sizeof",
+            Builtin::FfiCast => "ffi.cast",
+            Builtin::FfiCopy => "ffi.copy",
+            Builtin::MathLog2 => "math.log2",
+            Builtin::MathLog10 => "math.log10",
+            Builtin::MathLog => "math.log",
+            Builtin::LoadBytes => "load_bytes",
+            Builtin::PerfSubmit => "perf_submit",
+            Builtin::RingbufOutput => "ringbuf_output",
+            Builtin::StackId => "stack_id",
             Builtin::Print => "print",
         }
     }
@@ -131,6 +149,13 @@ pub enum Val {
     /// A field or element not read yet: read when used as a value, written by stores,
     /// referenced by `xadd`/`comm`.
     Ref { base: Base, off: i32, ty: CType },
+    /// `len` packet bytes at `off` (+ `dynoff`): `d(a, b)`. Compares bytewise with a string;
+    /// used as a number when `len` is 1, 2, 4 or 8 (network order).
+    Slice {
+        off: i32,
+        dynoff: Option<VReg>,
+        len: u32,
+    },
     /// A packet dissector positioned at `off` (+ `dynoff` if run-time) bytes.
     Pkt {
         hdr: Hdr,
@@ -156,6 +181,7 @@ impl Val {
             Val::Stack { ty, .. } => format!("a stack object of type {}", ty.c_name()),
             Val::Ref { ty, .. } => format!("a field of type {}", ty.c_name()),
             Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
+            Val::Slice { len, .. } => format!("a {len}-byte packet slice"),
         }
     }
 }
