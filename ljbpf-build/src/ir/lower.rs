@@ -784,7 +784,15 @@ impl<'a> Lowerer<'a> {
                 }
                 self.load(Base::Map(v), 0, &ty)
             }
-                        Val::Ref { base, off, ty } => self.load(base, off, &ty),
+                                    Val::Ref { base, off, ty } => self.load(base, off, &ty),
+            // A pointer used as a number is its address (uint64_t, as tonumber-free LuaJIT
+            // arithmetic on pointers would need a cast).
+            Val::Ptr { v, .. } => Ok(Opnd {
+                k: None,
+                v: Some(v),
+                ty: Ty::U64,
+                width: 8,
+            }),
             Val::Slice { off, dynoff, len } => match len {
                 1 | 2 | 4 | 8 => {
                     let v = self.pkt_load(off, len, dynoff)?;
@@ -1461,7 +1469,9 @@ impl<'a> Lowerer<'a> {
             | Val::Ctx
             | Val::Stack { .. }
             | Val::Pkt { .. }
-            | Val::Slice { .. } => Cond::Known(true),
+            | Val::Slice { .. }
+            // cdata pointers are true in LuaJIT, even NULL ones (compare with nil for that).
+            | Val::Ptr { .. } => Cond::Known(true),
             Val::Rt {
                 ty: Ty::Bool, v, ..
             } => Cond::Test {
@@ -1698,6 +1708,12 @@ impl<'a> Lowerer<'a> {
     fn equal(&mut self, a: Val, b: Val) -> LResult<Cond> {
         let is_nil = |v: &Val| matches!(v, Val::K(Const::Nil));
         match (&a, &b) {
+            // A NULL cdata pointer equals nil in LuaJIT.
+            (Val::Ptr { v, .. }, x) | (x, Val::Ptr { v, .. }) if is_nil(x) => Ok(Cond::Test {
+                op: JmpOp::Jeq,
+                a: *v,
+                b: Src::Imm(0),
+            }),
             (Val::MapPtr { v, nullable, .. }, x) | (x, Val::MapPtr { v, nullable, .. })
                 if is_nil(x) =>
             {
@@ -1832,6 +1848,20 @@ impl<'a> Lowerer<'a> {
                 self.field(Base::Map(v), 0, &ty, key)
             }
             Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
+            Val::Ptr { v, pointee } => {
+                let Some(f) = pointee.field(key) else {
+                    if let CType::Opaque { .. } = pointee {
+                        return Err(self
+                            .err(format!("{} is an incomplete type: its fields are unknown", pointee.c_name()))
+                            .hint("declare the struct with ffi.cdef (the fields you read, at their kernel offsets)"));
+                    }
+                    return Err(self.err(format!("{} has no field `{key}`", pointee.c_name())));
+                };
+                if f.bits.is_some() {
+                    return Err(self.err(format!("bit field `{key}` is not supported yet")));
+                }
+                self.deref(v, f.offset as i32, &f.ty)
+            }
             Val::Pkt { hdr, off, dynoff } => self.pkt_index(hdr, off, dynoff, key),
             other => Err(self.err(format!(
                 "attempt to index {} with `{key}`",
@@ -1954,9 +1984,73 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// What `*(T *)(ptr + off)` gives: a scalar read with probe-read, a pointer to follow, or
+    /// the address of an inner struct or array.
+    fn deref(&mut self, ptr: VReg, off: i32, ty: &CType) -> LResult<Val> {
+        let addr = if off == 0 {
+            ptr
+        } else {
+            let t = self.tmp();
+            self.mov(t, ptr);
+            self.alu(AluOp::Add, t, Src::Imm(off));
+            t
+        };
+        let ty = self.env.ctypes.resolve(ty);
+        match &ty {
+            CType::Struct(_) | CType::Array(..) => Ok(Val::Ptr {
+                v: addr,
+                pointee: ty,
+            }),
+            CType::Pointer(_) | CType::Int { .. } | CType::Bool => {
+                let size = ty.size();
+                let buf = self.scratch(0, align8(size));
+                let helper = if matches!(self.env.kind, ProgramKind::Uprobe { .. }) {
+                    Helper::ProbeReadUser
+                } else {
+                    Helper::ProbeReadKernel
+                };
+                self.call_helper(
+                    helper,
+                    &[Arg::Stack(buf), Arg::Imm(i64::from(size)), Arg::Reg(addr)],
+                );
+                let o = self.load(Base::Stack(buf), 0, &ty)?;
+                let v = self.reg_of(o);
+                match ty {
+                    CType::Pointer(p) => Ok(Val::Ptr {
+                        v,
+                        pointee: self.env.ctypes.resolve(&p),
+                    }),
+                    _ => Ok(Val::Rt {
+                        v,
+                        ty: o.ty,
+                        width: o.width,
+                    }),
+                }
+            }
+            other => Err(self.err(format!(
+                "cannot read a value of type {} through a pointer",
+                other.c_name()
+            ))),
+        }
+    }
+
     /// `obj[key]` for a non-string key.
     fn index(&mut self, obj: Val, key: Val) -> LResult<Val> {
         match obj {
+            Val::Ptr { v, pointee } => {
+                // p[i]: element i of what p points at (an array or a single object).
+                let elem = match &pointee {
+                    CType::Array(e, _) => (**e).clone(),
+                    other => other.clone(),
+                };
+                let i = self.operand(key)?;
+                let Some(i) = i.k else {
+                    return Err(self.err("pointers can only be indexed by constants yet"));
+                };
+                let off = i32::try_from(i * i64::from(elem.size()))
+                    .map_err(|_| self.err("pointer index out of range"))?;
+                self.deref(v, off, &elem)
+            }
             Val::K(Const::Map(id)) => self.map_lookup(id, key),
             Val::K(Const::Table(fields)) => {
                 let k = match &key {
@@ -2540,11 +2634,6 @@ impl<'a> Lowerer<'a> {
             Builtin::FfiNew => {
                 want(self, 1)?;
                 let ty = self.ctype_arg(arg(self, 0))?;
-                if nargs > 1 {
-                    return Err(self
-                        .err("ffi.new with initialisers is not supported yet")
-                        .hint("assign the fields after ffi.new"));
-                }
                 let size = align8(ty.size().max(1));
                 let off = match self.objects.get(&pc) {
                     Some(o) => *o,
@@ -2570,6 +2659,42 @@ impl<'a> Lowerer<'a> {
                         off: (i as i32 * 8 - off) as i16,
                         imm: 0,
                     });
+                }
+                // Initialisers, as LuaJIT applies them: struct fields in order; array
+                // elements in order, a single one repeated over the whole array.
+                let inits: Vec<Val> = (1..nargs).map(|i| arg(self, i)).collect();
+                if !inits.is_empty() {
+                    let targets: Vec<(i32, CType)> = match &ty {
+                        CType::Struct(def) if !def.is_union => def
+                            .fields
+                            .iter()
+                            .filter(|f| f.bits.is_none() && !f.name.is_empty())
+                            .map(|f| (f.offset as i32, f.ty.clone()))
+                            .collect(),
+                        CType::Array(elem, n) => (0..*n)
+                            .map(|i| ((i * elem.size()) as i32, (**elem).clone()))
+                            .collect(),
+                        other => vec![(0, other.clone())],
+                    };
+                    if inits.len() > targets.len() {
+                        return Err(self.err(format!(
+                            "too many initialisers for {}: {} given, {} fields or elements",
+                            ty.c_name(),
+                            inits.len(),
+                            targets.len()
+                        )));
+                    }
+                    let repeat = inits.len() == 1 && matches!(ty, CType::Array(..));
+                    for (i, (foff, fty)) in targets.iter().enumerate() {
+                        let v = if repeat {
+                            &inits[0]
+                        } else if let Some(v) = inits.get(i) {
+                            v
+                        } else {
+                            break;
+                        };
+                        self.store_to(Base::Stack(off), *foff, fty, v.clone())?;
+                    }
                 }
                 Ok(Val::Stack { off, ty })
             }
@@ -2697,7 +2822,14 @@ impl<'a> Lowerer<'a> {
                 let (dst, size) = self.stack_buffer(arg(self, 0), "ffi.copy")?;
                 let src = arg(self, 1);
                 // A `char *` source copies a NUL-terminated string.
-                let string = matches!(&src, Val::Ref { ty: CType::Pointer(p), .. } if p.is_char());
+                let string = match &src {
+                    Val::Ref {
+                        ty: CType::Pointer(p),
+                        ..
+                    } => p.is_char(),
+                    Val::Ptr { pointee, .. } => pointee.is_char(),
+                    _ => false,
+                };
                 let from = self.operand(src)?;
                 let from = self.reg_of(from);
                 let user = matches!(self.env.kind, ProgramKind::Uprobe { .. });
@@ -2811,9 +2943,19 @@ impl<'a> Lowerer<'a> {
 
     /// `ffi.cast(ctype, x)` to an integer type: truncate and extend as C does.
     fn cast(&mut self, ty: &CType, x: Opnd) -> LResult<Val> {
+        if let CType::Pointer(pointee) = ty {
+            if x.ty == Ty::Bool {
+                return Err(self.err("cannot cast a boolean to a pointer"));
+            }
+            let v = self.reg_of(x);
+            return Ok(Val::Ptr {
+                v,
+                pointee: self.env.ctypes.resolve(pointee),
+            });
+        }
         let CType::Int { size, signed, .. } = *ty else {
             return Err(self.err(format!(
-                "ffi.cast to {} is not supported yet (integer types only)",
+                "ffi.cast to {} is not supported (integer and pointer types only)",
                 ty.c_name()
             )));
         };

@@ -156,6 +156,9 @@ pub enum Val {
         dynoff: Option<VReg>,
         len: u32,
     },
+    /// A pointer made by `ffi.cast('T *', x)`: memory read through it with the probe-read
+    /// helpers (kernel memory, or user memory in uprobes).
+    Ptr { v: VReg, pointee: CType },
     /// A packet dissector positioned at `off` (+ `dynoff` if run-time) bytes.
     Pkt {
         hdr: Hdr,
@@ -182,6 +185,7 @@ impl Val {
             Val::Ref { ty, .. } => format!("a field of type {}", ty.c_name()),
             Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
             Val::Slice { len, .. } => format!("a {len}-byte packet slice"),
+            Val::Ptr { pointee, .. } => format!("a pointer to {}", pointee.c_name()),
         }
     }
 }
