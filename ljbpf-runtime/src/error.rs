@@ -154,6 +154,57 @@ pub enum Error {
         #[source]
         source: Box<ProgramError>,
     },
+    /// The online CPUs could not be read (to open a perf buffer on each).
+    #[error("cannot read the online CPUs from {path}")]
+    OnlineCpus {
+        /// The sysfs file read.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Opening (`perf_event_open`, `mmap`) the perf buffer of one CPU failed.
+    #[error("cannot open the perf buffer of map {map} on CPU {cpu}")]
+    PerfBuffer {
+        /// Map name.
+        map: String,
+        /// The CPU.
+        cpu: u32,
+        /// aya's error.
+        #[source]
+        source: Box<aya::maps::perf::PerfBufferError>,
+    },
+    /// `poll(2)` on an event map's fds failed.
+    #[error("cannot poll event map {map}")]
+    Poll {
+        /// Map name.
+        map: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An event record is shorter than the Rust type it is decoded into.
+    #[error("event of map {map} has {got} bytes, the event type needs {expected}")]
+    EventSize {
+        /// Map name.
+        map: String,
+        /// `size_of` the event type.
+        expected: usize,
+        /// Bytes in the record.
+        got: usize,
+    },
+    /// A stack id could not be read from a `stack_trace` map (e.g. it was never stored, or
+    /// was overwritten by a colliding stack).
+    #[error("cannot read stack {stack_id} of map {map}")]
+    StackTrace {
+        /// Map name.
+        map: String,
+        /// The stack id (`bpf_get_stackid`'s result).
+        stack_id: u32,
+        /// aya's error.
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
 }
 
 impl From<VerifierError> for Error {

@@ -15,15 +15,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Beyond aya's typed maps: [`PerfReader`] (a `perf_event_array` read on every online CPU) and
+//! [`RingBufReader`] (a `ringbuf`) decode events into the generated structs, [`sum_per_cpu`]
+//! adds up per-CPU counters, and [`Probe::stack`] with a [`Symbolizer`] turns `stack_trace`
+//! entries into `function+offset` frames.
+//!
 //! This crate contains no Lua: everything Lua-specific was resolved at build time, and the only
 //! trace of the source is the [`LineEntry`] table used to point verifier rejections at a Lua line.
 
 #![warn(missing_docs)]
 
 mod error;
+mod events;
 mod fs;
+mod percpu;
 mod probe;
 mod spec;
+mod stack;
 mod verifier;
 
 /// aya, re-exported so generated code and users name the exact version the runtime uses
@@ -32,7 +40,10 @@ pub use aya;
 pub use ljbpf_macros::include_probe;
 
 pub use error::Error;
+pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
+pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
 pub use probe::{Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
+pub use stack::{stack_addresses, Symbol, Symbolizer, BPF_F_USER_STACK};
 pub use verifier::{check, CheckRow, VerifierError};

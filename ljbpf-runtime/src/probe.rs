@@ -8,7 +8,7 @@ use aya::maps::Map;
 use aya::programs::kprobe::KProbeLink;
 use aya::programs::trace_point::TracePointLink;
 use aya::programs::uprobe::{UProbeLink, UProbeScope};
-use aya::programs::{Program, ProgramError, SocketFilter};
+use aya::programs::{ProbeKind, Program, ProgramError, SocketFilter};
 use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel};
 
 use crate::{ensure_tracefs, Error, ProbeSpec, ProgramInfo, ProgramKind, VerifierError};
@@ -105,6 +105,15 @@ impl Probe {
     /// A socket filter without interface is [`Error::NoAttachTarget`]; use
     /// [`attach_socket`](Self::attach_socket). On a kernel without kprobes, a kprobe is
     /// [`Error::NoKprobes`].
+    ///
+    /// Uprobes (and uretprobes, chosen by the ELF section `uprobe/` or `uretprobe/`, which must
+    /// agree with `ret` of [`ProgramKind::Uprobe`] at load) fire in every process that runs the
+    /// symbol. `path` may be absolute, relative, `/proc/self/exe`, or a bare library name such
+    /// as `libc.so.6` (resolved through this process's maps and the ld.so cache); the symbol
+    /// is looked up in the file's ELF symbol tables. On kernels ≥ 4.17 aya creates the probe
+    /// with `perf_event_open` on the `uprobe` PMU, so nothing is written to
+    /// `uprobe_events`: the kernel removes the probe when the last fd closes, which also
+    /// happens when the process panics, aborts or is killed (tested in `tests/uprobe.rs`).
     pub fn attach(&mut self, program: &str) -> Result<(), Error> {
         let info = self.info(program)?;
         if self.attached.contains(info.name) {
@@ -360,8 +369,16 @@ pub(crate) fn load_program(
     let result = match (info.kind, program) {
         (ProgramKind::Tracepoint { .. }, Program::TracePoint(p)) => p.load(),
         (ProgramKind::SocketFilter { .. }, Program::SocketFilter(p)) => p.load(),
-        (ProgramKind::Kprobe { .. }, Program::KProbe(p)) => p.load(),
-        (ProgramKind::Uprobe { .. }, Program::UProbe(p)) => p.load(),
+        (ProgramKind::Kprobe { ret, .. }, Program::KProbe(p))
+            if ret == (matches!(p.kind(), ProbeKind::Return)) =>
+        {
+            p.load()
+        }
+        (ProgramKind::Uprobe { ret, .. }, Program::UProbe(p))
+            if ret == (matches!(p.kind(), ProbeKind::Return)) =>
+        {
+            p.load()
+        }
         _ => {
             return Err(Error::WrongKind {
                 program: info.name.to_string(),
@@ -388,7 +405,9 @@ fn aya_kind(program: &Program) -> &'static str {
     match program {
         Program::TracePoint(_) => "tracepoint",
         Program::SocketFilter(_) => "socket_filter",
+        Program::KProbe(p) if matches!(p.kind(), ProbeKind::Return) => "kretprobe",
         Program::KProbe(_) => "kprobe",
+        Program::UProbe(p) if matches!(p.kind(), ProbeKind::Return) => "uretprobe",
         Program::UProbe(_) => "uprobe",
         _ => "program type ljbpf does not use",
     }
