@@ -65,3 +65,58 @@ fn write_counts_bytes_per_fd() {
         after - before
     );
 }
+
+/// `perf_submit` and `ringbuf_output` events decoded through the generated readers, and the
+/// stack ids of the same calls symbolised from the kernel's symbols.
+#[test]
+fn events_arrive_typed_through_perf_and_ring_buffers() {
+    use ljbpf_tests::corpus::events;
+    use std::time::Duration;
+    if !kernel_ready("events_arrive_typed_through_perf_and_ring_buffers") {
+        return;
+    }
+    let mut probe = events::Probe::load().expect("load");
+    let mut perf = probe.events().expect("perf reader");
+    let mut ring = probe.ring().expect("ring reader");
+    probe.attach_all().expect("attach");
+    // SAFETY: getpid has no preconditions; the raw syscall avoids any libc caching.
+    let me = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+    const N: usize = 50;
+    for _ in 0..N {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    let mut from_perf: Vec<events::call_t> = Vec::new();
+    let mut from_ring: Vec<events::call_t> = Vec::new();
+    for _ in 0..20 {
+        from_perf.extend(perf.poll(Some(Duration::from_millis(50))).unwrap().events);
+        from_ring.extend(ring.poll(Some(Duration::from_millis(50))).unwrap().events);
+        let mine = |v: &Vec<events::call_t>| v.iter().filter(|e| e.pid == me).count();
+        if mine(&from_perf) >= N && mine(&from_ring) >= N {
+            break;
+        }
+    }
+    for (name, evs) in [("perf", &from_perf), ("ring", &from_ring)] {
+        let mine: Vec<&events::call_t> = evs.iter().filter(|e| e.pid == me).collect();
+        assert_eq!(mine.len(), N, "{name}: {} of my {N} events", mine.len());
+        let comm: Vec<u8> = mine[0].comm.iter().copied().take_while(|b| *b != 0).collect();
+        let expected = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+        assert_eq!(String::from_utf8_lossy(&comm), expected.trim(), "{name}: comm");
+        assert!(mine.windows(2).all(|w| w[0].ts <= w[1].ts || w[0].cpu != w[1].cpu));
+    }
+    // The stacks of those calls: kernel frames that symbolise.
+    let counts = probe.stack_counts().expect("stack counts");
+    let ids: Vec<i32> = counts.keys().filter_map(Result::ok).collect();
+    assert!(!ids.is_empty(), "no stack ids recorded");
+    let mut symbols = ljbpf_runtime::Symbolizer::new();
+    let stack = probe.stacks(ids[0] as u32).expect("stack");
+    let names: Vec<String> = stack
+        .iter()
+        .filter_map(|a| symbols.symbolize_kernel(*a))
+        .map(|s| s.name)
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("do_syscall_64")),
+        "kernel stack {names:?}"
+    );
+}

@@ -13,7 +13,8 @@ use crate::probe::{CompiledProbe, ProgramKind};
 /// Rust spelling of a C type; `structs` collects the structs that need declaring.
 fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, String> {
     Ok(match ty {
-        CType::Bool => quote!(u8),
+                // `char` (text) as bytes, whatever C's signedness.
+        CType::Bool | CType::Int { is_char: true, .. } => quote!(u8),
         CType::Int { size, signed, .. } => {
             let name = format!(
                 "{}{}",
@@ -208,6 +209,37 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 "PerCpuArray",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuArray::try_from(map)),
             ),
+                        "perf_event_array" | "ringbuf" if m.event.is_some() => {
+                let ev = m.event.as_ref().map(|t| rust_type(t, &mut structs)).transpose();
+                let ev = ev.map_err(|e| format!("map `{}` events: {e}", m.name))?;
+                let (reader, what) = if m.kind == "ringbuf" {
+                    (quote!(::ljbpf_runtime::RingBufReader), "ring buffer")
+                } else {
+                    (quote!(::ljbpf_runtime::PerfReader), "perf buffers of every CPU")
+                };
+                let doc = format!(
+                    "A reader of the `{}` {what}, decoding {} events (takes the map out of the probe).",
+                    m.name,
+                    m.event.as_ref().map(|t| t.c_name()).unwrap_or_default()
+                );
+                map_methods.push(quote! {
+                    #[doc = #doc]
+                    pub fn #name(&mut self) -> Result<#reader<#ev>, ::ljbpf_runtime::Error> {
+                        #reader::new(&mut self.inner, #mname)
+                    }
+                });
+                continue;
+            }
+            "stack_trace" => {
+                let doc = format!("The addresses of stack `stack_id` in the `{}` stack trace map.", m.name);
+                map_methods.push(quote! {
+                    #[doc = #doc]
+                    pub fn #name(&self, stack_id: u32) -> Result<Vec<u64>, ::ljbpf_runtime::Error> {
+                        self.inner.stack(#mname, stack_id)
+                    }
+                });
+                continue;
+            }
             _ => {
                 let doc = format!("The `{}` map ({}), untyped.", m.name, m.kind);
                 map_methods.push(quote! {
