@@ -13,7 +13,7 @@ use crate::probe::{CompiledProbe, ProgramKind};
 /// Rust spelling of a C type; `structs` collects the structs that need declaring.
 fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, String> {
     Ok(match ty {
-                // `char` (text) as bytes, whatever C's signedness.
+        // `char` (text) as bytes, whatever C's signedness.
         CType::Bool | CType::Int { is_char: true, .. } => quote!(u8),
         CType::Int { size, signed, .. } => {
             let name = format!(
@@ -209,13 +209,20 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 "PerCpuArray",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuArray::try_from(map)),
             ),
-                        "perf_event_array" | "ringbuf" if m.event.is_some() => {
-                let ev = m.event.as_ref().map(|t| rust_type(t, &mut structs)).transpose();
+            "perf_event_array" | "ringbuf" if m.event.is_some() => {
+                let ev = m
+                    .event
+                    .as_ref()
+                    .map(|t| rust_type(t, &mut structs))
+                    .transpose();
                 let ev = ev.map_err(|e| format!("map `{}` events: {e}", m.name))?;
                 let (reader, what) = if m.kind == "ringbuf" {
                     (quote!(::ljbpf_runtime::RingBufReader), "ring buffer")
                 } else {
-                    (quote!(::ljbpf_runtime::PerfReader), "perf buffers of every CPU")
+                    (
+                        quote!(::ljbpf_runtime::PerfReader),
+                        "perf buffers of every CPU",
+                    )
                 };
                 let doc = format!(
                     "A reader of the `{}` {what}, decoding {} events (takes the map out of the probe).",
@@ -231,7 +238,10 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 continue;
             }
             "stack_trace" => {
-                let doc = format!("The addresses of stack `stack_id` in the `{}` stack trace map.", m.name);
+                let doc = format!(
+                    "The addresses of stack `stack_id` in the `{}` stack trace map.",
+                    m.name
+                );
                 map_methods.push(quote! {
                     #[doc = #doc]
                     pub fn #name(&self, stack_id: u32) -> Result<Vec<u64>, ::ljbpf_runtime::Error> {
