@@ -99,10 +99,21 @@ fn events_arrive_typed_through_perf_and_ring_buffers() {
     for (name, evs) in [("perf", &from_perf), ("ring", &from_ring)] {
         let mine: Vec<&events::call_t> = evs.iter().filter(|e| e.pid == me).collect();
         assert_eq!(mine.len(), N, "{name}: {} of my {N} events", mine.len());
-        let comm: Vec<u8> = mine[0].comm.iter().copied().take_while(|b| *b != 0).collect();
+        let comm: Vec<u8> = mine[0]
+            .comm
+            .iter()
+            .copied()
+            .take_while(|b| *b != 0)
+            .collect();
         let expected = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-        assert_eq!(String::from_utf8_lossy(&comm), expected.trim(), "{name}: comm");
-        assert!(mine.windows(2).all(|w| w[0].ts <= w[1].ts || w[0].cpu != w[1].cpu));
+        assert_eq!(
+            String::from_utf8_lossy(&comm),
+            expected.trim(),
+            "{name}: comm"
+        );
+        assert!(mine
+            .windows(2)
+            .all(|w| w[0].ts <= w[1].ts || w[0].cpu != w[1].cpu));
     }
     // The stacks of those calls: kernel frames that symbolise.
     let counts = probe.stack_counts().expect("stack counts");
