@@ -147,6 +147,9 @@ pub fn map_type(kind: &str) -> Option<u32> {
     })
 }
 
+/// `BPF_F_NO_PREALLOC` (include/uapi/linux/bpf.h).
+const BPF_F_NO_PREALLOC: u32 = 1;
+
 /// The probe's name: the file stem.
 pub fn probe_name(path: &Path) -> String {
     path.file_stem()
@@ -450,7 +453,12 @@ pub fn compile_source(
                     key_size,
                     value_size,
                     max_entries: m.max_entries,
-                    map_flags: 0,
+                    // The kernel creates LPM tries only without preallocation.
+                    map_flags: if m.kind == "lpm_trie" {
+                        BPF_F_NO_PREALLOC
+                    } else {
+                        0
+                    },
                 }
             })
             .collect(),

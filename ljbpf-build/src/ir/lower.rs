@@ -787,12 +787,13 @@ impl<'a> Lowerer<'a> {
                                     Val::Ref { base, off, ty } => self.load(base, off, &ty),
             // A pointer used as a number is its address (uint64_t, as tonumber-free LuaJIT
             // arithmetic on pointers would need a cast).
-            Val::Ptr { v, .. } => Ok(Opnd {
+                        Val::Ptr { v, .. } => Ok(Opnd {
                 k: None,
                 v: Some(v),
                 ty: Ty::U64,
                 width: 8,
             }),
+            Val::DataLoc { off, .. } => self.load(Base::Ctx, off, &CType::Int { size: 4, signed: false, is_char: false }),
             Val::Slice { off, dynoff, len } => match len {
                 1 | 2 | 4 | 8 => {
                     let v = self.pkt_load(off, len, dynoff)?;
@@ -1469,7 +1470,8 @@ impl<'a> Lowerer<'a> {
             | Val::Ctx
             | Val::Stack { .. }
             | Val::Pkt { .. }
-            | Val::Slice { .. }
+                        | Val::Slice { .. }
+            | Val::DataLoc { .. }
             // cdata pointers are true in LuaJIT, even NULL ones (compare with nil for that).
             | Val::Ptr { .. } => Cond::Known(true),
             Val::Rt {
@@ -1938,11 +1940,13 @@ impl<'a> Lowerer<'a> {
                         }),
                         len,
                     ),
-                    TpFieldKind::DataLoc { .. } | TpFieldKind::RelLoc { .. } => CType::Int {
-                        size: 4,
-                        signed: false,
-                        is_char: false,
-                    },
+                    TpFieldKind::DataLoc { is_char } | TpFieldKind::RelLoc { is_char } => {
+                        return Ok(Val::DataLoc {
+                            off: f.offset as i32,
+                            rel: matches!(f.kind, TpFieldKind::RelLoc { .. }),
+                            is_char,
+                        });
+                    }
                     TpFieldKind::Other => {
                         return Err(
                             self.err(format!("field `{key}` ({}) cannot be read yet", f.decl))
@@ -2821,6 +2825,46 @@ impl<'a> Lowerer<'a> {
                 want(self, 2)?;
                 let (dst, size) = self.stack_buffer(arg(self, 0), "ffi.copy")?;
                 let src = arg(self, 1);
+                if let Val::DataLoc { off, rel, is_char } = src {
+                    // The data lives in the record: ctx + (loc & 0xffff) (+ the end of the
+                    // field for __rel_loc), as bcc's TP_DATA_LOC_READ does.
+                    let loc = self.load(
+                        Base::Ctx,
+                        off,
+                        &CType::Int {
+                            size: 4,
+                            signed: false,
+                            is_char: false,
+                        },
+                    )?;
+                    let o = self.reg_of(loc);
+                    self.alu(AluOp::And, o, Src::Imm(0xffff));
+                    if rel {
+                        self.alu(AluOp::Add, o, Src::Imm(off + 4));
+                    }
+                    let addr = self.tmp();
+                    self.e(Insn::Alu64 {
+                        op: AluOp::Mov,
+                        dst: R::V(addr),
+                        src: Src::Reg(R::P(Reg::R6)),
+                    });
+                    self.alu(AluOp::Add, addr, Src::Reg(o));
+                    let helper = if is_char {
+                        Helper::ProbeReadKernelStr
+                    } else {
+                        Helper::ProbeReadKernel
+                    };
+                    self.settle_refs(st, &[])?;
+                    let r = self.call_helper(
+                        helper,
+                        &[Arg::Stack(dst), Arg::Imm(i64::from(size)), Arg::Reg(addr)],
+                    );
+                    return Ok(Val::Rt {
+                        v: r,
+                        ty: Ty::Num,
+                        width: 0,
+                    });
+                }
                 // A `char *` source copies a NUL-terminated string.
                 let string = match &src {
                     Val::Ref {

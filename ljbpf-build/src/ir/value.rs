@@ -159,6 +159,9 @@ pub enum Val {
     /// A pointer made by `ffi.cast('T *', x)`: memory read through it with the probe-read
     /// helpers (kernel memory, or user memory in uprobes).
     Ptr { v: VReg, pointee: CType },
+    /// A `__data_loc`/`__rel_loc` tracepoint field at `off`: read as a number it is the raw
+    /// u32 (length << 16 | offset); `ffi.copy(buf, field)` copies the data it locates.
+    DataLoc { off: i32, rel: bool, is_char: bool },
     /// A packet dissector positioned at `off` (+ `dynoff` if run-time) bytes.
     Pkt {
         hdr: Hdr,
@@ -186,6 +189,7 @@ impl Val {
             Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
             Val::Slice { len, .. } => format!("a {len}-byte packet slice"),
             Val::Ptr { pointee, .. } => format!("a pointer to {}", pointee.c_name()),
+            Val::DataLoc { .. } => "a __data_loc field".into(),
         }
     }
 }
