@@ -87,3 +87,29 @@ pub fn golden(path: &str, actual: &str) -> Result<(), String> {
         actual.lines().nth(first).unwrap_or("<end>")
     ))
 }
+
+/// A socket-filter test-run frame: 14 bytes the kernel strips (`BPF_PROG_TEST_RUN` pulls an
+/// Ethernet header off), then the Ethernet header the dissector sees at offset 0 with
+/// `ethertype`, then `l3`, padded to 64 bytes of packet.
+pub fn frame(ethertype: u16, l3: &[u8]) -> Vec<u8> {
+    let mut p = vec![0xee; 14];
+    p.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2]);
+    p.extend_from_slice(&ethertype.to_be_bytes());
+    p.extend_from_slice(l3);
+    if p.len() < 14 + 64 {
+        p.resize(14 + 64, 0);
+    }
+    p
+}
+
+/// An IPv4 frame (header length 5 words, addresses 10.0.0.1 → 10.0.0.2) with `ttl`, `proto`
+/// and `payload`.
+pub fn ipv4_frame(ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, ttl, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let len = (ip.len() + payload.len()) as u16;
+    ip[2..4].copy_from_slice(&len.to_be_bytes());
+    ip.extend_from_slice(payload);
+    frame(0x0800, &ip)
+}

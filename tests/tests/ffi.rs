@@ -1,7 +1,7 @@
 //! `ffi.new` (with initialisers), `ffi.cast`, field and element stores on stack objects, and
 //! `math.log*` computed by the kernel agree with LuaJIT's own ffi running the same function.
 
-use ljbpf_tests::{compile_ok, kernel_ready, load};
+use ljbpf_tests::{compile_ok, ipv4_frame, kernel_ready, load};
 use mlua::Lua;
 
 /// Bodies over `n` (the packet's IP TTL); each returns a number.
@@ -19,15 +19,6 @@ const BODIES: &[&str] = &[
 ];
 
 const CDEF: &str = "struct pair { int32_t a; int32_t b; }; struct wide { uint8_t x; uint64_t y; };";
-
-fn packet(ttl: u8) -> Vec<u8> {
-    let mut p = vec![0u8; 14];
-    p.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00]);
-    p.extend_from_slice(&[
-        0x45, 0, 0, 20, 0, 0, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-    ]);
-    p
-}
 
 /// The probe side writes `tonumber(x)` as `x` and `math.floor(math.log(..)...)` as
 /// `math.log2(..)`: the integer forms the compiler offers for them.
@@ -64,7 +55,10 @@ fn ffi_objects_and_casts_agree_with_luajit() {
             .unwrap();
         for ttl in [0u8, 1, 5, 64, 200, 255] {
             let want: f64 = reference.call(f64::from(ttl)).unwrap();
-            let got = loaded.test_run("f", &packet(ttl), 1).unwrap().retval;
+            let got = loaded
+                .test_run("f", &ipv4_frame(ttl, 17, &[]), 1)
+                .unwrap()
+                .retval;
             assert_eq!(
                 f64::from(got as i32),
                 want,

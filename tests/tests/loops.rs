@@ -1,7 +1,7 @@
 //! Loops (numeric `for`, `while`, `repeat`, `break`) computed by the kernel agree with LuaJIT
 //! running the same function on the same input.
 
-use ljbpf_tests::{compile_ok, kernel_ready, load};
+use ljbpf_tests::{compile_ok, ipv4_frame, kernel_ready, load};
 use mlua::Lua;
 
 /// Loop bodies over `n` (the packet's IP TTL); each returns a number.
@@ -17,16 +17,6 @@ const BODIES: &[&str] = &[
     "local s = 1 for i = 1, 5 do for j = 1, 4 do s = s + i * j end end return s",
     "local x = 0 for i = 0, 15 do x = bit.bxor(x, bit.lshift(n, i)) end return bit.band(x, 0xffff)",
 ];
-
-/// An IPv4 packet behind the 14 bytes a socket-filter test run strips, with `ttl`.
-fn packet(ttl: u8) -> Vec<u8> {
-    let mut p = vec![0u8; 14];
-    p.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00]);
-    p.extend_from_slice(&[
-        0x45, 0, 0, 20, 0, 0, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-    ]);
-    p
-}
 
 #[test]
 fn loops_agree_with_luajit() {
@@ -47,7 +37,10 @@ fn loops_agree_with_luajit() {
             .unwrap();
         for ttl in [0u8, 1, 2, 7, 27, 64, 255] {
             let want: f64 = reference.call(f64::from(ttl)).unwrap();
-            let got = loaded.test_run("f", &packet(ttl), 1).unwrap().retval;
+            let got = loaded
+                .test_run("f", &ipv4_frame(ttl, 17, &[]), 1)
+                .unwrap()
+                .retval;
             assert_eq!(
                 f64::from(got),
                 want,
