@@ -78,10 +78,29 @@ impl fmt::Display for VerifierError {
             (_, None) => {}
         }
         write!(f, ": {}", self.message)?;
+        if let Some(hint) = hint(&self.message) {
+            write!(f, "\n  hint: {hint}")?;
+        }
         for line in self.last_lines(SUMMARY_LINES) {
             write!(f, "\n  {line}")?;
         }
         Ok(())
+    }
+}
+
+/// What to do about the rejections probe authors meet most.
+fn hint(message: &str) -> Option<&'static str> {
+    if message.contains("infinite loop")
+        || message.contains("program is too large")
+        || message.contains("too complex")
+    {
+        Some("a loop the verifier cannot bound: make its bound a constant (for i = 1, 64 do ... end) or add a constant cap (and i < 64)")
+    } else if message.contains("invalid bpf_context access") {
+        Some("this context field cannot be read by this program type")
+    } else if message.contains("invalid mem access 'map_value_or_null'") {
+        Some("a map lookup can be nil: test it (if v then ... end) before using it")
+    } else {
+        None
     }
 }
 
