@@ -1,0 +1,380 @@
+//! Conditions: truthiness, comparisons, tests, numeric for loops, string compares.
+
+use super::*;
+
+impl<'a> Lowerer<'a> {
+    /// The truthiness of a value as a condition that holds when it is truthy.
+    pub(super) fn truth(&mut self, v: Val) -> LResult<Cond> {
+        Ok(match v {
+            Val::K(Const::Nil) | Val::K(Const::Bool(false)) => Cond::Known(false),
+            Val::K(_)
+            | Val::Fn(_)
+            | Val::Ctx
+            | Val::Stack { .. }
+            | Val::Pkt { .. }
+                        | Val::Slice { .. }
+            | Val::DataLoc { .. }
+            // cdata pointers are true in LuaJIT, even NULL ones (compare with nil for that).
+            | Val::Ptr { .. } => Cond::Known(true),
+            Val::Rt {
+                ty: Ty::Bool, v, ..
+            } => Cond::Test {
+                op: JmpOp::Jne,
+                a: v,
+                b: Src::Imm(0),
+            },
+            Val::Rt { .. } => Cond::Known(true),
+            Val::MapPtr {
+                nullable: false, ..
+            } => Cond::Known(true),
+            Val::MapPtr { v, .. } => Cond::Test {
+                op: JmpOp::Jne,
+                a: v,
+                b: Src::Imm(0),
+            },
+            Val::Ref { ref ty, .. } => {
+                if *ty == CType::Bool {
+                    let o = self.operand(v)?;
+                    let r = self.reg_of(o);
+                    Cond::Test {
+                        op: JmpOp::Jne,
+                        a: r,
+                        b: Src::Imm(0),
+                    }
+                } else {
+                    Cond::Known(true)
+                }
+            }
+            Val::Undef(why) => return Err(self.undefined(why)),
+        })
+    }
+
+    /// FORI/FORL of `for i = start, stop, step`: slot A is the index, A+1 the limit, A+2 the
+    /// step (a constant here, so the direction is known), A+3 the loop variable. FORI jumps
+    /// past the loop when it does not run; FORL adds the step and jumps back while it runs.
+    /// Returns the condition for the jump and the states on the jump and fall-through edges.
+    pub(super) fn for_loop(&mut self, st: &mut State, ins: Ins) -> LResult<(Cond, State, State)> {
+        let a = ins.a;
+        let step = match self.get(st, a + 2) {
+            Val::K(c) => const_int(&c).filter(|k| *k != 0),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            self.err("the step of a numeric for loop must be a nonzero integer constant")
+        })?;
+        if ins.op != Op::FORI {
+            let idx = self.operand(self.get(st, a))?;
+            let next = self.arith(
+                Op::ADDVV,
+                idx,
+                Opnd {
+                    k: Some(step),
+                    v: None,
+                    ty: Ty::Num,
+                    width: 0,
+                },
+            )?;
+            self.set(st, a, next);
+        }
+        let idx = self.operand(self.get(st, a))?;
+        let stop = self.operand(self.get(st, a + 1))?;
+        if idx.ty != Ty::Num || stop.ty != Ty::Num {
+            return Err(self.err("numeric for loops count with numbers, not cdata or booleans"));
+        }
+        let idx_val = self.get(st, a);
+        let mut body = st.clone();
+        self.set(&mut body, a + 3, idx_val);
+        if ins.op == Op::FORI {
+            // Jump past the loop when it does not run at all.
+            let op = if step > 0 { JmpOp::Jsgt } else { JmpOp::Jslt };
+            Ok((self.compare(op, idx, stop), st.clone(), body))
+        } else {
+            // Jump back while it still runs.
+            let op = if step > 0 { JmpOp::Jsle } else { JmpOp::Jsge };
+            Ok((self.compare(op, idx, stop), body, st.clone()))
+        }
+    }
+
+    /// A comparison or test; returns the condition and the states on the taken and fall edges.
+    pub(super) fn branch(&mut self, st: &mut State, ins: Ins) -> LResult<(Cond, State, State)> {
+        let a = self.get(st, ins.a);
+        let d = ins.d;
+        let mut taken = st.clone();
+        let mut fall = st.clone();
+        let cond = match ins.op {
+            Op::IST | Op::ISF | Op::ISTC | Op::ISFC => {
+                let v = self.get(st, d as u8);
+                let c = self.truth(v.clone())?;
+                let want_true = matches!(ins.op, Op::IST | Op::ISTC);
+                if matches!(ins.op, Op::ISTC | Op::ISFC) {
+                    self.set(&mut taken, ins.a, v.clone());
+                }
+                // Refine a nullable map value on both edges.
+                if let Val::MapPtr {
+                    v: r,
+                    map,
+                    ty,
+                    nullable: true,
+                } = &v
+                {
+                    let nonnull = Val::MapPtr {
+                        v: *r,
+                        map: *map,
+                        ty: ty.clone(),
+                        nullable: false,
+                    };
+                    let (t, f) = if want_true {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(t, &v, nonnull.clone());
+                    refine(f, &v, Val::K(Const::Nil));
+                }
+                if want_true {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQP | Op::ISNEP => {
+                let p = pri(d);
+                let c = self.equal(a.clone(), Val::K(p.clone()))?;
+                if let (
+                    Val::MapPtr {
+                        v: r,
+                        map,
+                        ty,
+                        nullable: true,
+                    },
+                    Const::Nil,
+                ) = (&a, &p)
+                {
+                    let nonnull = Val::MapPtr {
+                        v: *r,
+                        map: *map,
+                        ty: ty.clone(),
+                        nullable: false,
+                    };
+                    let (isnil, notnil) = if ins.op == Op::ISEQP {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(isnil, &a, Val::K(Const::Nil));
+                    refine(notnil, &a, nonnull);
+                }
+                if ins.op == Op::ISEQP {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQS | Op::ISNES => {
+                let s = self.kstr(d)?;
+                let c = match &a {
+                    Val::K(Const::Str(x)) => Cond::Known(*x == s),
+                    Val::Slice { .. } | Val::Ref { .. } => {
+                        self.equal_bytes(a.clone(), s.as_bytes())?
+                    }
+                    Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } => Cond::Known(false),
+                    other => {
+                        return Err(
+                            self.err(format!("cannot compare {} with a string", other.describe()))
+                        )
+                    }
+                };
+                if ins.op == Op::ISEQS {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQN | Op::ISNEN => {
+                let k = self.knum(d)?;
+                let c = self.equal(a, Val::K(Const::Num(k as f64)))?;
+                if ins.op == Op::ISEQN {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISEQV | Op::ISNEV => {
+                let b = self.get(st, d as u8);
+                let c = self.equal(a, b)?;
+                if ins.op == Op::ISEQV {
+                    c
+                } else {
+                    negate(c)
+                }
+            }
+            Op::ISLT | Op::ISGE | Op::ISLE | Op::ISGT => {
+                let x = self.operand(a)?;
+                let y = self.operand(self.get(st, d as u8))?;
+                if x.ty == Ty::Bool || y.ty == Ty::Bool {
+                    return Err(self.err("attempt to compare a boolean value"));
+                }
+                let unsigned = Ty::arith(x.ty, y.ty) == Ty::U64;
+                // ISGE means `not (a < b)`, ISGT `not (a <= b)`: for integers the same as >=, >.
+                let op = match (ins.op, unsigned) {
+                    (Op::ISLT, false) => JmpOp::Jslt,
+                    (Op::ISGE, false) => JmpOp::Jsge,
+                    (Op::ISLE, false) => JmpOp::Jsle,
+                    (Op::ISGT, false) => JmpOp::Jsgt,
+                    (Op::ISLT, true) => JmpOp::Jlt,
+                    (Op::ISGE, true) => JmpOp::Jge,
+                    (Op::ISLE, true) => JmpOp::Jle,
+                    (_, true) => JmpOp::Jgt,
+                    (_, false) => JmpOp::Jsgt,
+                };
+                self.compare(op, x, y)
+            }
+            other => {
+                return Err(self.err(format!(
+                    "internal error: {} is not a condition",
+                    other.name()
+                )))
+            }
+        };
+        Ok((cond, taken, fall))
+    }
+
+    pub(super) fn compare(&mut self, op: JmpOp, x: Opnd, y: Opnd) -> Cond {
+        if let (Some(a), Some(b)) = (x.k, y.k) {
+            return Cond::Known(op.eval(a, b));
+        }
+        let a = self.reg_of(x);
+        let b = self.src_of(y);
+        Cond::Test { op, a, b }
+    }
+
+    /// `a == b` with Lua's rules: values of different kinds are never equal.
+    pub(super) fn equal(&mut self, a: Val, b: Val) -> LResult<Cond> {
+        let is_nil = |v: &Val| matches!(v, Val::K(Const::Nil));
+        match (&a, &b) {
+            // A NULL cdata pointer equals nil in LuaJIT.
+            (Val::Ptr { v, .. }, x) | (x, Val::Ptr { v, .. }) if is_nil(x) => Ok(Cond::Test {
+                op: JmpOp::Jeq,
+                a: *v,
+                b: Src::Imm(0),
+            }),
+            (Val::MapPtr { v, nullable, .. }, x) | (x, Val::MapPtr { v, nullable, .. })
+                if is_nil(x) =>
+            {
+                if *nullable {
+                    Ok(Cond::Test {
+                        op: JmpOp::Jeq,
+                        a: *v,
+                        b: Src::Imm(0),
+                    })
+                } else {
+                    Ok(Cond::Known(false))
+                }
+            }
+            (Val::K(x), Val::K(y)) if const_int(x).is_none() || const_int(y).is_none() => {
+                Ok(Cond::Known(x == y))
+            }
+            (Val::K(Const::Nil), _) | (_, Val::K(Const::Nil)) => Ok(Cond::Known(false)),
+            (Val::K(Const::Bool(_)), Val::Rt { ty, .. })
+            | (Val::Rt { ty, .. }, Val::K(Const::Bool(_)))
+                if *ty != Ty::Bool =>
+            {
+                Ok(Cond::Known(false))
+            }
+            _ => {
+                let x = self.operand(a)?;
+                let y = self.operand(b)?;
+                if (x.ty == Ty::Bool) != (y.ty == Ty::Bool) {
+                    return Ok(Cond::Known(false));
+                }
+                Ok(self.compare(JmpOp::Jeq, x, y))
+            }
+        }
+    }
+
+    /// Compares packet bytes or a char buffer with a string constant. A slice equals the
+    /// string when its bytes are the string's; a char array when it holds the string and then a
+    /// NUL (or the string fills it), as C's `strcmp` would say.
+    pub(super) fn equal_bytes(&mut self, v: Val, s: &[u8]) -> LResult<Cond> {
+        enum From {
+            Packet(Option<VReg>),
+            Memory(Base),
+        }
+        let (src, off, want) = match v {
+            Val::Slice { off, dynoff, len } => {
+                if len as usize != s.len() {
+                    return Ok(Cond::Known(false));
+                }
+                (From::Packet(dynoff), off, s.to_vec())
+            }
+            Val::Ref {
+                base,
+                off,
+                ty: CType::Array(elem, n),
+            } if elem.size() == 1 => {
+                let mut want = s.to_vec();
+                if s.len() > n as usize {
+                    return Ok(Cond::Known(false));
+                }
+                if s.len() < n as usize {
+                    want.push(0);
+                }
+                (From::Memory(base), off, want)
+            }
+            other => {
+                return Err(self.err(format!("cannot compare {} with a string", other.describe())))
+            }
+        };
+        let t = self.tmp();
+        self.mov_imm(t, 0);
+        let done = self.code.label();
+        let mut i = 0usize;
+        while i < want.len() {
+            // The widest aligned chunk that fits (ctx and stack loads must be aligned).
+            let at = off + i as i32;
+            let w = [8usize, 4, 2, 1]
+                .into_iter()
+                .find(|w| {
+                    i + w <= want.len()
+                        && (matches!(src, From::Packet(_)) && *w <= 4
+                            || at.rem_euclid(*w as i32) == 0)
+                })
+                .unwrap_or(1);
+            let mut bytes = [0u8; 8];
+            bytes[..w].copy_from_slice(&want[i..i + w]);
+            let k = i64::from_le_bytes(bytes);
+            let c = match &src {
+                From::Packet(dynoff) => self.pkt_load(at, w as u32, *dynoff)?,
+                From::Memory(base) => {
+                    let ty = CType::Int {
+                        size: w as u8,
+                        signed: false,
+                        is_char: false,
+                    };
+                    let o = self.load(base.clone(), at, &ty)?;
+                    self.reg_of(o)
+                }
+            };
+            let k = rsrc(self.src_of(Opnd {
+                k: Some(k),
+                v: None,
+                ty: Ty::U64,
+                width: 0,
+            }));
+            self.e(Insn::Jmp {
+                op: JmpOp::Jne,
+                dst: R::V(c),
+                src: k,
+                target: done,
+            });
+            i += w;
+        }
+        self.mov_imm(t, 1);
+        self.code.bind(done);
+        Ok(Cond::Test {
+            op: JmpOp::Jne,
+            a: t,
+            b: Src::Imm(0),
+        })
+    }
+}

@@ -1,0 +1,530 @@
+//! Names and memory: globals, fields of the context, stack objects, map values and
+//! pointers; stores.
+
+use super::*;
+
+impl<'a> Lowerer<'a> {
+    /// A global name inside a program function.
+    pub(super) fn global(&self, name: &str) -> LResult<Val> {
+        Ok(match name {
+            "xadd" => Val::Fn(Builtin::Xadd),
+            "time" => Val::Fn(Builtin::Time),
+            "cpu" => Val::Fn(Builtin::Cpu),
+            "pid_tgid" => Val::Fn(Builtin::PidTgid),
+            "uid_gid" => Val::Fn(Builtin::UidGid),
+            "comm" => Val::Fn(Builtin::Comm),
+            "rand" => Val::Fn(Builtin::Rand),
+            "ntoh" => Val::Fn(Builtin::Ntoh),
+            "hton" => Val::Fn(Builtin::Hton),
+            "print" => Val::Fn(Builtin::Print),
+            "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
+            "skb" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => Val::Ctx,
+            "pkt" | "eth" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
+                Val::Pkt {
+                    hdr: Hdr::Eth,
+                    off: 0,
+                    dynoff: None,
+                }
+            }
+            "pkt" | "eth" | "skb" => {
+                return Err(self.err(format!("`{name}` is only available in socket filters")));
+            }
+            "perf_submit" => Val::Fn(Builtin::PerfSubmit),
+            "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
+            "stack_id" => Val::Fn(Builtin::StackId),
+            "load_bytes" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
+                Val::Fn(Builtin::LoadBytes)
+            }
+            "load_bytes" => {
+                return Err(self.err("`load_bytes` is only available in socket filters"))
+            }
+            "c" => Val::K(crate::ir::consts::protocol()),
+            "BPF" => Val::K(crate::ir::consts::bpf_flags()),
+            "pairs" | "ipairs" | "next" => {
+                return Err(
+                    self.err("`for ... in` iteration is not supported in program functions")
+                );
+            }
+            _ => {
+                return Err(self
+                    .err(format!("unknown global `{name}` in a program function"))
+                    .hint("program functions see builtins (xadd, time, pid_tgid, comm, bit, ffi, ...) and the file's locals as upvalues"));
+            }
+        })
+    }
+
+    /// `obj.key`.
+    pub(super) fn index_str(&mut self, obj: Val, key: &str) -> LResult<Val> {
+        match obj {
+            Val::K(Const::Lib(lib)) => {
+                let b = match (lib.as_str(), key) {
+                    ("bit", "band") => Builtin::BitBand,
+                    ("bit", "bor") => Builtin::BitBor,
+                    ("bit", "bxor") => Builtin::BitBxor,
+                    ("bit", "bnot") => Builtin::BitBnot,
+                    ("bit", "lshift") => Builtin::BitLshift,
+                    ("bit", "rshift") => Builtin::BitRshift,
+                    ("bit", "arshift") => Builtin::BitArshift,
+                    ("bit", "tobit") => Builtin::BitTobit,
+                    ("ffi", "new") => Builtin::FfiNew,
+                    ("ffi", "sizeof") => Builtin::FfiSizeof,
+                    ("ffi", "cast") => Builtin::FfiCast,
+                    ("ffi", "copy") => Builtin::FfiCopy,
+                    ("math", "log2") => Builtin::MathLog2,
+                    ("math", "log10") => Builtin::MathLog10,
+                    ("math", "log") => Builtin::MathLog,
+                    ("ffi", "string" | "fill") => {
+                        return Err(self.err(format!("`{lib}.{key}` is not supported yet")))
+                    }
+                    _ => {
+                        return Err(self.err(format!(
+                            "`{lib}.{key}` is not available in program functions"
+                        )))
+                    }
+                };
+                Ok(Val::Fn(b))
+            }
+            Val::K(Const::Table(fields)) => Ok(fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Val::K(v.clone()))
+                .unwrap_or(Val::K(Const::Nil))),
+            Val::Ctx => self.ctx_field(key),
+            Val::Stack { off, ty } => self.field(Base::Stack(off), 0, &ty, key),
+            Val::MapPtr {
+                v, ty, nullable, ..
+            } => {
+                if nullable {
+                    return Err(self
+                        .err(format!(
+                            "this map value may be nil here, so `.{key}` may fail"
+                        ))
+                        .hint("guard it: `local v = m[k]; if v then ... v.field ... end`"));
+                }
+                self.field(Base::Map(v), 0, &ty, key)
+            }
+            Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
+            Val::Ptr { v, pointee } => {
+                let Some(f) = pointee.field(key) else {
+                    if let CType::Opaque { .. } = pointee {
+                        return Err(self
+                            .err(format!("{} is an incomplete type: its fields are unknown", pointee.c_name()))
+                            .hint("declare the struct with ffi.cdef (the fields you read, at their kernel offsets)"));
+                    }
+                    return Err(self.err(format!("{} has no field `{key}`", pointee.c_name())));
+                };
+                if f.bits.is_some() {
+                    return Err(self.err(format!("bit field `{key}` is not supported yet")));
+                }
+                self.deref(v, f.offset as i32, &f.ty)
+            }
+            Val::Pkt { hdr, off, dynoff } => self.pkt_index(hdr, off, dynoff, key),
+            other => Err(self.err(format!(
+                "attempt to index {} with `{key}`",
+                other.describe()
+            ))),
+        }
+    }
+
+    pub(super) fn field(&mut self, base: Base, off: i32, ty: &CType, key: &str) -> LResult<Val> {
+        let Some(f) = ty.field(key) else {
+            let hint = match ty.as_struct() {
+                Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
+                None => "only structs have fields".to_string(),
+            };
+            return Err(self
+                .err(format!("{} has no field `{key}`", ty.c_name()))
+                .hint(hint));
+        };
+        if f.bits.is_some() {
+            return Err(self.err(format!("bit field `{key}` is not supported yet")));
+        }
+        Ok(Val::Ref {
+            base,
+            off: off + f.offset as i32,
+            ty: f.ty.clone(),
+        })
+    }
+
+    pub(super) fn ctx_field(&mut self, key: &str) -> LResult<Val> {
+        match self.env.kind {
+            ProgramKind::Tracepoint { category, name } => {
+                let Some(tp) = self.env.tracepoint else {
+                    return Err(self.err(format!("tracepoint {category}/{name} has no format")));
+                };
+                let Some(f) = tp.field(key) else {
+                    return Err(self.err(tp.unknown_field_message(key)));
+                };
+                // The kernel hides the first 8 bytes of a tracepoint record from BPF
+                // (kernel/trace/bpf_trace.c, tp_prog_is_valid_access).
+                if f.offset < 8 {
+                    return Err(self
+                        .err(format!(
+                            "field `{key}` (offset {}) is in the record header, which BPF programs cannot read",
+                            f.offset
+                        ))
+                        .hint("use pid_tgid() for the pid and tgid"));
+                }
+                let ty = match f.kind {
+                    TpFieldKind::Int => CType::Int {
+                        size: f.size as u8,
+                        signed: f.signed,
+                        is_char: false,
+                    },
+                    // Kept as a pointer so that ffi.copy knows a `char *` is a string.
+                    TpFieldKind::Pointer => CType::Pointer(Box::new(if f.decl.contains("char") {
+                        CType::Int {
+                            size: 1,
+                            signed: false,
+                            is_char: true,
+                        }
+                    } else {
+                        CType::Void
+                    })),
+                    TpFieldKind::Array {
+                        elem_size,
+                        len,
+                        elem_signed,
+                        is_char,
+                    } => CType::Array(
+                        Box::new(CType::Int {
+                            size: elem_size as u8,
+                            signed: elem_signed,
+                            is_char,
+                        }),
+                        len,
+                    ),
+                    TpFieldKind::DataLoc { is_char } | TpFieldKind::RelLoc { is_char } => {
+                        return Ok(Val::DataLoc {
+                            off: f.offset as i32,
+                            rel: matches!(f.kind, TpFieldKind::RelLoc { .. }),
+                            is_char,
+                        });
+                    }
+                    TpFieldKind::Other => {
+                        return Err(
+                            self.err(format!("field `{key}` ({}) cannot be read yet", f.decl))
+                        );
+                    }
+                };
+                Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off: f.offset as i32,
+                    ty,
+                })
+            }
+            ProgramKind::SocketFilter { .. } => match skb_field(key) {
+                Some(off) => Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off,
+                    ty: CType::Int {
+                        size: 4,
+                        signed: false,
+                        is_char: false,
+                    },
+                }),
+                None => Err(self.err(format!(
+                    "struct __sk_buff has no field `{key}` readable by socket filters"
+                ))),
+            },
+            ProgramKind::Kprobe { .. } | ProgramKind::Uprobe { .. } => match pt_regs_field(key) {
+                Some(off) => Ok(Val::Ref {
+                    base: Base::Ctx,
+                    off,
+                    ty: CType::Int {
+                        size: 8,
+                        signed: false,
+                        is_char: false,
+                    },
+                }),
+                None => Err(self.err(format!("struct pt_regs has no field `{key}`"))),
+            },
+        }
+    }
+
+    /// What `*(T *)(ptr + off)` gives: a scalar read with probe-read, a pointer to follow, or
+    /// the address of an inner struct or array.
+    pub(super) fn deref(&mut self, ptr: VReg, off: i32, ty: &CType) -> LResult<Val> {
+        let addr = if off == 0 {
+            ptr
+        } else {
+            let t = self.tmp();
+            self.mov(t, ptr);
+            self.alu(AluOp::Add, t, Src::Imm(off));
+            t
+        };
+        let ty = self.env.ctypes.resolve(ty);
+        match &ty {
+            CType::Struct(_) | CType::Array(..) => Ok(Val::Ptr {
+                v: addr,
+                pointee: ty,
+            }),
+            CType::Pointer(_) | CType::Int { .. } | CType::Bool => {
+                let size = ty.size();
+                let buf = self.scratch(0, align8(size));
+                let helper = if matches!(self.env.kind, ProgramKind::Uprobe { .. }) {
+                    Helper::ProbeReadUser
+                } else {
+                    Helper::ProbeReadKernel
+                };
+                self.call_helper(
+                    helper,
+                    &[Arg::Stack(buf), Arg::Imm(i64::from(size)), Arg::Reg(addr)],
+                );
+                let o = self.load(Base::Stack(buf), 0, &ty)?;
+                let v = self.reg_of(o);
+                match ty {
+                    CType::Pointer(p) => Ok(Val::Ptr {
+                        v,
+                        pointee: self.env.ctypes.resolve(&p),
+                    }),
+                    _ => Ok(Val::Rt {
+                        v,
+                        ty: o.ty,
+                        width: o.width,
+                    }),
+                }
+            }
+            other => Err(self.err(format!(
+                "cannot read a value of type {} through a pointer",
+                other.c_name()
+            ))),
+        }
+    }
+
+    /// `obj[key]` for a non-string key.
+    pub(super) fn index(&mut self, obj: Val, key: Val) -> LResult<Val> {
+        match obj {
+            Val::Ptr { v, pointee } => {
+                // p[i]: element i of what p points at (an array or a single object).
+                let elem = match &pointee {
+                    CType::Array(e, _) => (**e).clone(),
+                    other => other.clone(),
+                };
+                let i = self.operand(key)?;
+                let Some(i) = i.k else {
+                    return Err(self.err("pointers can only be indexed by constants yet"));
+                };
+                let off = i32::try_from(i * i64::from(elem.size()))
+                    .map_err(|_| self.err("pointer index out of range"))?;
+                self.deref(v, off, &elem)
+            }
+            Val::K(Const::Map(id)) => self.map_lookup(id, key),
+            Val::K(Const::Table(fields)) => {
+                let k = match &key {
+                    Val::K(Const::Num(n)) => n.to_string(),
+                    _ => {
+                        return Err(
+                            self.err("a compile-time table can only be indexed by constants")
+                        )
+                    }
+                };
+                Ok(fields
+                    .iter()
+                    .find(|(x, _)| *x == k)
+                    .map(|(_, v)| Val::K(v.clone()))
+                    .unwrap_or(Val::K(Const::Nil)))
+            }
+            Val::Ref { base, off, ty } => self.element(base, off, &ty, key),
+            Val::Stack { off, ty } => self.element(Base::Stack(off), 0, &ty, key),
+            Val::MapPtr {
+                v,
+                ty,
+                nullable: false,
+                ..
+            } => self.element(Base::Map(v), 0, &ty, key),
+            Val::Pkt {
+                hdr: _,
+                off,
+                dynoff,
+            } => {
+                // d[i]: a constant index folds into the offset, a run-time one into LD_IND's
+                // index register.
+                let moved = self.pkt_add(
+                    Val::Pkt {
+                        hdr: Hdr::Data,
+                        off,
+                        dynoff,
+                    },
+                    key,
+                )?;
+                let Val::Pkt { off, dynoff, .. } = moved else {
+                    return Err(self.err("internal error: moved dissector"));
+                };
+                let v = self.pkt_load(off, 1, dynoff)?;
+                Ok(Val::Rt {
+                    v,
+                    ty: Ty::Num,
+                    width: 1,
+                })
+            }
+            other => Err(self.err(format!("attempt to index {}", other.describe()))),
+        }
+    }
+
+    pub(super) fn element(&mut self, base: Base, off: i32, ty: &CType, key: Val) -> LResult<Val> {
+        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer.
+        if let (Base::Map(_), 0, Some(_)) = (&base, off, scalar_ty(ty)) {
+            if self.operand(key.clone())?.k == Some(0) {
+                return Ok(Val::Ref {
+                    base,
+                    off,
+                    ty: ty.clone(),
+                });
+            }
+        }
+        let CType::Array(elem, len) = ty else {
+            return Err(self.err(format!(
+                "attempt to index a value of type {} with a number",
+                ty.c_name()
+            )));
+        };
+        let o = self.operand(key)?;
+        let Some(i) = o.k else {
+            return Err(self
+                .err("arrays can only be indexed by constants yet")
+                .hint("use a constant index"));
+        };
+        if i < 0 || (*len > 0 && i >= i64::from(*len)) {
+            return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+        }
+        Ok(Val::Ref {
+            base,
+            off: off + (i as i32) * elem.size() as i32,
+            ty: (**elem).clone(),
+        })
+    }
+
+    /// Writes `val` into a stack buffer of C type `ty` at `r10 - off` (scalars and copies).
+    pub(super) fn store_to(&mut self, base: Base, off: i32, ty: &CType, val: Val) -> LResult<()> {
+        let (dst, off) = match base {
+            Base::Ctx => return Err(self.err("the program context is read-only")),
+            Base::Stack(o) => (R::P(Reg::R10), off - o),
+            Base::Map(v) => (R::V(v), off),
+        };
+        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        if scalar_ty(ty).is_none() {
+            return Err(self.err(format!(
+                "cannot assign to a value of type {} as a whole yet",
+                ty.c_name()
+            )));
+        }
+        let size = Size::from_bytes(ty.size()).ok_or_else(|| self.err("unsupported field size"))?;
+        let o = match val {
+            Val::K(Const::Nil) => return Err(self.err("cannot store nil into a field")),
+            Val::K(Const::Bool(b)) => Opnd {
+                k: Some(i64::from(b)),
+                v: None,
+                ty: Ty::Bool,
+                width: 0,
+            },
+            v => self.operand(v)?,
+        };
+        if o.ty == Ty::Bool && *ty != CType::Bool {
+            return Err(self.err(format!(
+                "cannot store a boolean into a field of type {}",
+                ty.c_name()
+            )));
+        }
+        match o.k {
+            Some(k) if i32::try_from(k).is_ok() => {
+                self.e(Insn::St {
+                    size,
+                    dst,
+                    off: off16,
+                    imm: k as i32,
+                });
+            }
+            _ => {
+                let r = self.reg_of(o);
+                self.e(Insn::Stx {
+                    size,
+                    dst,
+                    src: R::V(r),
+                    off: off16,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn store_str(&mut self, obj: Val, key: &str, val: Val) -> LResult<()> {
+        let target = match obj {
+            Val::Ctx => {
+                return Err(self.err(format!(
+                    "cannot assign `{key}`: the program context is read-only"
+                )))
+            }
+            o @ (Val::Stack { .. } | Val::MapPtr { .. } | Val::Ref { .. }) => {
+                self.index_str(o, key)?
+            }
+            other => {
+                return Err(self.err(format!(
+                    "attempt to assign field `{key}` of {}",
+                    other.describe()
+                )))
+            }
+        };
+        self.store_ref(target, val)
+    }
+
+    pub(super) fn store_ref(&mut self, target: Val, val: Val) -> LResult<()> {
+        match target {
+            Val::Ref { base, off, ty } => self.store_to(base, off, &ty, val),
+            other => Err(self.err(format!("cannot assign to {}", other.describe()))),
+        }
+    }
+
+    pub(super) fn store(&mut self, obj: Val, key: Val, val: Val) -> LResult<()> {
+        match obj {
+            Val::K(Const::Map(id)) => self.map_update(id, key, val),
+            o @ (Val::Stack { .. } | Val::Ref { .. } | Val::MapPtr { .. }) => {
+                let target = self.index(o, key)?;
+                self.store_ref(target, val)
+            }
+            other => Err(self.err(format!(
+                "attempt to assign an element of {}",
+                other.describe()
+            ))),
+        }
+    }
+}
+
+/// `struct __sk_buff` fields a socket filter may read (include/uapi/linux/bpf.h).
+pub(super) fn skb_field(name: &str) -> Option<i32> {
+    Some(match name {
+        "len" => 0,
+        "pkt_type" => 4,
+        "mark" => 8,
+        "queue_mapping" => 12,
+        "protocol" => 16,
+        "vlan_present" => 20,
+        "vlan_tci" => 24,
+        "vlan_proto" => 28,
+        "priority" => 32,
+        "ingress_ifindex" => 36,
+        "ifindex" => 40,
+        "tc_index" => 44,
+        "hash" => 68,
+        _ => return None,
+    })
+}
+
+/// `struct pt_regs` on x86-64 (arch/x86/include/uapi/asm/ptrace.h) and the seed's aliases.
+pub(super) fn pt_regs_field(name: &str) -> Option<i32> {
+    let regs = [
+        "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si",
+        "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+    ];
+    let name = match name {
+        "parm1" => "di",
+        "parm2" => "si",
+        "parm3" => "dx",
+        "parm4" => "cx",
+        "parm5" => "r8",
+        "ret" => "ax",
+        "fp" => "bp",
+        n => n,
+    };
+    regs.iter().position(|r| *r == name).map(|i| i as i32 * 8)
+}
