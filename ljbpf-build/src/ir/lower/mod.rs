@@ -305,6 +305,27 @@ fn canonical(slot: usize, v: Val) -> Val {
             ty: scalar_ty(ty).unwrap_or(Ty::Num),
             width: ty.size() as u8,
         },
+        // Values that carry a register (virtual register numbers differ between the passes,
+        // so at a join every carried register is the slot's own).
+        Val::Ref {
+            base: Base::Map(_),
+            off,
+            ty,
+        } => Val::Ref {
+            base: Base::Map(own),
+            off,
+            ty,
+        },
+        Val::Ptr { pointee, .. } => Val::Ptr { v: own, pointee },
+        Val::Pkt {
+            hdr,
+            off,
+            dynoff: Some(_),
+        } => Val::Pkt {
+            hdr,
+            off,
+            dynoff: Some(own),
+        },
         other => other,
     }
 }
@@ -370,6 +391,23 @@ fn join(slot: usize, a: &Val, b: &Val) -> Val {
             map: *map,
             ty: ty.clone(),
             nullable: *n1 || *n2,
+        },
+        // Dissectors at different places: the difference moves into a run-time offset.
+        (
+            Val::Pkt {
+                hdr: h1, off: o1, ..
+            },
+            Val::Pkt {
+                hdr: h2, off: o2, ..
+            },
+        ) => Val::Pkt {
+            hdr: if h1 == h2 { *h1 } else { Hdr::Data },
+            off: (*o1).min(*o2),
+            dynoff: Some(own),
+        },
+        (Val::Ptr { pointee: p1, .. }, Val::Ptr { pointee: p2, .. }) if p1 == p2 => Val::Ptr {
+            v: own,
+            pointee: p1.clone(),
         },
         (Val::MapPtr { map, ty, .. }, Val::K(Const::Nil))
         | (Val::K(Const::Nil), Val::MapPtr { map, ty, .. }) => Val::MapPtr {
@@ -647,11 +685,56 @@ impl<'a> Lowerer<'a> {
     fn edge_moves(&mut self, have: &State, want: &State) {
         for (s, w) in want.iter().enumerate() {
             let own = VReg(s as u32);
+            let Some(h) = have.get(s) else { continue };
+            // Carried registers: a dissector's run-time offset (plus the constant part that
+            // differs), a pointer, the map value under a field.
+            match (w, h) {
+                (
+                    Val::Pkt {
+                        off: wo,
+                        dynoff: Some(wd),
+                        ..
+                    },
+                    Val::Pkt {
+                        off: ho,
+                        dynoff: hd,
+                        ..
+                    },
+                ) if *wd == own => {
+                    match hd {
+                        Some(v) if *v != own || ho != wo => {
+                            self.mov(own, *v);
+                            if ho != wo {
+                                self.alu(AluOp::Add, own, Src::Imm(ho - wo));
+                            }
+                        }
+                        Some(_) => {}
+                        None => self.mov_imm(own, i64::from(ho - wo)),
+                    }
+                    continue;
+                }
+                (Val::Ptr { v: wv, .. }, Val::Ptr { v: hv, .. })
+                | (
+                    Val::Ref {
+                        base: Base::Map(wv),
+                        ..
+                    },
+                    Val::Ref {
+                        base: Base::Map(hv),
+                        ..
+                    },
+                ) if *wv == own => {
+                    if hv != wv {
+                        self.mov(own, *hv);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let wants_reg = matches!(w, Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v == own);
             if !wants_reg {
                 continue;
             }
-            let Some(h) = have.get(s) else { continue };
             match h {
                 Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v != own => self.mov(own, *v),
                 Val::Rt { .. } | Val::MapPtr { .. } => {}
