@@ -1,3 +1,9 @@
 fn main() {
-    ljbpf_build::compile_probes(&["probes/syscount.lua"]);
+    ljbpf_build::compile_probes(&[
+        "probes/syscount.lua",
+        "probes/sockproto.lua",
+        "probes/dnshist.lua",
+        "probes/httpmethods.lua",
+        "probes/readlat.lua",
+    ]);
 }

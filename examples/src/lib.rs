@@ -2,6 +2,15 @@
 //! in `probes/`, compiled to eBPF by `build.rs`.
 //!
 //! - `syscount`: counts syscalls per syscall, optionally for one process.
+//! - `sockproto`: packets and bytes per IP protocol on an interface (socket filter).
+//! - `dnshist`: a histogram of DNS query types sent over UDP (socket filter).
+//! - `httpmethods`: HTTP requests per method seen in TCP payloads (socket filter).
+//! - `readlat`: a log2 histogram of read(2) latency (syscall tracepoints).
 //! - `getpid_loop`: a test helper that calls getpid(2) a given number of times on request.
+//! - `read_loop`: a test helper that makes slow and fast read(2) calls on request.
 
+pub mod hist;
+pub mod packet;
 pub mod syscalls;
+pub mod testing;
+pub mod tool;

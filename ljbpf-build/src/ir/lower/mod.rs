@@ -317,6 +317,15 @@ fn canonical(slot: usize, v: Val) -> Val {
             ty,
         },
         Val::Ptr { pointee, .. } => Val::Ptr { v: own, pointee },
+        Val::Slice {
+            off,
+            dynoff: Some(_),
+            len,
+        } => Val::Slice {
+            off,
+            dynoff: Some(own),
+            len,
+        },
         Val::Pkt {
             hdr,
             off,
@@ -714,6 +723,14 @@ impl<'a> Lowerer<'a> {
                     continue;
                 }
                 (Val::Ptr { v: wv, .. }, Val::Ptr { v: hv, .. })
+                | (
+                    Val::Slice {
+                        dynoff: Some(wv), ..
+                    },
+                    Val::Slice {
+                        dynoff: Some(hv), ..
+                    },
+                )
                 | (
                     Val::Ref {
                         base: Base::Map(wv),
