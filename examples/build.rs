@@ -5,5 +5,7 @@ fn main() {
         "probes/dnshist.lua",
         "probes/httpmethods.lua",
         "probes/readlat.lua",
+        "probes/offcputime.lua",
+        "probes/bashreadline.lua",
     ]);
 }

@@ -6,6 +6,8 @@
 //! - `dnshist`: a histogram of DNS query types sent over UDP (socket filter).
 //! - `httpmethods`: HTTP requests per method seen in TCP payloads (socket filter).
 //! - `readlat`: a log2 histogram of read(2) latency (syscall tracepoints).
+//! - `offcputime`: off-CPU time by kernel and user stack, symbolised (`sched/sched_switch`).
+//! - `bashreadline`: commands typed into bash, through a perf buffer (uretprobe on readline).
 //! - `getpid_loop`: a test helper that calls getpid(2) a given number of times on request.
 //! - `read_loop`: a test helper that makes slow and fast read(2) calls on request.
 

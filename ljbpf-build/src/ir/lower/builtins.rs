@@ -356,6 +356,15 @@ impl<'a> Lowerer<'a> {
             Builtin::FfiCast => {
                 want(self, 2)?;
                 let ty = self.ctype_arg(arg(self, 0))?;
+                // An array or struct cast to a pointer: its address, as in C.
+                if let CType::Pointer(pointee) = &ty {
+                    if let Some((addr, _)) = self.address_of(&arg(self, 1)) {
+                        return Ok(Val::Ptr {
+                            v: addr,
+                            pointee: self.env.ctypes.resolve(pointee),
+                        });
+                    }
+                }
                 let x = self.operand(arg(self, 1))?;
                 self.cast(&ty, x)
             }
@@ -508,17 +517,28 @@ impl<'a> Lowerer<'a> {
                         width: 0,
                     });
                 }
-                // A `char *` source copies a NUL-terminated string.
-                let string = match &src {
+                // A `char *` source (or a char array) copies a NUL-terminated string.
+                let is_text = |t: &CType| match t {
+                    CType::Array(e, _) => e.is_char(),
+                    other => other.is_char(),
+                };
+                let (from, string) = match &src {
                     Val::Ref {
                         ty: CType::Pointer(p),
                         ..
-                    } => p.is_char(),
-                    Val::Ptr { pointee, .. } => pointee.is_char(),
-                    _ => false,
+                    } => {
+                        let string = is_text(p);
+                        let o = self.operand(src.clone())?;
+                        (self.reg_of(o), string)
+                    }
+                    other => match self.address_of(other) {
+                        Some((addr, ty)) => (addr, is_text(&ty)),
+                        None => {
+                            let o = self.operand(src.clone())?;
+                            (self.reg_of(o), false)
+                        }
+                    },
                 };
-                let from = self.operand(src)?;
-                let from = self.reg_of(from);
                 let user = matches!(self.env.kind, ProgramKind::Uprobe { .. });
                 let helper = match (user, string) {
                     (true, true) => Helper::ProbeReadUserStr,

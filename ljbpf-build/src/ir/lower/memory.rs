@@ -4,6 +4,41 @@
 use super::*;
 
 impl<'a> Lowerer<'a> {
+    /// The address of an object in memory (a stack object, a map value, an array or struct
+    /// field of one, the record's arrays), as C would decay it to a pointer; `None` for values
+    /// that are not objects.
+    pub(super) fn address_of(&mut self, v: &Val) -> Option<(VReg, CType)> {
+        let (base, off, ty) = match v {
+            Val::Stack { off, ty } => (R::P(Reg::R10), -off, ty.clone()),
+            Val::MapPtr {
+                v,
+                ty,
+                nullable: false,
+                ..
+            } => (R::V(*v), 0, ty.clone()),
+            Val::Ref { base, off, ty } if matches!(ty, CType::Array(..) | CType::Struct(_)) => {
+                let (r, o) = match base {
+                    Base::Ctx => (R::P(Reg::R6), *off),
+                    Base::Stack(s) => (R::P(Reg::R10), off - s),
+                    Base::Map(m) => (R::V(*m), *off),
+                };
+                (r, o, ty.clone())
+            }
+            Val::Ptr { v, pointee } => return Some((*v, pointee.clone())),
+            _ => return None,
+        };
+        let t = self.tmp();
+        self.e(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(t),
+            src: Src::Reg(base),
+        });
+        if off != 0 {
+            self.alu(AluOp::Add, t, Src::Imm(off));
+        }
+        Some((t, ty))
+    }
+
     /// A global name inside a program function.
     pub(super) fn global(&self, name: &str) -> LResult<Val> {
         Ok(match name {

@@ -1,0 +1,191 @@
+//! End-to-end test of the `offcputime` example: the real binary, the real scheduler.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const OFFCPUTIME: &str = env!("CARGO_BIN_EXE_offcputime");
+
+/// Whether kernel tests can run; panics instead of skipping when `LJBPF_REQUIRE_KERNEL=1`.
+fn kernel_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let reason = "not root: loading BPF programs and attaching tracepoints needs root";
+    if std::env::var("LJBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
+        panic!("{test}: {reason} (LJBPF_REQUIRE_KERNEL=1)");
+    }
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// Starts `offcputime ARGS` and waits until it says it is tracing (the probe is attached).
+fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
+    let mut tool = Command::new(OFFCPUTIME)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn offcputime");
+    let mut stdout = BufReader::new(tool.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    if !first.starts_with("Tracing") {
+        let mut stderr = String::new();
+        let _ = tool.stderr.take().unwrap().read_to_string(&mut stderr);
+        let _ = tool.kill();
+        panic!("offcputime did not start tracing:\n{first}{stderr}");
+    }
+    (tool, stdout, first)
+}
+
+/// Waits for a started `offcputime` to finish and returns its whole report (stdout, then
+/// stderr after a `--- stderr` line when there is any).
+fn finish(mut tool: Child, mut stdout: BufReader<ChildStdout>, first: String) -> String {
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = tool.wait().unwrap();
+    let mut stderr = String::new();
+    tool.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let report = format!("{first}{rest}");
+    assert!(status.success(), "offcputime failed: {stderr}\n{report}");
+    if stderr.is_empty() {
+        report
+    } else {
+        format!("{report}--- stderr\n{stderr}")
+    }
+}
+
+/// One stack of the report: frames (innermost first), comm, thread id, total µs.
+#[derive(Debug)]
+struct Stack {
+    frames: Vec<String>,
+    comm: String,
+    tid: u32,
+    us: u64,
+}
+
+/// Parses bcc's multi-line format: frame lines, `    -                comm (tid)`, `        N`,
+/// a blank line.
+fn parse(report: &str) -> Vec<Stack> {
+    let mut stacks = Vec::new();
+    let mut frames = Vec::new();
+    let mut lines = report.lines().skip(1);
+    while let Some(line) = lines.next() {
+        if line == "--- stderr" {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some(who) = line.strip_prefix("    -") else {
+            frames.push(line.trim().to_owned());
+            continue;
+        };
+        let who = who.trim();
+        let open = who
+            .rfind(" (")
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let comm = who[..open].to_owned();
+        let tid = who[open + 2..who.len() - 1].parse().unwrap();
+        let us = lines
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no total after {line:?}:\n{report}"));
+        stacks.push(Stack {
+            frames: std::mem::take(&mut frames),
+            comm,
+            tid,
+            us,
+        });
+    }
+    assert!(frames.is_empty(), "frames without a total: {frames:?}");
+    stacks
+}
+
+/// A thread of this process sleeps 10 × 20 ms and then 150 ms: `offcputime --pid` shows it off
+/// CPU for at least that long (and no longer than it lived) in nanosleep's kernel stack, and
+/// `--min-us 100000` counts only the one 150 ms interval.
+#[test]
+fn sleeping_thread_is_off_cpu_in_nanosleep() {
+    if !kernel_available("sleeping_thread_is_off_cpu_in_nanosleep") {
+        return;
+    }
+    let me = std::process::id().to_string();
+    let all = start(&["--duration", "3", "--pid", &me]);
+    let long = start(&["--duration", "3", "--pid", &me, "--min-us", "100000"]);
+
+    let began = Instant::now();
+    let sleeper = std::thread::Builder::new()
+        .name("ljbpf-sleeper".into())
+        .spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() } as u32;
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(150));
+            tid
+        })
+        .unwrap();
+    let tid = sleeper.join().unwrap();
+    let lived = began.elapsed();
+
+    let report = finish(all.0, all.1, all.2);
+    eprintln!("{report}");
+    let stacks = parse(&report);
+    let mine: Vec<&Stack> = stacks.iter().filter(|s| s.tid == tid).collect();
+    assert!(!mine.is_empty(), "no stacks of thread {tid}:\n{report}");
+    assert!(mine.iter().all(|s| s.comm == "ljbpf-sleeper"), "{mine:?}");
+    let total: u64 = mine.iter().map(|s| s.us).sum();
+    // The kernel skips a tracepoint program while another tracing program or a BPF map
+    // syscall is active on that CPU, and offcputime warns about it: only then may intervals
+    // be missing.
+    if report.contains("WARNING: the kernel skipped the probe") {
+        eprintln!("the kernel skipped the probe: not checking the total of {total} us");
+    } else {
+        assert!(
+            total >= 350_000,
+            "thread {tid} off CPU {total} us < 350 ms:\n{report}"
+        );
+    }
+    assert!(
+        u128::from(total) <= lived.as_micros(),
+        "thread {tid} off CPU {total} us, longer than it lived ({lived:?}):\n{report}"
+    );
+    let top = mine.iter().max_by_key(|s| s.us).unwrap();
+    for frame in ["schedule", "do_nanosleep"] {
+        assert!(
+            top.frames.iter().any(|f| f == frame),
+            "no {frame} in the top stack {top:?}"
+        );
+    }
+    // Every process but this one is filtered out.
+    let others: Vec<&Stack> = stacks
+        .iter()
+        .filter(|s| !std::path::Path::new(&format!("/proc/{me}/task/{}", s.tid)).exists())
+        .filter(|s| s.tid != tid)
+        .collect();
+    assert!(others.is_empty(), "threads of other processes: {others:?}");
+
+    let report = finish(long.0, long.1, long.2);
+    if report.contains("WARNING: the kernel skipped the probe") {
+        eprintln!("the kernel skipped the --min-us probe: not checking it");
+        return;
+    }
+    let long: Vec<Stack> = parse(&report)
+        .into_iter()
+        .filter(|s| s.tid == tid)
+        .collect();
+    assert_eq!(long.len(), 1, "--min-us 100000: {long:?}\n{report}");
+    assert!(
+        (150_000..200_000).contains(&long[0].us),
+        "--min-us 100000 counted {} us, not the one 150 ms sleep:\n{report}",
+        long[0].us
+    );
+}
