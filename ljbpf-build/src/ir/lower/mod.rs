@@ -900,6 +900,26 @@ impl<'a> Lowerer<'a> {
                 ty: Ty::U64,
                 width: 8,
             }),
+                        // A dissector used as a number is its offset in the packet (`data + 7 > skb.len`).
+            Val::Pkt { off, dynoff, .. } => match dynoff {
+                None => Ok(Opnd {
+                    k: Some(i64::from(off)),
+                    v: None,
+                    ty: Ty::Num,
+                    width: 0,
+                }),
+                Some(d) => {
+                    let t = self.tmp();
+                    self.mov(t, d);
+                    self.alu(AluOp::Add, t, Src::Imm(off));
+                    Ok(Opnd {
+                        k: None,
+                        v: Some(t),
+                        ty: Ty::Num,
+                        width: 0,
+                    })
+                }
+            },
             Val::DataLoc { off, .. } => self.load(Base::Ctx, off, &CType::Int { size: 4, signed: false, is_char: false }),
             Val::Slice { off, dynoff, len } => match len {
                 1 | 2 | 4 | 8 => {
