@@ -6,13 +6,12 @@
 
 use std::error::Error;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ljbpf_examples::syscalls::syscall_name;
+use ljbpf_examples::tool;
 
-ljbpf_macros::include_probe!("syscount");
+ljbpf_runtime::include_probe!("syscount");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,37 +30,14 @@ struct Args {
     pid: Option<u32>,
 }
 
-/// Set by the SIGINT handler; the wait loop polls it.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    // Only an atomic store: the one kind of thing a signal handler may do.
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "syscount: needs root: it loads a BPF program (the bpf() syscall) and attaches it to \
-             the raw_syscalls/sys_enter tracepoint (tracefs); run it with sudo"
-        );
-        return ExitCode::from(1);
-    }
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let mut message = format!("syscount: error: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
-            ExitCode::from(1)
-        }
-    }
+    tool::main(
+        "syscount",
+        "it loads a BPF program (the bpf() syscall) and attaches it to the raw_syscalls/sys_enter \
+         tracepoint (tracefs)",
+        || run(&args),
+    )
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
@@ -70,9 +46,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     probe
         .config()?
         .set(0, u64::from(args.pid.unwrap_or(0)), 0)?;
-    let handler: extern "C" fn(libc::c_int) = on_sigint;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+    tool::catch_ctrl_c();
     probe.attach_all()?;
 
     let whom = match args.pid {
@@ -86,12 +60,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             args.top
         ),
     }
-    let deadline = args
-        .duration
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
-    while !INTERRUPTED.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tool::wait(args.duration);
 
     let mut counts: Vec<(u32, u64)> = Vec::new();
     for entry in probe.counts()?.iter() {
