@@ -232,6 +232,27 @@ pub fn compile_source(
             ),
             _ => value,
         };
+        let indexed = matches!(
+            m.kind.as_str(),
+            "array"
+                | "percpu_array"
+                | "prog_array"
+                | "perf_event_array"
+                | "cgroup_array"
+                | "devmap"
+                | "sockmap"
+        );
+        if indexed && key.size() != 4 {
+            errors.push(Diagnostic::new(
+                m.span.clone(),
+                format!(
+                    "map `{}`: {} map is indexed by 4-byte keys (uint32_t), not {}",
+                    m.name,
+                    crate::lua::load::with_article(&m.kind),
+                    key.c_name()
+                ),
+            ));
+        }
         if m.kind == "ringbuf" && (!m.max_entries.is_power_of_two() || m.max_entries < 4096) {
             errors.push(Diagnostic::new(
                 m.span.clone(),

@@ -1,10 +1,11 @@
-//! `ljbpf`: compile, dump and check Lua probe files from the command line.
+//! `ljbpf`: compile, dump, check and test-run Lua probe files from the command line.
 //!
 //! Exit status: 0 on success; 1 when `check` finds a program the verifier rejects; 2 when the
 //! command could not do its work (the probe file does not compile, a file cannot be read or
-//! written, `check` is not run as root).
+//! written, `check` or `test-run` is not run as root).
 
 mod check;
+mod test_run;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one program in the kernel on given input (BPF_PROG_TEST_RUN) and print its return
+    /// value, the output data and the time per run. Socket filters only. Needs root.
+    TestRun {
+        /// The probe file.
+        file: PathBuf,
+        /// The program to run (a key of the probe's returned table).
+        #[arg(long, value_name = "NAME")]
+        program: String,
+        /// The input: hex bytes, or @FILE for a binary file. A socket filter gets an Ethernet
+        /// frame; the kernel strips its first 14 bytes before the program runs.
+        #[arg(long, value_name = "HEX|@FILE")]
+        data: String,
+        /// Run the program N times; the time printed is the kernel's average per run.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        repeat: u32,
+        /// Print a JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Why a command stopped; printed once, in `main`.
@@ -74,6 +94,22 @@ fn main() -> ExitCode {
         Command::Dump { file, bytecode } => dump(&file, bytecode, &opts),
         Command::Compile { file, output } => compile_to(&file, &output, &opts),
         Command::Check { file, json } => check::run(&file, &opts, json),
+        Command::TestRun {
+            file,
+            program,
+            data,
+            repeat,
+            json,
+        } => test_run::run(
+            &test_run::Request {
+                file: &file,
+                program: &program,
+                data: &data,
+                repeat,
+                json,
+            },
+            &opts,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! compiled probe into the kernel, and golden files with a bless switch.
 
 pub mod corpus;
+pub mod gen;
 
 use std::path::{Path, PathBuf};
 

@@ -44,3 +44,14 @@ fn dissector_moved_on_one_branch_and_around_a_loop() {
     // d stays at the data: d[0] = 0; q: 0 -> 1 -> 11 -> 12 (q[0] = 9 at 1, 0 at 11).
     assert_eq!(run(body, &payload), 0);
 }
+
+/// Values moved at a join form a parallel copy: `n = c; c = d` keeps the old `c` in `n`.
+#[test]
+fn join_moves_do_not_read_overwritten_registers() {
+    if !kernel_ready("join_moves_do_not_read_overwritten_registers") {
+        return;
+    }
+    let body = "  local a = ntoh(pkt.ip.src)\n  local c = pkt.ip.udp.data[0]\n  local d = pkt.ip.ttl\n  if a == 1 then a = 5 end\n  local n = c\n  c = d\n  if a == 2 then a = 3 end\n  return n * 1000 + c";
+    // ttl 64, first payload byte 9.
+    assert_eq!(run(body, &[9, 0, 0, 0]), 9 * 1000 + 64);
+}

@@ -70,6 +70,13 @@ pub struct Layout {
     pub offsets: Vec<(String, u32)>,
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_c_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Lua's name for a value's type (mlua says "integer" for integral numbers).
 fn lua_type(v: &Value) -> &'static str {
     match v {
@@ -323,6 +330,24 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     }
                 }
             }
+        }
+    }
+    // Names become ELF symbols, kernel object names and Rust identifiers.
+    let names = maps
+        .iter()
+        .map(|m| (&m.name, &m.span, "map"))
+        .chain(programs.iter().map(|p| (&p.name, &p.span, "program")));
+    for (name, span, what) in names {
+        if !name.is_empty() && !is_c_identifier(name) {
+            errors.push(
+                Diagnostic::new(
+                    span.clone(),
+                    format!("{what} name `{name}` is not a C identifier"),
+                )
+                .hint(
+                    "use letters, digits and _ (it names the kernel object and the Rust binding)",
+                ),
+            );
         }
     }
     let mut seen = std::collections::BTreeMap::new();

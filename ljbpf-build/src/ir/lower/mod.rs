@@ -94,6 +94,17 @@ struct Block {
 pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     let blocks = split_blocks(proto);
     let preds = predecessors(proto, &blocks);
+    if let Some(b) = endless_loop(&blocks, &preds) {
+        let line = proto
+            .ins
+            .get(blocks[b].start)
+            .map_or(proto.first_line, |i| i.1);
+        return Err(vec![Diagnostic::new(
+            Span::new(env.file, line),
+            "this loop never ends: no path leaves it, so the kernel verifier would reject it",
+        )
+        .hint("give it an exit: a condition, `break` or `return`")]);
+    }
     // A block entered only from one earlier block takes values where that block left them;
     // other blocks (joins, loop heads) take run-time values in each slot's own register.
     let direct: Vec<bool> = preds
@@ -207,6 +218,41 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
 
 fn align8(n: u32) -> u32 {
     (n + 7) & !7
+}
+
+/// A block of a cycle that no path leaves (`while true do end`), if there is one.
+fn endless_loop(blocks: &[Block], preds: &[Vec<usize>]) -> Option<usize> {
+    let n = blocks.len();
+    let mut succs = vec![Vec::new(); n];
+    for (b, ps) in preds.iter().enumerate() {
+        for &p in ps {
+            succs[p].push(b);
+        }
+    }
+    let reach: Vec<Vec<bool>> = (0..n)
+        .map(|b| {
+            let mut seen = vec![false; n];
+            let mut work = succs[b].clone();
+            while let Some(x) = work.pop() {
+                if !seen[x] {
+                    seen[x] = true;
+                    work.extend(succs[x].iter().copied());
+                }
+            }
+            seen
+        })
+        .collect();
+    (0..n).find(|&b| {
+        if !reach[b][b] {
+            return false;
+        }
+        // b's cycle: the blocks it reaches that reach it back. It has an exit when one of them
+        // returns (no successors) or jumps outside.
+        let cycle: Vec<usize> = (0..n).filter(|&x| reach[b][x] && reach[x][b]).collect();
+        !cycle
+            .iter()
+            .any(|&x| succs[x].is_empty() || succs[x].iter().any(|y| !cycle.contains(y)))
+    })
 }
 
 /// The predecessors of each block (from the bytecode's jumps and fall-throughs).
@@ -691,12 +737,18 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Puts run-time values where the successor's entry state expects them.
+    /// Puts values where the successor's entry state expects them. The moves form a parallel
+    /// copy (`n = c; c = d` must not read the new `c`): values that need computing are computed
+    /// first, then register moves are ordered so that none overwrites a register another move
+    /// still reads, and cycles go through a temporary; constants come last.
     fn edge_moves(&mut self, have: &State, want: &State) {
+        let mut moves: Vec<(VReg, VReg)> = Vec::new();
+        let mut consts: Vec<(VReg, i64)> = Vec::new();
         for (s, w) in want.iter().enumerate() {
             let own = VReg(s as u32);
             let Some(h) = have.get(s) else { continue };
             // Carried registers: a dissector's run-time offset (plus the constant part that
-            // differs), a pointer, the map value under a field.
+            // differs), a pointer, a slice's offset, the map value under a field.
             match (w, h) {
                 (
                     Val::Pkt {
@@ -711,14 +763,14 @@ impl<'a> Lowerer<'a> {
                     },
                 ) if *wd == own => {
                     match hd {
-                        Some(v) if *v != own || ho != wo => {
-                            self.mov(own, *v);
-                            if ho != wo {
-                                self.alu(AluOp::Add, own, Src::Imm(ho - wo));
-                            }
+                        Some(v) if ho != wo => {
+                            let t = self.tmp();
+                            self.mov(t, *v);
+                            self.alu(AluOp::Add, t, Src::Imm(ho - wo));
+                            moves.push((own, t));
                         }
-                        Some(_) => {}
-                        None => self.mov_imm(own, i64::from(ho - wo)),
+                        Some(v) => moves.push((own, *v)),
+                        None => consts.push((own, i64::from(ho - wo))),
                     }
                     continue;
                 }
@@ -741,9 +793,7 @@ impl<'a> Lowerer<'a> {
                         ..
                     },
                 ) if *wv == own => {
-                    if hv != wv {
-                        self.mov(own, *hv);
-                    }
+                    moves.push((own, *hv));
                     continue;
                 }
                 _ => {}
@@ -753,21 +803,48 @@ impl<'a> Lowerer<'a> {
                 continue;
             }
             match h {
-                Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v != own => self.mov(own, *v),
-                Val::Rt { .. } | Val::MapPtr { .. } => {}
-                Val::K(Const::Nil) => self.mov_imm(own, 0),
+                Val::Rt { v, .. } | Val::MapPtr { v, .. } => moves.push((own, *v)),
+                Val::K(Const::Nil) => consts.push((own, 0)),
                 Val::K(c) => {
                     if let Some(k) = const_int(c) {
-                        self.mov_imm(own, k);
+                        consts.push((own, k));
                     }
                 }
                 Val::Ref { .. } => {
+                    // Loaded now, before any move overwrites the register it is read through.
                     if let Ok(o) = self.operand(h.clone()) {
-                        self.put_reg(o, own);
+                        let t = self.reg_of(o);
+                        moves.push((own, t));
                     }
                 }
                 _ => {}
             }
+        }
+        moves.retain(|(d, s)| d != s);
+        while !moves.is_empty() {
+            let ready = moves
+                .iter()
+                .position(|(d, _)| !moves.iter().any(|(_, s)| s == d));
+            match ready {
+                Some(i) => {
+                    let (d, s) = moves.remove(i);
+                    self.mov(d, s);
+                }
+                None => {
+                    // A cycle: save one destination's value and read it from the copy.
+                    let (d, _) = moves[0];
+                    let t = self.tmp();
+                    self.mov(t, d);
+                    for m in moves.iter_mut() {
+                        if m.1 == d {
+                            m.1 = t;
+                        }
+                    }
+                }
+            }
+        }
+        for (d, k) in consts {
+            self.mov_imm(d, k);
         }
     }
 

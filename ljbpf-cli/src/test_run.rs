@@ -1,0 +1,186 @@
+//! `ljbpf test-run`: one program of a probe file run by the kernel on given input
+//! (`BPF_PROG_TEST_RUN`).
+//!
+//! Output, one fact per line so that scripts can pick lines by their prefix:
+//!
+//! ```text
+//! retval: 1
+//! data: 000000000000...          (the packet after the run, hex, reusable as --data)
+//! ns/run: 23 (repeat 1000)
+//! ```
+//!
+//! `--json` prints one object with the same facts instead.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ljbpf_build::{CompiledProbe, Options, ProgramKind};
+
+use crate::Failure;
+
+/// The Ethernet header the kernel strips before running a socket filter (net/bpf/test_run.c
+/// calls `eth_type_trans`); shorter input is rejected with `EINVAL`.
+const ETH_HLEN: usize = 14;
+
+/// What to run, as given on the command line.
+pub struct Request<'a> {
+    pub file: &'a Path,
+    pub program: &'a str,
+    /// `HEX` or `@FILE`.
+    pub data: &'a str,
+    pub repeat: u32,
+    pub json: bool,
+}
+
+pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
+    let probe = crate::compile(req.file, opts)?;
+    let data = read_data(req.data)?;
+    check_program(&probe, req.program)?;
+    if data.len() < ETH_HLEN {
+        return Err(Failure::Other(format!(
+            "the data is {} bytes; a socket filter runs on an Ethernet frame of at least \
+             {ETH_HLEN} bytes (the kernel strips the Ethernet header, so the program's packet \
+             offset 0 is byte {ETH_HLEN} of the data)",
+            data.len()
+        )));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Failure::Other(
+            "test-run loads the probe into the kernel with the bpf() syscall, which needs root; \
+             run it as root (sudo ljbpf test-run ...)"
+                .to_owned(),
+        ));
+    }
+    let loaded = ljbpf_runtime::Probe::load(ljbpf_cli::spec(&probe))
+        .map_err(|e| Failure::Other(chain(&e)))?;
+    let result = loaded
+        .test_run(req.program, &data, req.repeat)
+        .map_err(|e| Failure::Other(chain(&e)))?;
+    let repeat = req.repeat.max(1);
+    let text = if req.json {
+        let value = serde_json::json!({
+            "program": req.program,
+            "retval": result.retval,
+            "data": hex(&result.data_out),
+            "duration_ns": result.duration_ns,
+            "repeat": repeat,
+        });
+        let json = serde_json::to_string_pretty(&value).expect("JSON values always serialize");
+        format!("{json}\n")
+    } else {
+        format!(
+            "retval: {}\ndata: {}\nns/run: {} (repeat {repeat})\n",
+            result.retval,
+            hex(&result.data_out),
+            result.duration_ns
+        )
+    };
+    // A closed pipe (`| head -1`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that `probe` has a program `name` of a kind the kernel can test-run.
+fn check_program(probe: &CompiledProbe, name: &str) -> Result<(), Failure> {
+    let Some(program) = probe.programs.iter().find(|p| p.name == name) else {
+        let names: Vec<&str> = probe.programs.iter().map(|p| p.name.as_str()).collect();
+        return Err(Failure::Other(format!(
+            "{} has no program `{name}`; its programs are: {}",
+            probe.path.display(),
+            names.join(", ")
+        )));
+    };
+    let kind = match &program.kind {
+        ProgramKind::SocketFilter { .. } => return Ok(()),
+        // BPF_PROG_TEST_RUN is not implemented for these program types (the kernel returns
+        // ENOTSUPP): they run only when their event fires.
+        ProgramKind::Tracepoint { .. } => "a tracepoint",
+        ProgramKind::Kprobe { .. } => "a kprobe",
+        ProgramKind::Uprobe { .. } => "a uprobe",
+    };
+    Err(Failure::Other(format!(
+        "program `{name}` is {kind}, which the kernel cannot test-run; test-run supports \
+         socket filters"
+    )))
+}
+
+/// The input bytes: `@FILE` is the file's raw bytes, anything else is hex (whitespace and `:`
+/// between bytes are ignored, an optional `0x` prefix is allowed).
+pub fn read_data(arg: &str) -> Result<Vec<u8>, Failure> {
+    if let Some(path) = arg.strip_prefix('@') {
+        return std::fs::read(path).map_err(|e| Failure::Other(format!("cannot read {path}: {e}")));
+    }
+    parse_hex(arg).map_err(Failure::Other)
+}
+
+/// Hex digits to bytes.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    let mut digits = Vec::with_capacity(text.len());
+    for (at, ch) in text.char_indices() {
+        if ch.is_ascii_whitespace() || ch == ':' {
+            continue;
+        }
+        let Some(d) = ch.to_digit(16) else {
+            return Err(format!(
+                "bad hex data: {ch:?} at character {} is not a hex digit (give the bytes as hex, \
+                 e.g. `--data 0a0b0c`, or `--data @FILE` for a binary file)",
+                at + 1
+            ));
+        };
+        digits.push(d as u8);
+    }
+    if digits.len() % 2 != 0 {
+        return Err(format!(
+            "bad hex data: {} hex digits is not a whole number of bytes",
+            digits.len()
+        ));
+    }
+    Ok(digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
+}
+
+/// Bytes as lowercase hex without separators.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display`
+/// already carries the verifier's words and the Lua line; its source (the errno) adds nothing.
+fn chain(e: &ljbpf_runtime::Error) -> String {
+    let mut message = e.to_string();
+    if matches!(e, ljbpf_runtime::Error::Verifier { .. }) {
+        return message;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes = parse_hex("0x00 ff:10\n7A").unwrap();
+        assert_eq!(bytes, vec![0x00, 0xff, 0x10, 0x7a]);
+        assert_eq!(hex(&bytes), "00ff107a");
+        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn bad_hex_is_explained() {
+        let odd = parse_hex("abc").unwrap_err();
+        assert!(odd.contains("3 hex digits"), "{odd}");
+        let bad = parse_hex("00zz").unwrap_err();
+        assert!(bad.contains("'z' at character 3"), "{bad}");
+    }
+}
