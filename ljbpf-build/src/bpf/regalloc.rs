@@ -360,6 +360,21 @@ pub fn allocate(code: &Code, stack_base: u32) -> Allocated {
 
 fn rewrite(code: &Code, home: &[Option<Home>], stack_bytes: u32) -> Allocated {
     let mut out: Vec<(Insn<Reg>, u32)> = Vec::new();
+    // The whole frame is written at entry, so it exists on every path: Linux 6.18's verifier
+    // otherwise reported an internal "verifier bug: stack slot N, total slots M" for a slot
+    // first written on one branch and used after the join (found by difftest).
+    let entry_line = code.insns.first().map_or(0, |(_, l)| *l);
+    for off in (8..=stack_bytes).step_by(8) {
+        out.push((
+            Insn::St {
+                size: Size::DW,
+                dst: Reg::R10,
+                off: -(off as i16),
+                imm: 0,
+            },
+            entry_line,
+        ));
+    }
     let mut new_index = vec![0usize; code.insns.len() + 1];
     let h = |r: R| -> Result<Reg, i16> {
         match r {
