@@ -19,6 +19,7 @@ const WHOLE_FILE: &[&str] = &[
     "006-returned-key-not-map-or-program",
     "007-no-programs",
     "053-top-level-infinite-loop",
+    "134-top-level-runaway-memory",
 ];
 
 fn bad_files() -> Vec<PathBuf> {

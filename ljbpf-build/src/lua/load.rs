@@ -14,6 +14,9 @@ use super::decode::{Const, Proto};
 /// How long the top level of a probe file may run.
 pub const TOP_LEVEL_TIME_LIMIT: Duration = Duration::from_secs(5);
 
+/// How much memory the build-time Lua state may use.
+pub const TOP_LEVEL_MEMORY_LIMIT: usize = 1 << 30;
+
 const PRELUDE: &str = include_str!("prelude.lua");
 
 /// A `bpf.map(...)` declaration.
@@ -95,6 +98,16 @@ pub fn with_article(word: &str) -> String {
 }
 
 fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
+    if let mlua::Error::MemoryError(_) = e {
+        return Diagnostic::new(
+            Span::new(file, 0),
+            format!(
+                "the top level of the probe file used more than {} MiB of memory",
+                TOP_LEVEL_MEMORY_LIMIT >> 20
+            ),
+        )
+        .hint("probe files run inside cargo build; build large tables and strings lazily or not at all");
+    }
     // Lua messages look like `file:line: message` followed by a traceback.
     let text = match e {
         mlua::Error::CallbackError { cause, .. } => cause.to_string(),
@@ -149,6 +162,14 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
     let state: Table = globals.get("__ljbpf").map_err(internal)?;
     globals.set("__ljbpf", Value::Nil).map_err(internal)?;
 
+    // A probe file that allocates without bound fails instead of exhausting the build host.
+    if lua.set_memory_limit(TOP_LEVEL_MEMORY_LIMIT).is_err() {
+        return Err(at(
+            0,
+            "internal error: the build-time Lua state cannot limit its memory".into(),
+        )
+        .into());
+    }
     let start = Instant::now();
     let hook_file = file.to_string();
     lua.set_hook(
