@@ -1403,9 +1403,25 @@ impl<'a> Lowerer<'a> {
                 );
             }
             Op::CAT => {
-                return Err(self
-                    .err("string concatenation at run time is not supported")
-                    .hint("build strings at the top level of the file"))
+                // `a .. b .. c` over slots B..C: folded when every part is a constant.
+                let mut out = String::new();
+                for slot in ins.b..=ins.c {
+                    match self.get(st, slot) {
+                        Val::K(Const::Str(s)) => out.push_str(&s),
+                        Val::K(c @ Const::Num(_)) => match const_int(&c) {
+                            Some(k) => out.push_str(&k.to_string()),
+                            None => return Err(self.err("cannot concatenate a non-integer number")),
+                        },
+                        _ => {
+                            return Err(self
+                                .err("string concatenation at run time is not supported")
+                                .hint(
+                                    "concatenate constants only, or build strings at the top level",
+                                ))
+                        }
+                    }
+                }
+                self.set(st, a, Val::K(Const::Str(out)));
             }
             Op::POW => return Err(self.err("`^` (power) is not supported in program functions")),
             Op::LEN => return Err(self.err("`#` (length) is not supported in program functions")),
