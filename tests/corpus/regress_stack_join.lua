@@ -1,5 +1,5 @@
 -- Regression (difftest seed 7): a stack slot first written on one branch and used after the join
--- made Linux 6.18's verifier report an internal error; the frame is now written at entry.
+-- made Linux 6.18's verifier fail with a "verifier bug" message; the frame is now written at entry.
 local out = bpf.map('array', 12, 'uint32_t', 'uint64_t')
 local m = bpf.map('array', 8, 'uint32_t', 'uint64_t')
 local w = bpf.map('array', 8, 'uint32_t', 'uint32_t')

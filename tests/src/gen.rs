@@ -2497,7 +2497,8 @@ pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
         Ok(p) => p,
         Err((true, msg)) => return Verdict::Panic(msg),
         Err((false, diags)) => {
-            if diags.contains("internal error") {
+            // Our internal errors start their message so; user text quoted in a message may not.
+            if diags.contains(": error: internal error") {
                 return Verdict::InternalError(diags);
             }
             return Verdict::Rejected;

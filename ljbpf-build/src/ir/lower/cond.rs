@@ -55,7 +55,7 @@ impl<'a> Lowerer<'a> {
     /// Returns the condition for the jump and the states on the jump and fall-through edges.
     pub(super) fn for_loop(&mut self, st: &mut State, ins: Ins) -> LResult<(Cond, State, State)> {
         let a = ins.a;
-        let step = match self.get(st, a + 2) {
+        let step = match self.get(st, a.saturating_add(2)) {
             Val::K(c) => const_int(&c).filter(|k| *k != 0),
             _ => None,
         }
@@ -77,13 +77,13 @@ impl<'a> Lowerer<'a> {
             self.set(st, a, next);
         }
         let idx = self.operand(self.get(st, a))?;
-        let stop = self.operand(self.get(st, a + 1))?;
+        let stop = self.operand(self.get(st, a.saturating_add(1)))?;
         if idx.ty != Ty::Num || stop.ty != Ty::Num {
             return Err(self.err("numeric for loops count with numbers, not cdata or booleans"));
         }
         let idx_val = self.get(st, a);
         let mut body = st.clone();
-        self.set(&mut body, a + 3, idx_val);
+        self.set(&mut body, a.saturating_add(3), idx_val);
         if ins.op == Op::FORI {
             // Jump past the loop when it does not run at all.
             let op = if step > 0 { JmpOp::Jsgt } else { JmpOp::Jslt };

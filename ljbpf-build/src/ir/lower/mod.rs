@@ -1325,14 +1325,16 @@ impl<'a> Lowerer<'a> {
                 let nargs = match ins.op {
                     Op::CALL => ins.c.checked_sub(1),
                     Op::CALLT => (d as u8).checked_sub(1),
-                    Op::CALLM => Some(ins.c + self.multres),
-                    _ => Some(d as u8 + self.multres),
+                    Op::CALLM => Some(ins.c.saturating_add(self.multres)),
+                    _ => Some((d as u8).saturating_add(self.multres)),
                 };
                 let Some(nargs) = nargs else {
                     return Err(self.err("internal error: call without an argument count"));
                 };
                 let f = self.get(st, a);
-                let args: Vec<u8> = (0..nargs).map(|i| a + 2 + i).collect();
+                let args: Vec<u8> = (0..nargs)
+                    .map(|i| a.saturating_add(2).saturating_add(i))
+                    .collect();
                 let result = self.call(st, f, &args, pc)?;
                 if matches!(ins.op, Op::CALLT | Op::CALLMT) {
                     self.ret(result)?;
@@ -1352,7 +1354,7 @@ impl<'a> Lowerer<'a> {
                             self.set(st, a, result);
                         }
                         for s in 1..nres.saturating_sub(1) {
-                            self.set(st, a + s, Val::K(Const::Nil));
+                            self.set(st, a.saturating_add(s), Val::K(Const::Nil));
                         }
                     }
                 }
