@@ -37,7 +37,7 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
     }
     let spec = ljbpf_cli::spec(&probe);
     let rows: Vec<Row> = ljbpf_runtime::check(spec)
-        .map_err(|e| Failure::Other(chain(&e)))?
+        .map_err(|e| Failure::Other(ljbpf_cli::chain(&e)))?
         .into_iter()
         .map(|row| Row {
             name: row.name.to_owned(),
@@ -45,7 +45,7 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
             insns: row.insns,
             processed: row.processed,
             stack_bytes: row.stack_bytes,
-            error: row.verdict.err().map(|e| chain(&e)),
+            error: row.verdict.err().map(|e| ljbpf_cli::chain(&e)),
         })
         .collect();
     if json {
@@ -58,21 +58,6 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
     } else {
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display` already
-/// carries the verifier's words and the Lua line; its source (the errno) adds nothing.
-fn chain(e: &ljbpf_runtime::Error) -> String {
-    let mut message = e.to_string();
-    if matches!(e, ljbpf_runtime::Error::Verifier { .. }) {
-        return message;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 const HEADER: [&str; 6] = ["PROGRAM", "KIND", "INSNS", "PROCESSED", "STACK", "VERDICT"];

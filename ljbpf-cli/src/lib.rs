@@ -79,3 +79,18 @@ fn kind(kind: &ProgramKind) -> ljbpf_runtime::ProgramKind {
         },
     }
 }
+
+/// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display` already
+/// carries the verifier's words and the Lua line; its source (the errno) adds nothing.
+pub fn chain(e: &ljbpf_runtime::Error) -> String {
+    let mut message = e.to_string();
+    if matches!(e, ljbpf_runtime::Error::Verifier { .. }) {
+        return message;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}

@@ -53,10 +53,10 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
         ));
     }
     let loaded = ljbpf_runtime::Probe::load(ljbpf_cli::spec(&probe))
-        .map_err(|e| Failure::Other(chain(&e)))?;
+        .map_err(|e| Failure::Other(ljbpf_cli::chain(&e)))?;
     let result = loaded
         .test_run(req.program, &data, req.repeat)
-        .map_err(|e| Failure::Other(chain(&e)))?;
+        .map_err(|e| Failure::Other(ljbpf_cli::chain(&e)))?;
     let repeat = req.repeat.max(1);
     let text = if req.json {
         let value = serde_json::json!({
@@ -147,21 +147,6 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 /// Bytes as lowercase hex without separators.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display`
-/// already carries the verifier's words and the Lua line; its source (the errno) adds nothing.
-fn chain(e: &ljbpf_runtime::Error) -> String {
-    let mut message = e.to_string();
-    if matches!(e, ljbpf_runtime::Error::Verifier { .. }) {
-        return message;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
