@@ -19,10 +19,21 @@ const TEST_RUN_SLACK: usize = 256;
 /// `ETH_P_ALL` (include/uapi/linux/if_ether.h): receive every protocol.
 const ETH_P_ALL: u16 = 0x0003;
 
+/// Parses the probe's ELF and creates its maps (programs are loaded one by one after this).
+pub(crate) fn load_object(spec: &ProbeSpec) -> Result<Ebpf, Error> {
+    EbpfLoader::new()
+        .verifier_log_level(verifier_log_level())
+        .load(spec.elf)
+        .map_err(|source| Error::Object {
+            probe: spec.name,
+            source: Box::new(source),
+        })
+}
+
 /// Verifier log level for every load: `DEBUG` makes the verifier print each instruction it
 /// walks (so a rejection names the failing instruction), `STATS` adds `processed N insns`.
 /// aya asks for the log only after a failed load, so accepted programs cost nothing extra.
-pub(crate) fn verifier_log_level() -> VerifierLogLevel {
+fn verifier_log_level() -> VerifierLogLevel {
     VerifierLogLevel::DEBUG | VerifierLogLevel::STATS
 }
 
@@ -74,13 +85,7 @@ impl Probe {
         if has_tracepoints {
             ensure_tracefs()?;
         }
-        let mut ebpf = EbpfLoader::new()
-            .verifier_log_level(verifier_log_level())
-            .load(spec.elf)
-            .map_err(|source| Error::Object {
-                probe: spec.name,
-                source: Box::new(source),
-            })?;
+        let mut ebpf = load_object(spec)?;
         for info in spec.programs {
             load_program(&mut ebpf, spec, info)?;
         }

@@ -4,9 +4,7 @@
 use std::fmt;
 use std::io;
 
-use aya::EbpfLoader;
-
-use crate::probe::{load_program, verifier_log_level};
+use crate::probe::{load_object, load_program};
 use crate::{Error, ProbeSpec, ProgramInfo, SourceLocation};
 
 /// How many trailing log lines [`VerifierError`]'s `Display` shows.
@@ -200,13 +198,7 @@ pub struct CheckRow {
 ///
 /// Fails as a whole only if the object itself cannot be loaded (ELF parse, map creation).
 pub fn check(spec: &ProbeSpec) -> Result<Vec<CheckRow>, Error> {
-    let mut ebpf = EbpfLoader::new()
-        .verifier_log_level(verifier_log_level())
-        .load(spec.elf)
-        .map_err(|source| Error::Object {
-            probe: spec.name,
-            source: Box::new(source),
-        })?;
+    let mut ebpf = load_object(spec)?;
     let rows = spec
         .programs
         .iter()
