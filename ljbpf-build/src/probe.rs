@@ -159,26 +159,24 @@ pub fn probe_name(path: &Path) -> String {
 
 /// Compiles one probe file. All errors of the file are returned together.
 pub fn compile_file(path: &Path, opts: &Options) -> Result<CompiledProbe, Diagnostics> {
-    let file = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|e| {
+    compile_source(path, &read_source(path)?, opts)
+}
+
+/// The text of a probe file; a read failure is a diagnostic about the file.
+fn read_source(path: &Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostics::one(Diagnostic::new(
-            Span::new(&file, 0),
+            Span::new(path.display().to_string(), 0),
             format!("cannot read the probe file: {e}"),
         ))
-    })?;
-    compile_source(path, &source, opts)
+    })
 }
 
 /// The LuaJIT bytecode of every program function of a probe file, as text (for `ljbpf dump
 /// --bytecode`: what the compiler reads).
 pub fn bytecode_listing(path: &Path) -> Result<String, Diagnostics> {
     let file = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::one(Diagnostic::new(
-            Span::new(&file, 0),
-            format!("cannot read the probe file: {e}"),
-        ))
-    })?;
+    let source = read_source(path)?;
     let loaded = load::load(&file, &source)?;
     let mut out = String::new();
     for p in &loaded.programs {

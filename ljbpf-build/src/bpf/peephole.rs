@@ -105,20 +105,6 @@ fn drop_dead(code: &mut Allocated) -> bool {
     if keep.iter().all(|k| *k) {
         return false;
     }
-    let mut new_index = vec![0usize; n + 1];
-    let mut insns = Vec::with_capacity(n);
-    for (i, x) in code.insns.iter().enumerate() {
-        new_index[i] = insns.len();
-        if keep[i] {
-            insns.push(*x);
-        }
-    }
-    new_index[n] = insns.len();
-    code.labels = code
-        .labels
-        .iter()
-        .map(|l| l.map(|i| new_index[i]))
-        .collect();
-    code.insns = insns;
+    super::retain_insns(&mut code.insns, &mut code.labels, &keep);
     true
 }

@@ -151,21 +151,7 @@ fn eliminate_dead(code: &Code) -> Code {
         if !removed {
             return code;
         }
-        let mut new_index = vec![0usize; code.insns.len() + 1];
-        let mut insns = Vec::new();
-        for (i, x) in code.insns.iter().enumerate() {
-            new_index[i] = insns.len();
-            if keep[i] {
-                insns.push(*x);
-            }
-        }
-        new_index[code.insns.len()] = insns.len();
-        code.labels = code
-            .labels
-            .iter()
-            .map(|l| l.map(|i| new_index[i]))
-            .collect();
-        code.insns = insns;
+        super::retain_insns(&mut code.insns, &mut code.labels, &keep);
     }
 }
 

@@ -282,15 +282,7 @@ impl<'a> Lowerer<'a> {
                 want(self, 1)?;
                 let ty = self.ctype_arg(arg(self, 0))?;
                 let size = align8(ty.size().max(1));
-                let off = match self.objects.get(&pc) {
-                    Some(o) => *o,
-                    None => {
-                        self.objects_top += size as i32;
-                        let o = self.objects_top;
-                        self.objects.insert(pc, o);
-                        o
-                    }
-                };
+                let off = self.stack_object(pc, size);
                 if off as u32 > MAX_STACK {
                     return Err(self
                         .err(format!(

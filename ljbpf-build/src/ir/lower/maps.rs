@@ -160,17 +160,21 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The stack object of `size` bytes made by the instruction at `pc`: one per site, the same
+    /// in both lowering passes and on every run of a loop. Returns its offset below r10.
+    pub(super) fn stack_object(&mut self, pc: usize, size: u32) -> i32 {
+        if let Some(off) = self.objects.get(&pc) {
+            return *off;
+        }
+        self.objects_top += size as i32;
+        self.objects.insert(pc, self.objects_top);
+        self.objects_top
+    }
+
     /// A NUL-terminated string in a stack object made for the call at `pc`.
     pub(super) fn string_on_stack(&mut self, pc: usize, bytes: &[u8]) -> LResult<i32> {
         let size = align8(bytes.len() as u32 + 1);
-        let off = match self.objects.get(&pc) {
-            Some(o) => *o,
-            None => {
-                self.objects_top += size as i32;
-                self.objects.insert(pc, self.objects_top);
-                self.objects_top
-            }
-        };
+        let off = self.stack_object(pc, size);
         if off as u32 > MAX_STACK {
             return Err(self.err(format!(
                 "this string needs {size} bytes of stack; BPF allows {MAX_STACK} in all"
