@@ -60,7 +60,8 @@ impl Running {
     }
 
     /// Waits for the tool to exit (its `--duration` to pass) and returns everything it
-    /// printed; panics with its stderr if it failed.
+    /// printed, its stderr (warnings) after a `--- stderr` line when there is any; panics
+    /// with its stderr if it failed.
     pub fn finish(mut self) -> String {
         let mut rest = String::new();
         self.stdout
@@ -79,7 +80,11 @@ impl Running {
             status.success(),
             "tool failed ({status}): {stderr}\n{report}"
         );
-        report
+        if stderr.is_empty() {
+            report
+        } else {
+            format!("{report}--- stderr\n{stderr}")
+        }
     }
 }
 

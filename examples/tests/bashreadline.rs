@@ -9,21 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BASHREADLINE: &str = env!("CARGO_BIN_EXE_bashreadline");
+use ljbpf_examples::testing::kernel_available;
 
-/// Whether kernel tests can run; panics instead of skipping when `LJBPF_REQUIRE_KERNEL=1`.
-fn kernel_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let reason = "not root: loading BPF programs and attaching uprobes needs root";
-    if std::env::var("LJBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: {reason} (LJBPF_REQUIRE_KERNEL=1)");
-    }
-    eprintln!("skipping {test}: {reason}");
-    false
-}
+const BASHREADLINE: &str = env!("CARGO_BIN_EXE_bashreadline");
 
 /// A pseudo-terminal pair: (master, slave).
 fn open_pty() -> (OwnedFd, File) {

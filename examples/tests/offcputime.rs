@@ -1,65 +1,10 @@
 //! End-to-end test of the `offcputime` example: the real binary, the real scheduler.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ljbpf_examples::testing::{kernel_available, Running};
+
 const OFFCPUTIME: &str = env!("CARGO_BIN_EXE_offcputime");
-
-/// Whether kernel tests can run; panics instead of skipping when `LJBPF_REQUIRE_KERNEL=1`.
-fn kernel_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let reason = "not root: loading BPF programs and attaching tracepoints needs root";
-    if std::env::var("LJBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: {reason} (LJBPF_REQUIRE_KERNEL=1)");
-    }
-    eprintln!("skipping {test}: {reason}");
-    false
-}
-
-/// Starts `offcputime ARGS` and waits until it says it is tracing (the probe is attached).
-fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
-    let mut tool = Command::new(OFFCPUTIME)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn offcputime");
-    let mut stdout = BufReader::new(tool.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    if !first.starts_with("Tracing") {
-        let mut stderr = String::new();
-        let _ = tool.stderr.take().unwrap().read_to_string(&mut stderr);
-        let _ = tool.kill();
-        panic!("offcputime did not start tracing:\n{first}{stderr}");
-    }
-    (tool, stdout, first)
-}
-
-/// Waits for a started `offcputime` to finish and returns its whole report (stdout, then
-/// stderr after a `--- stderr` line when there is any).
-fn finish(mut tool: Child, mut stdout: BufReader<ChildStdout>, first: String) -> String {
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let status = tool.wait().unwrap();
-    let mut stderr = String::new();
-    tool.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let report = format!("{first}{rest}");
-    assert!(status.success(), "offcputime failed: {stderr}\n{report}");
-    if stderr.is_empty() {
-        report
-    } else {
-        format!("{report}--- stderr\n{stderr}")
-    }
-}
 
 /// One stack of the report: frames (innermost first), comm, thread id, total µs.
 #[derive(Debug)]
@@ -117,8 +62,11 @@ fn sleeping_thread_is_off_cpu_in_nanosleep() {
         return;
     }
     let me = std::process::id().to_string();
-    let all = start(&["--duration", "3", "--pid", &me]);
-    let long = start(&["--duration", "3", "--pid", &me, "--min-us", "100000"]);
+    let all = Running::start(OFFCPUTIME, &["--duration", "3", "--pid", &me]);
+    let long = Running::start(
+        OFFCPUTIME,
+        &["--duration", "3", "--pid", &me, "--min-us", "100000"],
+    );
 
     let began = Instant::now();
     let sleeper = std::thread::Builder::new()
@@ -136,7 +84,7 @@ fn sleeping_thread_is_off_cpu_in_nanosleep() {
     let tid = sleeper.join().unwrap();
     let lived = began.elapsed();
 
-    let report = finish(all.0, all.1, all.2);
+    let report = all.finish();
     eprintln!("{report}");
     let stacks = parse(&report);
     let mine: Vec<&Stack> = stacks.iter().filter(|s| s.tid == tid).collect();
@@ -173,7 +121,7 @@ fn sleeping_thread_is_off_cpu_in_nanosleep() {
         .collect();
     assert!(others.is_empty(), "threads of other processes: {others:?}");
 
-    let report = finish(long.0, long.1, long.2);
+    let report = long.finish();
     if report.contains("WARNING: the kernel skipped the probe") {
         eprintln!("the kernel skipped the --min-us probe: not checking it");
         return;

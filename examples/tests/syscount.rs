@@ -4,22 +4,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use ljbpf_examples::testing::{assert_no_lua, kernel_available};
+
 const SYSCOUNT: &str = env!("CARGO_BIN_EXE_syscount");
 const GETPID_LOOP: &str = env!("CARGO_BIN_EXE_getpid_loop");
-
-/// Whether kernel tests can run; panics instead of skipping when `LJBPF_REQUIRE_KERNEL=1`.
-fn kernel_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let reason = "not root: loading BPF programs and attaching tracepoints needs root";
-    if std::env::var("LJBPF_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: {reason} (LJBPF_REQUIRE_KERNEL=1)");
-    }
-    eprintln!("skipping {test}: {reason}");
-    false
-}
 
 /// `syscount --duration 2 --pid P` shows exactly N getpid calls for a process P that made N.
 #[test]
@@ -105,32 +93,10 @@ fn syscount_binary_contains_no_lua() {
         binaries.push(release);
     }
     for binary in &binaries {
-        // Lossy UTF-8 keeps every ASCII byte in place, and std's optimised `str::contains`
-        // keeps the scan of a large debug binary fast in an unoptimised test build.
-        let bytes = std::fs::read(binary).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        // The probe is in there (so we scan the right file)...
-        assert!(
-            text.contains("tracepoint/raw_syscalls/sys_enter"),
-            "{} does not embed the syscount probe",
-            binary.display()
+        assert_no_lua(
+            &binary.to_string_lossy(),
+            "tracepoint/raw_syscalls/sys_enter",
         );
-        // ...and nothing of Lua: no C API symbols, no LuaJIT version strings.
-        for needle in ["lua_", "luaL_", "luaJIT_", "LuaJIT"] {
-            assert!(
-                !text.contains(needle),
-                "{} contains {needle:?}",
-                binary.display()
-            );
-        }
-        if let Ok(out) = Command::new("nm").arg(binary).output() {
-            let symbols = String::from_utf8_lossy(&out.stdout);
-            let lua: Vec<&str> = symbols
-                .lines()
-                .filter(|l| l.contains("lua_") || l.contains("luaL_") || l.contains("luaJIT"))
-                .collect();
-            assert!(lua.is_empty(), "{}: {lua:?}", binary.display());
-        }
     }
 }
 
