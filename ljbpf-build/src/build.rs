@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::probe::{compile_file, Options};
+use crate::artifact::Options;
+use crate::driver::compile_file;
 
 /// Compiles each probe file for a `build.rs` with default options; on any error prints the
 /// diagnostics as `cargo:warning=` lines and exits the build script with status 1.

@@ -3,30 +3,35 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! probe.lua ─ lua::load    sandboxed LuaJIT runs the file → declarations (maps, programs)
-//!           ─ lua::decode  program functions → LuaJIT bytecode with lines
-//!           ─ ir::lower    bytecode → BPF over virtual registers, typed as LuaJIT types values
-//!           ─ bpf::regalloc virtual → physical registers and stack slots
-//!           ─ bpf::layout  labels → offsets, map references → relocations
-//!           ─ emit::*      ELF object, listing, Rust bindings
+//! probe.lua ─ lua::load      sandboxed LuaJIT runs the file → declarations (maps, programs)
+//!           ─ lua::decode    program functions → LuaJIT bytecode with lines
+//!           ─ lower          bytecode → BPF over virtual registers, typed as LuaJIT types values
+//!           ─ mir::pipeline  named passes: dce, regalloc (checked), frame, jumps, layout
+//!           ─ emit::*        listing, Rust bindings; ljbpf_core::elf writes the object
 //! ```
+//!
+//! `driver` runs the stages for one file; `artifact` holds what they produce. The facts the
+//! compiler shares with the runtime and the CLI (instructions, helpers, map and program kinds,
+//! context layouts) live in `ljbpf-core`.
 //!
 //! From a `build.rs`, [`compile_probes`] compiles a list of files; [`Builder`] takes options.
 
-pub mod bpf;
+pub mod artifact;
 mod build;
 pub mod ctype;
 pub mod diag;
+pub mod driver;
 pub mod emit;
-pub mod ir;
+pub mod lower;
 pub mod lua;
-pub mod probe;
+pub mod mir;
 pub mod tracepoint;
 
+pub use artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};
 pub use build::Built;
 pub use build::{compile_probes, Builder};
 pub use diag::{Diagnostic, Diagnostics, Span};
-pub use probe::{
-    bytecode_listing, compile_file, compile_source, CompiledProbe, CompiledProgram, MapInfo,
-    Options, ProgramKind,
-};
+pub use driver::{bytecode_listing, compile_file, compile_source, probe_name};
+pub use ljbpf_core as core;
+pub use ljbpf_core::program::ProgramKind;
+pub use mir::pipeline::Pass;

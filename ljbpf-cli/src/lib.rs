@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use ljbpf_build::{CompiledProbe, ProgramKind};
+use ljbpf_build::CompiledProbe;
 use ljbpf_runtime::{LineEntry, ProbeSpec, ProgramInfo};
 
 /// The runtime's description of a compiled probe. The CLI lives for one command, so leaking
-/// gives the `'static` data generated bindings would have as statics.
+/// gives the `'static` data generated bindings would have as statics (program kinds are the
+/// same type on both sides and are cloned).
 pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
     // One leaked copy per distinct file name, not one per line entry.
     let mut files: BTreeSet<&'static str> = BTreeSet::new();
@@ -34,7 +35,7 @@ pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
                 .collect();
             ProgramInfo {
                 name: leak_str(&p.name),
-                kind: kind(&p.kind),
+                kind: p.kind.clone(),
                 insns: p.insn_count,
                 stack_bytes: p.stack_bytes,
                 lines: Box::leak(lines.into_boxed_slice()),
@@ -52,32 +53,6 @@ pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
 
 fn leak_str(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
-}
-
-fn leak_opt(s: &Option<String>) -> Option<&'static str> {
-    s.as_deref().map(leak_str)
-}
-
-/// The compiler's program kind as the runtime describes it.
-fn kind(kind: &ProgramKind) -> ljbpf_runtime::ProgramKind {
-    match kind {
-        ProgramKind::Tracepoint { category, name } => ljbpf_runtime::ProgramKind::Tracepoint {
-            category: leak_str(category),
-            name: leak_str(name),
-        },
-        ProgramKind::SocketFilter { iface } => ljbpf_runtime::ProgramKind::SocketFilter {
-            iface: leak_opt(iface),
-        },
-        ProgramKind::Kprobe { function, ret } => ljbpf_runtime::ProgramKind::Kprobe {
-            function: leak_str(function),
-            ret: *ret,
-        },
-        ProgramKind::Uprobe { path, symbol, ret } => ljbpf_runtime::ProgramKind::Uprobe {
-            path: leak_str(path),
-            symbol: leak_str(symbol),
-            ret: *ret,
-        },
-    }
 }
 
 /// An error with its causes, `error: cause: cause`. A verifier rejection's own `Display` already

@@ -38,6 +38,10 @@ enum Command {
         /// Print the LuaJIT bytecode of the program functions instead (what the compiler reads).
         #[arg(long)]
         bytecode: bool,
+        /// Print each program's code as it is after back-end pass PASS instead (lower, dce,
+        /// regalloc, frame, jumps, layout); may be given more than once.
+        #[arg(long, value_name = "PASS")]
+        after: Vec<ljbpf_build::Pass>,
     },
     /// Write the ELF object (EM_BPF relocatable, loadable by aya or libbpf).
     Compile {
@@ -87,11 +91,19 @@ enum Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let opts = Options {
+    let mut opts = Options {
         events_dir: cli.events_dir,
+        ..Options::default()
     };
     let result = match cli.command {
-        Command::Dump { file, bytecode } => dump(&file, bytecode, &opts),
+        Command::Dump {
+            file,
+            bytecode,
+            after,
+        } => {
+            opts.snapshots_after = after;
+            dump(&file, bytecode, &opts)
+        }
         Command::Compile { file, output } => compile_to(&file, &output, &opts),
         Command::Check { file, json } => check::run(&file, &opts, json),
         Command::TestRun {
@@ -140,6 +152,15 @@ fn dump(file: &Path, bytecode: bool, opts: &Options) -> Result<ExitCode, Failure
         return Ok(ExitCode::SUCCESS);
     }
     let probe = compile(file, opts)?;
+    if !opts.snapshots_after.is_empty() {
+        for p in &probe.programs {
+            for s in &p.snapshots {
+                println!("{}: ; after {} ({})", p.name, s.pass, s.pass.doc());
+                println!("{}", s.text);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", probe.listing);
     if !probe.listing.ends_with('\n') {
         println!();

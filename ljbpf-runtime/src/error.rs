@@ -99,7 +99,7 @@ pub enum Error {
         /// Program name.
         program: String,
         /// Kernel function it was meant for.
-        function: &'static str,
+        function: String,
         /// The tracefs file whose absence tells.
         events: PathBuf,
     },
@@ -120,7 +120,7 @@ pub enum Error {
         /// Program name.
         program: String,
         /// Interface name.
-        iface: &'static str,
+        iface: String,
         /// The OS error.
         #[source]
         source: io::Error,

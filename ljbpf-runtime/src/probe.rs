@@ -11,6 +11,8 @@ use aya::programs::uprobe::{UProbeLink, UProbeScope};
 use aya::programs::{ProbeKind, Program, ProgramError, SocketFilter};
 use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel};
 
+use ljbpf_core::program::ProgramClass;
+
 use crate::{ensure_tracefs, Error, ProbeSpec, ProgramInfo, ProgramKind, VerifierError};
 
 /// Extra room in the test-run output buffer beyond the input size.
@@ -130,7 +132,7 @@ impl Probe {
             target: info.kind.target(),
             source: Box::new(source),
         };
-        match info.kind {
+        match &info.kind {
             ProgramKind::Tracepoint { category, name } => {
                 let tp: &mut aya::programs::TracePoint = self.program_mut(info)?;
                 let id = tp.attach(category, name).map_err(attach_error)?;
@@ -146,7 +148,7 @@ impl Probe {
                 let filter: &mut SocketFilter = self.program_mut(info)?;
                 let socket_error = |source| Error::Socket {
                     program: info.name.to_string(),
-                    iface,
+                    iface: iface.to_string(),
                     source,
                 };
                 // Open with protocol 0 so nothing is received until the filter is attached,
@@ -161,12 +163,12 @@ impl Probe {
                 if !events.exists() {
                     return Err(Error::NoKprobes {
                         program: info.name.to_string(),
-                        function,
+                        function: function.to_string(),
                         events,
                     });
                 }
                 let kprobe: &mut aya::programs::KProbe = self.program_mut(info)?;
-                let id = kprobe.attach(function, 0).map_err(attach_error)?;
+                let id = kprobe.attach(function.as_ref(), 0).map_err(attach_error)?;
                 let link = kprobe.take_link(id).map_err(attach_error)?;
                 self.links.push((info.name, Link::KProbe(link)));
             }
@@ -174,7 +176,7 @@ impl Probe {
                 ensure_tracefs()?;
                 let uprobe: &mut aya::programs::UProbe = self.program_mut(info)?;
                 let id = uprobe
-                    .attach(symbol, path, UProbeScope::AllProcesses)
+                    .attach(symbol.as_ref(), path.as_ref(), UProbeScope::AllProcesses)
                     .map_err(attach_error)?;
                 let link = uprobe.take_link(id).map_err(attach_error)?;
                 self.links.push((info.name, Link::UProbe(link)));
@@ -371,16 +373,16 @@ pub(crate) fn load_program(
             program: info.name.to_string(),
         })?;
     let found = aya_kind(program);
-    let result = match (info.kind, program) {
+    let result = match (&info.kind, program) {
         (ProgramKind::Tracepoint { .. }, Program::TracePoint(p)) => p.load(),
         (ProgramKind::SocketFilter { .. }, Program::SocketFilter(p)) => p.load(),
         (ProgramKind::Kprobe { ret, .. }, Program::KProbe(p))
-            if ret == (matches!(p.kind(), ProbeKind::Return)) =>
+            if *ret == (matches!(p.kind(), ProbeKind::Return)) =>
         {
             p.load()
         }
         (ProgramKind::Uprobe { ret, .. }, Program::UProbe(p))
-            if ret == (matches!(p.kind(), ProbeKind::Return)) =>
+            if *ret == (matches!(p.kind(), ProbeKind::Return)) =>
         {
             p.load()
         }
@@ -407,15 +409,16 @@ pub(crate) fn load_program(
 
 /// The kind aya derived from the ELF section, in [`ProgramKind::as_str`] terms.
 fn aya_kind(program: &Program) -> &'static str {
-    match program {
-        Program::TracePoint(_) => "tracepoint",
-        Program::SocketFilter(_) => "socket_filter",
-        Program::KProbe(p) if matches!(p.kind(), ProbeKind::Return) => "kretprobe",
-        Program::KProbe(_) => "kprobe",
-        Program::UProbe(p) if matches!(p.kind(), ProbeKind::Return) => "uretprobe",
-        Program::UProbe(_) => "uprobe",
-        _ => "program type ljbpf does not use",
-    }
+    let class = match program {
+        Program::TracePoint(_) => ProgramClass::Tracepoint,
+        Program::SocketFilter(_) => ProgramClass::SocketFilter,
+        Program::KProbe(p) if matches!(p.kind(), ProbeKind::Return) => ProgramClass::Kretprobe,
+        Program::KProbe(_) => ProgramClass::Kprobe,
+        Program::UProbe(p) if matches!(p.kind(), ProbeKind::Return) => ProgramClass::Uretprobe,
+        Program::UProbe(_) => ProgramClass::Uprobe,
+        _ => return "program type ljbpf does not use",
+    };
+    class.name()
 }
 
 fn packet_socket() -> io::Result<OwnedFd> {

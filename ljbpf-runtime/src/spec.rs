@@ -31,75 +31,10 @@ impl fmt::Display for SourceLocation {
     }
 }
 
-/// What a program attaches to; decides how [`Probe::attach`](crate::Probe::attach) works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgramKind {
-    /// A static tracepoint, `/sys/kernel/tracing/events/<category>/<name>`.
-    Tracepoint {
-        /// Event category, e.g. `syscalls`.
-        category: &'static str,
-        /// Event name, e.g. `sys_enter_openat`.
-        name: &'static str,
-    },
-    /// A socket filter (`BPF_PROG_TYPE_SOCKET_FILTER`).
-    SocketFilter {
-        /// Interface to open an `AF_PACKET` socket on; `None` means the caller attaches it to
-        /// its own socket with [`Probe::attach_socket`](crate::Probe::attach_socket).
-        iface: Option<&'static str>,
-    },
-    /// A kernel function probe.
-    Kprobe {
-        /// Kernel function name.
-        function: &'static str,
-        /// `true` for a kretprobe (function return).
-        ret: bool,
-    },
-    /// A user-space function probe.
-    Uprobe {
-        /// Path of the binary or library.
-        path: &'static str,
-        /// Symbol to probe.
-        symbol: &'static str,
-        /// `true` for a uretprobe (function return).
-        ret: bool,
-    },
-}
-
-impl ProgramKind {
-    /// Short kind name used in reports: `tracepoint`, `socket_filter`, `kprobe`, `kretprobe`,
-    /// `uprobe`, `uretprobe`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Tracepoint { .. } => "tracepoint",
-            Self::SocketFilter { .. } => "socket_filter",
-            Self::Kprobe { ret: false, .. } => "kprobe",
-            Self::Kprobe { ret: true, .. } => "kretprobe",
-            Self::Uprobe { ret: false, .. } => "uprobe",
-            Self::Uprobe { ret: true, .. } => "uretprobe",
-        }
-    }
-
-    /// Human-readable attach target, e.g. `tracepoint syscalls/sys_enter_getpid`.
-    pub fn target(&self) -> String {
-        match self {
-            Self::Tracepoint { category, name } => format!("tracepoint {category}/{name}"),
-            Self::SocketFilter { iface: Some(iface) } => format!("socket filter on {iface}"),
-            Self::SocketFilter { iface: None } => "socket filter".to_string(),
-            Self::Kprobe { function, ret } => {
-                format!("{} {function}", if *ret { "kretprobe" } else { "kprobe" })
-            }
-            Self::Uprobe { path, symbol, ret } => {
-                format!(
-                    "{} {path}:{symbol}",
-                    if *ret { "uretprobe" } else { "uprobe" }
-                )
-            }
-        }
-    }
-}
+pub use ljbpf_core::program::ProgramKind;
 
 /// What the compiler knows about one program of a probe file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProgramInfo {
     /// Program (ELF function symbol) name.
     pub name: &'static str,
@@ -127,7 +62,7 @@ impl ProgramInfo {
 }
 
 /// One compiled probe file: its ELF object and program descriptions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ProbeSpec {
     /// Probe name (the Lua file stem), used in messages.
     pub name: &'static str,
@@ -177,7 +112,10 @@ mod tests {
         assert_eq!(line(3), Some(3));
         assert_eq!(line(4), Some(5));
         assert_eq!(line(9), Some(5));
-        let empty = ProgramInfo { lines: &[], ..info };
+        let empty = ProgramInfo {
+            lines: &[],
+            ..info.clone()
+        };
         assert_eq!(empty.location_of(0), None);
     }
 }

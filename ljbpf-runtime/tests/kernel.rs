@@ -30,8 +30,8 @@ fn getpid_counter_spec() -> &'static ProbeSpec {
             name: "on_getpid",
             section: "tracepoint/syscalls/sys_enter_getpid",
             kind: ProgramKind::Tracepoint {
-                category: "syscalls",
-                name: "sys_enter_getpid",
+                category: "syscalls".into(),
+                name: "sys_enter_getpid".into(),
             },
             asm,
             lines: &[],
@@ -80,14 +80,14 @@ fn socket_filter_test_run_sees_packet_after_ethernet_header() {
             Prog {
                 name: "by_ld_abs",
                 section: "socket",
-                kind: filter,
+                kind: filter.clone(),
                 asm: ld_abs,
                 lines: &[],
             },
             Prog {
                 name: "by_load_bytes",
                 section: "socket",
-                kind: filter,
+                kind: filter.clone(),
                 asm: load_bytes,
                 lines: &[],
             },
@@ -137,7 +137,9 @@ fn socket_filter_on_interface_sees_ethernet_header() {
         vec![Prog {
             name: "on_lo",
             section: "socket",
-            kind: ProgramKind::SocketFilter { iface: Some("lo") },
+            kind: ProgramKind::SocketFilter {
+                iface: Some("lo".into()),
+            },
             asm,
             lines: &[],
         }],
@@ -297,21 +299,21 @@ fn rejected_spec() -> &'static ProbeSpec {
             Prog {
                 name: "good",
                 section: "socket",
-                kind,
+                kind: kind.clone(),
                 asm: good,
                 lines: &[],
             },
             Prog {
                 name: "uninit",
                 section: "socket",
-                kind,
+                kind: kind.clone(),
                 asm: uninit,
                 lines: BAD_LINES,
             },
             Prog {
                 name: "no_r0",
                 section: "socket",
-                kind,
+                kind: kind.clone(),
                 asm: no_r0,
                 lines: BAD_LINES,
             },
@@ -397,7 +399,7 @@ fn kprobe_loads_but_attach_explains_missing_kprobes() {
             name: "on_open",
             section: "kprobe/do_sys_openat2",
             kind: ProgramKind::Kprobe {
-                function: "do_sys_openat2",
+                function: "do_sys_openat2".into(),
                 ret: false,
             },
             asm,

@@ -76,8 +76,8 @@ fn counting_uprobe(symbol: &'static str) -> &'static ProbeSpec {
             name: "on_target",
             section: Box::leak(format!("uprobe/{symbol}").into_boxed_str()),
             kind: ProgramKind::Uprobe {
-                path: "/proc/self/exe",
-                symbol,
+                path: "/proc/self/exe".into(),
+                symbol: symbol.into(),
                 ret: false,
             },
             asm,
@@ -132,8 +132,8 @@ fn uprobe_kind_must_match_section() {
     let spec = counting_uprobe("ljbpf_uprobe_target");
     let mut programs = spec.programs.to_vec();
     programs[0].kind = ProgramKind::Uprobe {
-        path: "/proc/self/exe",
-        symbol: "ljbpf_uprobe_target",
+        path: "/proc/self/exe".into(),
+        symbol: "ljbpf_uprobe_target".into(),
         ret: true,
     };
     let wrong: &'static ProbeSpec = Box::leak(Box::new(ProbeSpec {
@@ -155,8 +155,8 @@ fn uprobe_kind_must_match_section() {
 
     let mut programs = spec.programs.to_vec();
     programs[0].kind = ProgramKind::Uprobe {
-        path: "/proc/self/exe",
-        symbol: "no_such_symbol_here",
+        path: "/proc/self/exe".into(),
+        symbol: "no_such_symbol_here".into(),
         ret: false,
     };
     let missing: &'static ProbeSpec = Box::leak(Box::new(ProbeSpec {
@@ -344,8 +344,8 @@ fn readline_spec() -> &'static ProbeSpec {
             name: "on_readline_return",
             section: "uretprobe/readline",
             kind: ProgramKind::Uprobe {
-                path: "/bin/bash",
-                symbol: "readline",
+                path: "/bin/bash".into(),
+                symbol: "readline".into(),
                 ret: true,
             },
             asm,

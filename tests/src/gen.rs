@@ -2536,7 +2536,7 @@ pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
                 if !is_c_identifier(&map.name) {
                     let _ = write!(message, "\n[bad-name] map name {:?}", map.name);
                 }
-                if map.kind.ends_with("array") && map.kind != "perf_event_array" {
+                if map.kind.keys() == ljbpf_build::core::map::Keys::Index {
                     let size = map.key.size();
                     if size != 4 {
                         let _ = write!(

@@ -1,12 +1,20 @@
-//! Stage 7b: the listing: each program's instructions in kernel syntax, with the Lua source
-//! line they came from printed above them.
+//! The listing: each program's instructions in kernel syntax, with the Lua source line they
+//! came from printed above them.
 
 use std::fmt::Write;
 
-use crate::bpf::layout::Laid;
+use crate::mir::layout::Laid;
 
-/// Appends the listing of one program to `out`.
-pub fn program(out: &mut String, name: &str, section: &str, file: &str, source: &str, laid: &Laid) {
+/// Appends the listing of one program to `out`; `maps` names map loads.
+pub fn program(
+    out: &mut String,
+    name: &str,
+    section: &str,
+    file: &str,
+    source: &str,
+    laid: &Laid,
+    maps: &[String],
+) {
     let lines: Vec<&str> = source.lines().collect();
     let _ = writeln!(
         out,
@@ -14,15 +22,15 @@ pub fn program(out: &mut String, name: &str, section: &str, file: &str, source: 
         laid.raw.len()
     );
     let mut last = u32::MAX;
-    for (slot, line, text) in &laid.text {
-        if *line != last {
+    for p in &laid.insns {
+        if p.line != last {
             let src = lines
-                .get((*line as usize).wrapping_sub(1))
+                .get((p.line as usize).wrapping_sub(1))
                 .map_or("", |s| s.trim());
-            let _ = writeln!(out, "; {file}:{line}: {src}");
-            last = *line;
+            let _ = writeln!(out, "; {file}:{}: {src}", p.line);
+            last = p.line;
         }
-        let _ = writeln!(out, "{slot:>5}: {text}");
+        let _ = writeln!(out, "{:>5}: {}", p.slot, p.text(maps));
     }
     out.push('\n');
 }

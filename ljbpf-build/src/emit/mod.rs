@@ -1,5 +1,5 @@
-//! Writers for the pipeline's outputs.
+//! Writers for the pipeline's outputs (the ELF writer itself is `ljbpf_core::elf`, shared with
+//! the runtime's tests).
 
-pub mod elf;
 pub mod listing;
 pub mod rust;

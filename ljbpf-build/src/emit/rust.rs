@@ -7,8 +7,11 @@ use std::collections::BTreeSet;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
+use ljbpf_core::map::Binding;
+use ljbpf_core::program::ProgramKind;
+
+use crate::artifact::CompiledProbe;
 use crate::ctype::{CType, StructDef};
-use crate::probe::{CompiledProbe, ProgramKind};
 
 /// Rust spelling of a C type; `structs` collects the structs that need declaring.
 fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, String> {
@@ -156,22 +159,28 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, String> {
     })
 }
 
+/// The kind as a constant expression (names borrowed, for a static).
 fn kind_tokens(kind: &ProgramKind) -> TokenStream {
+    let name = |s: &str| quote!(::std::borrow::Cow::Borrowed(#s));
     match kind {
-        ProgramKind::Tracepoint { category, name } => {
-            quote!(::ljbpf_runtime::ProgramKind::Tracepoint { category: #category, name: #name })
+        ProgramKind::Tracepoint { category, name: n } => {
+            let (c, n) = (name(category), name(n));
+            quote!(::ljbpf_runtime::ProgramKind::Tracepoint { category: #c, name: #n })
         }
         ProgramKind::SocketFilter { iface: Some(i) } => {
+            let i = name(i);
             quote!(::ljbpf_runtime::ProgramKind::SocketFilter { iface: Some(#i) })
         }
         ProgramKind::SocketFilter { iface: None } => {
             quote!(::ljbpf_runtime::ProgramKind::SocketFilter { iface: None })
         }
         ProgramKind::Kprobe { function, ret } => {
-            quote!(::ljbpf_runtime::ProgramKind::Kprobe { function: #function, ret: #ret })
+            let f = name(function);
+            quote!(::ljbpf_runtime::ProgramKind::Kprobe { function: #f, ret: #ret })
         }
         ProgramKind::Uprobe { path, symbol, ret } => {
-            quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #path, symbol: #symbol, ret: #ret })
+            let (p, s) = (name(path), name(symbol));
+            quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #p, symbol: #s, ret: #ret })
         }
     }
 }
@@ -188,35 +197,35 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
             rust_type(&m.key, &mut structs).map_err(|e| format!("map `{}` key: {e}", m.name))?;
         let v = rust_type(&m.value, &mut structs)
             .map_err(|e| format!("map `{}` value: {e}", m.name))?;
-        let (ty, expected, ctor) = match m.kind.as_str() {
-            "hash" | "lru_hash" => (
+        let (ty, expected, ctor) = match m.kind.binding() {
+            Binding::HashMap => (
                 quote!(::ljbpf_runtime::aya::maps::HashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
                 "HashMap",
                 quote!(::ljbpf_runtime::aya::maps::HashMap::try_from(map)),
             ),
-            "percpu_hash" | "lru_percpu_hash" => (
+            Binding::PerCpuHashMap => (
                 quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
                 "PerCpuHashMap",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap::try_from(map)),
             ),
-            "array" => (
+            Binding::Array => (
                 quote!(::ljbpf_runtime::aya::maps::Array<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
                 "Array",
                 quote!(::ljbpf_runtime::aya::maps::Array::try_from(map)),
             ),
-            "percpu_array" => (
+            Binding::PerCpuArray => (
                 quote!(::ljbpf_runtime::aya::maps::PerCpuArray<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
                 "PerCpuArray",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuArray::try_from(map)),
             ),
-            "perf_event_array" | "ringbuf" if m.event.is_some() => {
+            Binding::PerfEvents | Binding::RingEvents if m.event.is_some() => {
                 let ev = m
                     .event
                     .as_ref()
                     .map(|t| rust_type(t, &mut structs))
                     .transpose();
                 let ev = ev.map_err(|e| format!("map `{}` events: {e}", m.name))?;
-                let (reader, what) = if m.kind == "ringbuf" {
+                let (reader, what) = if m.kind.binding() == Binding::RingEvents {
                     (quote!(::ljbpf_runtime::RingBufReader), "ring buffer")
                 } else {
                     (
@@ -237,7 +246,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 });
                 continue;
             }
-            "stack_trace" => {
+            Binding::StackTraces => {
                 let doc = format!(
                     "The addresses of stack `stack_id` in the `{}` stack trace map.",
                     m.name
@@ -250,7 +259,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 });
                 continue;
             }
-            _ => {
+            Binding::PerfEvents | Binding::RingEvents | Binding::Untyped => {
                 let doc = format!("The `{}` map ({}), untyped.", m.name, m.kind);
                 map_methods.push(quote! {
                     #[doc = #doc]
@@ -320,12 +329,12 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
         );
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
         let attach = format_ident!("attach_{}", sanitize(&p.name));
-        let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.kind_name());
+        let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.as_str());
         prog_methods.push(quote! {
             #[doc = #doc]
             pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
         });
-        if matches!(p.kind, ProgramKind::SocketFilter { .. }) {
+        if p.kind.class().test_run() {
             let tr = format_ident!("test_run_{}", sanitize(&p.name));
             let doc = format!(
                 "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",

@@ -6,7 +6,8 @@ use mlua::{HookTriggers, Lua, Table, Value, VmState};
 
 use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
-use crate::probe::ProgramKind;
+use ljbpf_core::map::MapKind;
+use ljbpf_core::program::ProgramKind;
 
 use super::bc::LUAJIT_VERSION;
 use super::decode::{Const, Proto};
@@ -24,8 +25,8 @@ const PRELUDE: &str = include_str!("prelude.lua");
 pub struct MapDecl {
     /// Name in the bindings (table key, else upvalue name).
     pub name: String,
-    /// The type string (`hash`, `array`, ...).
-    pub kind: String,
+    /// Its kind.
+    pub kind: MapKind,
     /// Maximum entries.
     pub max_entries: u32,
     /// Key C type as written.
@@ -155,6 +156,12 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
         .hint("build with the pinned luajit-src (=210.7.4) from the workspace Cargo.lock")
         .into());
     }
+    // The map kinds `bpf.map` accepts come from the one table of them.
+    let kinds = lua.create_table().map_err(internal)?;
+    for k in MapKind::ALL {
+        kinds.set(k.name(), true).map_err(internal)?;
+    }
+    globals.set("__ljbpf_map_kinds", kinds).map_err(internal)?;
     lua.load(PRELUDE)
         .set_name("=ljbpf-prelude")
         .exec()
@@ -234,9 +241,13 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
     let mut maps: Vec<MapDecl> = Vec::new();
     for m in maps_t.sequence_values::<Table>() {
         let m = m.map_err(internal)?;
+        let kind: String = m.get("kind").map_err(internal)?;
+        let Some(kind) = MapKind::from_name(&kind) else {
+            return Err(at(0, format!("internal error: unknown map kind {kind}")).into());
+        };
         maps.push(MapDecl {
             name: String::new(),
-            kind: m.get("kind").map_err(internal)?,
+            kind,
             max_entries: m.get::<f64>("max_entries").map_err(internal)? as u32,
             key: m.get("key").map_err(internal)?,
             value: m.get("val").map_err(internal)?,
@@ -300,17 +311,22 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     ("tracepoint", Some(t)) => {
                         let (c, n) = t.split_once('/').unwrap_or((t.as_str(), ""));
                         ProgramKind::Tracepoint {
-                            category: c.to_string(),
-                            name: n.to_string(),
+                            category: c.to_string().into(),
+                            name: n.to_string().into(),
                         }
                     }
-                    ("socket", iface) => ProgramKind::SocketFilter { iface },
-                    ("kprobe", Some(f)) => ProgramKind::Kprobe { function: f, ret },
+                    ("socket", iface) => ProgramKind::SocketFilter {
+                        iface: iface.map(Into::into),
+                    },
+                    ("kprobe", Some(f)) => ProgramKind::Kprobe {
+                        function: f.into(),
+                        ret,
+                    },
                     ("uprobe", Some(t)) => {
                         let (p, s) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
                         ProgramKind::Uprobe {
-                            path: p.to_string(),
-                            symbol: s.to_string(),
+                            path: p.to_string().into(),
+                            symbol: s.to_string().into(),
                             ret,
                         }
                     }

@@ -67,11 +67,9 @@ local function ctype_name(ct)
   return nil
 end
 
-local map_kinds = {
-  hash = true, array = true, percpu_hash = true, percpu_array = true, lru_hash = true,
-  lru_percpu_hash = true, perf_event_array = true, stack_trace = true, prog_array = true,
-  cgroup_array = true, devmap = true, sockmap = true, lpm_trie = true, ringbuf = true,
-}
+-- Set by the loader from ljbpf's table of map kinds.
+local map_kinds = __ljbpf_map_kinds
+__ljbpf_map_kinds = nil
 
 local function caller_line()
   local info = debug_getinfo(3, 'l')

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 
 use ljbpf_runtime::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind};
 
-/// ljbpf-build's ELF writer, included by path: it is pure data and needs only `object`.
-#[allow(dead_code)]
-#[path = "../../../ljbpf-build/src/emit/elf.rs"]
-pub mod elf;
+/// The compiler's ELF writer, from the crate both sides share.
+pub use ljbpf_core::elf;
 
 pub use elf::{MapReloc, MapSpec, ObjectSpec, ProgramSpec};
 
@@ -292,8 +290,8 @@ pub fn tracepoint(
         name,
         section: Box::leak(format!("tracepoint/{category}/{event}").into_boxed_str()),
         kind: ProgramKind::Tracepoint {
-            category,
-            name: event,
+            category: category.into(),
+            name: event.into(),
         },
         asm,
         lines: &[],

@@ -1,12 +1,13 @@
-//! Jump clean-up after register allocation: thread jumps to jumps, drop jumps to the next
+//! Jump clean-up (after register allocation): thread jumps to jumps, drop jumps to the next
 //! instruction, fold `if c goto A; goto B; A:` into `if !c goto B`, and drop code no jump
 //! reaches. Repeats until nothing changes.
 
-use super::insn::{Insn, Reg};
-use super::regalloc::Allocated;
+use ljbpf_core::insn::Insn;
 
-/// Cleans up jumps in place.
-pub fn optimize(code: &mut Allocated) {
+use super::code::PCode;
+
+/// Runs the pass in place.
+pub fn run(code: &mut PCode) {
     loop {
         let mut changed = thread(code);
         changed |= drop_dead(code);
@@ -16,31 +17,26 @@ pub fn optimize(code: &mut Allocated) {
     }
 }
 
-fn target_index(code: &Allocated, insn: &Insn<Reg>) -> Option<usize> {
-    insn.target()
-        .and_then(|l| code.labels.get(l.0 as usize).copied().flatten())
-}
-
 /// Retargets jumps whose target is an unconditional jump; inverts a conditional jump over an
 /// unconditional one.
-fn thread(code: &mut Allocated) -> bool {
+fn thread(code: &mut PCode) -> bool {
     let mut changed = false;
     for i in 0..code.insns.len() {
         for _ in 0..8 {
-            let Some(t) = target_index(code, &code.insns[i].0) else {
+            let Some(t) = code.target_index(&code.insns[i].insn) else {
                 break;
             };
-            let Some((Insn::Ja { target: next }, _)) = code.insns.get(t).copied() else {
+            let Some(Insn::Ja { target: next }) = code.insns.get(t).map(|r| r.insn) else {
                 break;
             };
             if t == i {
                 break;
             }
-            let current = code.insns[i].0.target();
+            let current = code.insns[i].insn.target();
             if current == Some(next) {
                 break;
             }
-            match &mut code.insns[i].0 {
+            match &mut code.insns[i].insn {
                 Insn::Ja { target } | Insn::Jmp { target, .. } => *target = next,
                 _ => {}
             }
@@ -53,20 +49,20 @@ fn thread(code: &mut Allocated) -> bool {
                 src,
                 target,
             },
-            Some((Insn::Ja { target: far }, _)),
-        ) = (code.insns[i].0, code.insns.get(i + 1).copied())
+            Some(Insn::Ja { target: far }),
+        ) = (code.insns[i].insn, code.insns.get(i + 1).map(|r| r.insn))
         {
-            let lands_after = target_index(code, &code.insns[i].0) == Some(i + 2);
+            let lands_after = code.target_index(&code.insns[i].insn) == Some(i + 2);
             let ja_is_target = code.labels.iter().any(|l| *l == Some(i + 1));
             if let (true, false, Some(neg)) = (lands_after, ja_is_target, op.negate()) {
-                code.insns[i].0 = Insn::Jmp {
+                code.insns[i].insn = Insn::Jmp {
                     op: neg,
                     dst,
                     src,
                     target: far,
                 };
                 // The old Ja becomes a jump to the next instruction, which drop_dead removes.
-                code.insns[i + 1].0 = Insn::Ja { target };
+                code.insns[i + 1].insn = Insn::Ja { target };
                 changed = true;
             }
         }
@@ -75,7 +71,7 @@ fn thread(code: &mut Allocated) -> bool {
 }
 
 /// Removes jumps to the next instruction and instructions nothing can reach.
-fn drop_dead(code: &mut Allocated) -> bool {
+fn drop_dead(code: &mut PCode) -> bool {
     let n = code.insns.len();
     let mut reachable = vec![false; n];
     let mut work = vec![0usize];
@@ -84,19 +80,19 @@ fn drop_dead(code: &mut Allocated) -> bool {
             continue;
         }
         reachable[i] = true;
-        let insn = &code.insns[i].0;
+        let insn = &code.insns[i].insn;
         if !insn.is_terminator() {
             work.push(i + 1);
         }
-        if let Some(t) = target_index(code, insn) {
+        if let Some(t) = code.target_index(insn) {
             work.push(t);
         }
     }
     let mut keep = reachable;
     for (i, k) in keep.iter_mut().enumerate() {
         if *k {
-            if let Insn::Ja { .. } = code.insns[i].0 {
-                if target_index(code, &code.insns[i].0) == Some(i + 1) {
+            if let Insn::Ja { .. } = code.insns[i].insn {
+                if code.target_index(&code.insns[i].insn) == Some(i + 1) {
                     *k = false;
                 }
             }
@@ -105,6 +101,6 @@ fn drop_dead(code: &mut Allocated) -> bool {
     if keep.iter().all(|k| *k) {
         return false;
     }
-    super::retain_insns(&mut code.insns, &mut code.labels, &keep);
+    code.retain(&keep);
     true
 }

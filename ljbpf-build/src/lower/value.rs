@@ -4,7 +4,7 @@ use crate::ctype::CType;
 use crate::lua::decode::Const;
 
 use super::packet::Hdr;
-use super::VReg;
+use crate::mir::VReg;
 
 /// The LuaJIT type of a run-time scalar (DESIGN.md, Semantics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::helpers::Helper;
+use crate::helper::Helper;
 
 /// A physical BPF register R0..R10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -626,13 +626,15 @@ impl Insn<Reg> {
     }
 }
 
-/// Prints an instruction in the kernel verifier's syntax. Jumps print their label; the listing
-/// adds resolved offsets. Map loads print the map name through `maps`.
+/// Prints an instruction in the kernel verifier's syntax. Jumps print their label, or
+/// `pc+N` once laid out. Map loads print the map name through `maps`.
 pub struct Show<'a, R> {
     /// The instruction.
     pub insn: &'a Insn<R>,
     /// Map names by [`MapId`].
     pub maps: &'a [String],
+    /// The resolved jump offset in slots, after layout.
+    pub jump: Option<i16>,
 }
 
 impl<R: Copy + fmt::Display> fmt::Display for Show<'_, R> {
@@ -648,6 +650,10 @@ impl<R: Copy + fmt::Display> fmt::Display for Show<'_, R> {
             Src::Reg(r) if w => wreg(r),
             Src::Reg(r) => r.to_string(),
             Src::Imm(i) => i.to_string(),
+        };
+        let target = |l: Label| match self.jump {
+            Some(rel) => format!("pc{rel:+}"),
+            None => l.to_string(),
         };
         match *self.insn {
             Insn::Alu64 {
@@ -699,13 +705,19 @@ impl<R: Copy + fmt::Display> fmt::Display for Show<'_, R> {
             Insn::LdInd { size, src, imm } => {
                 write!(f, "r0 = *({} *)skb[{src} {imm:+}]", size.c_name())
             }
-            Insn::Ja { target } => write!(f, "goto {target}"),
+            Insn::Ja { target: l } => write!(f, "goto {}", target(l)),
             Insn::Jmp {
                 op,
                 dst,
                 src: s,
-                target,
-            } => write!(f, "if {dst} {} {} goto {target}", op.sym(), src(s, false)),
+                target: l,
+            } => write!(
+                f,
+                "if {dst} {} {} goto {}",
+                op.sym(),
+                src(s, false),
+                target(l)
+            ),
             Insn::Call { helper } => write!(f, "call {}#{}", helper.name(), helper.id()),
             Insn::Exit => write!(f, "exit"),
         }

@@ -390,9 +390,9 @@ impl<'a> Lowerer<'a> {
                 };
                 let m = self.map(id)?;
                 let want_kind = if b == Builtin::PerfSubmit {
-                    "perf_event_array"
+                    MapKind::PerfEventArray
                 } else {
-                    "ringbuf"
+                    MapKind::Ringbuf
                 };
                 if m.kind != want_kind {
                     return Err(self.err(format!(
@@ -443,7 +443,7 @@ impl<'a> Lowerer<'a> {
                 let Val::K(Const::Map(id)) = arg(self, 0) else {
                     return Err(self.err("stack_id: the first argument must be a stack_trace map"));
                 };
-                if self.map(id)?.kind != "stack_trace" {
+                if self.map(id)?.kind != MapKind::StackTrace {
                     return Err(self.err("stack_id: the map must be a stack_trace map"));
                 }
                 let flags = if nargs > 1 {
@@ -531,7 +531,7 @@ impl<'a> Lowerer<'a> {
                         }
                     },
                 };
-                let user = matches!(self.env.kind, ProgramKind::Uprobe { .. });
+                let user = self.env.kind.class().memory() == Memory::User;
                 let helper = match (user, string) {
                     (true, true) => Helper::ProbeReadUserStr,
                     (true, false) => Helper::ProbeReadUser,

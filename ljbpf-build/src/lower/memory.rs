@@ -53,28 +53,24 @@ impl<'a> Lowerer<'a> {
             "hton" => Val::Fn(Builtin::Hton),
             "print" => Val::Fn(Builtin::Print),
             "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
-            "skb" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => Val::Ctx,
-            "pkt" | "eth" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
-                Val::Pkt {
-                    hdr: Hdr::Eth,
-                    off: 0,
-                    dynoff: None,
-                }
-            }
+            "skb" if self.context() == Context::Skb => Val::Ctx,
+            "pkt" | "eth" if self.context() == Context::Skb => Val::Pkt {
+                hdr: Hdr::Eth,
+                off: 0,
+                dynoff: None,
+            },
             "pkt" | "eth" | "skb" => {
                 return Err(self.err(format!("`{name}` is only available in socket filters")));
             }
             "perf_submit" => Val::Fn(Builtin::PerfSubmit),
             "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
             "stack_id" => Val::Fn(Builtin::StackId),
-            "load_bytes" if matches!(self.env.kind, ProgramKind::SocketFilter { .. }) => {
-                Val::Fn(Builtin::LoadBytes)
-            }
+            "load_bytes" if self.context() == Context::Skb => Val::Fn(Builtin::LoadBytes),
             "load_bytes" => {
                 return Err(self.err("`load_bytes` is only available in socket filters"))
             }
-            "c" => Val::K(crate::ir::consts::protocol()),
-            "BPF" => Val::K(crate::ir::consts::bpf_flags()),
+            "c" => Val::K(super::consts::protocol()),
+            "BPF" => Val::K(super::consts::bpf_flags()),
             "pairs" | "ipairs" | "next" => {
                 return Err(
                     self.err("`for ... in` iteration is not supported in program functions")
@@ -248,32 +244,27 @@ impl<'a> Lowerer<'a> {
                     ty,
                 })
             }
-            ProgramKind::SocketFilter { .. } => match skb_field(key) {
-                Some(off) => Ok(Val::Ref {
-                    base: Base::Ctx,
-                    off,
-                    ty: CType::Int {
-                        size: 4,
-                        signed: false,
-                        is_char: false,
-                    },
-                }),
-                None => Err(self.err(format!(
-                    "struct __sk_buff has no field `{key}` readable by socket filters"
-                ))),
-            },
-            ProgramKind::Kprobe { .. } | ProgramKind::Uprobe { .. } => match pt_regs_field(key) {
-                Some(off) => Ok(Val::Ref {
-                    base: Base::Ctx,
-                    off,
-                    ty: CType::Int {
-                        size: 8,
-                        signed: false,
-                        is_char: false,
-                    },
-                }),
-                None => Err(self.err(format!("struct pt_regs has no field `{key}`"))),
-            },
+            ProgramKind::SocketFilter { .. }
+            | ProgramKind::Kprobe { .. }
+            | ProgramKind::Uprobe { .. } => {
+                let context = self.context();
+                match context.field(Arch::X86_64, key) {
+                    Some(f) => Ok(Val::Ref {
+                        base: Base::Ctx,
+                        off: f.offset as i32,
+                        ty: CType::Int {
+                            size: f.size as u8,
+                            signed: false,
+                            is_char: false,
+                        },
+                    }),
+                    None if context == Context::Skb => Err(self.err(format!(
+                        "{} has no field `{key}` readable by socket filters",
+                        context.c_name()
+                    ))),
+                    None => Err(self.err(format!("{} has no field `{key}`", context.c_name()))),
+                }
+            }
         }
     }
 
@@ -297,7 +288,7 @@ impl<'a> Lowerer<'a> {
             CType::Pointer(_) | CType::Int { .. } | CType::Bool => {
                 let size = ty.size();
                 let buf = self.scratch(0, align8(size));
-                let helper = if matches!(self.env.kind, ProgramKind::Uprobe { .. }) {
+                let helper = if self.env.kind.class().memory() == Memory::User {
                     Helper::ProbeReadUser
                 } else {
                     Helper::ProbeReadKernel
@@ -523,43 +514,4 @@ impl<'a> Lowerer<'a> {
             ))),
         }
     }
-}
-
-/// `struct __sk_buff` fields a socket filter may read (include/uapi/linux/bpf.h).
-pub(super) fn skb_field(name: &str) -> Option<i32> {
-    Some(match name {
-        "len" => 0,
-        "pkt_type" => 4,
-        "mark" => 8,
-        "queue_mapping" => 12,
-        "protocol" => 16,
-        "vlan_present" => 20,
-        "vlan_tci" => 24,
-        "vlan_proto" => 28,
-        "priority" => 32,
-        "ingress_ifindex" => 36,
-        "ifindex" => 40,
-        "tc_index" => 44,
-        "hash" => 68,
-        _ => return None,
-    })
-}
-
-/// `struct pt_regs` on x86-64 (arch/x86/include/uapi/asm/ptrace.h) and the seed's aliases.
-pub(super) fn pt_regs_field(name: &str) -> Option<i32> {
-    let regs = [
-        "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si",
-        "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
-    ];
-    let name = match name {
-        "parm1" => "di",
-        "parm2" => "si",
-        "parm3" => "dx",
-        "parm4" => "cx",
-        "parm5" => "r8",
-        "ret" => "ax",
-        "fp" => "bp",
-        n => n,
-    };
-    regs.iter().position(|r| *r == name).map(|i| i as i32 * 8)
 }

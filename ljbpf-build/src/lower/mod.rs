@@ -6,25 +6,31 @@
 
 use std::collections::BTreeMap;
 
-use crate::bpf::helpers::Helper;
-use crate::bpf::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
+use ljbpf_core::context::{Arch, Context};
+use ljbpf_core::helper::Helper;
+use ljbpf_core::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
+use ljbpf_core::map::MapKind;
+use ljbpf_core::program::{Memory, ProgramKind};
+
 use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
 use crate::lua::bc::{Ins, Op};
 use crate::lua::decode::{Const, Proto};
-use crate::probe::ProgramKind;
+use crate::mir::{VCode, VReg, R};
 use crate::tracepoint::{TpFieldKind, TracepointFormat};
 
-use super::packet::{Hdr, Next};
-use super::value::{Base, Builtin, Ty, Val};
-use super::{Code, VReg, R};
+use packet::{Hdr, Next};
+use value::{Base, Builtin, Ty, Val};
 
 mod arith;
 mod builtins;
 mod cond;
+pub mod consts;
 mod dissect;
 mod maps;
 mod memory;
+pub mod packet;
+pub mod value;
 
 /// The BPF stack limit (MAX_BPF_STACK).
 pub const MAX_STACK: u32 = 512;
@@ -34,8 +40,8 @@ pub const MAX_STACK: u32 = 512;
 pub struct MapView {
     /// Its name.
     pub name: String,
-    /// The `bpf.map` type string.
-    pub kind: String,
+    /// Its kind.
+    pub kind: MapKind,
     /// Key type.
     pub key: CType,
     /// Value type.
@@ -59,10 +65,9 @@ pub struct Env<'a> {
 /// The result of lowering one program function.
 #[derive(Debug)]
 pub struct Lowered {
-    /// The code.
-    pub code: Code,
-    /// Stack bytes used by objects and call buffers (spill slots come after).
-    pub stack_bytes: u32,
+    /// The code; its stack bytes are those of objects and call buffers (spill slots come
+    /// after).
+    pub code: VCode,
     /// The event type each perf/ring buffer map is written with, by map index.
     pub events: BTreeMap<u32, CType>,
 }
@@ -130,7 +135,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         }
         for b in 0..blocks.len() {
             let Some(st) = entry[b].clone() else { continue };
-            l.code = Code::default();
+            l.code = VCode::default();
             l.code.vregs = nslots as u32;
             l.errors.clear();
             let edges = l.run_block(&blocks, b, st, None);
@@ -168,7 +173,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     // Pass 2: code.
     let scratch = l.scratch_need;
     l.scratch_base = l.objects_top + align8(scratch) as i32;
-    l.code = Code::default();
+    l.code = VCode::default();
     l.code.vregs = nslots as u32;
     l.errors.clear();
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
@@ -206,9 +211,9 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         ));
     }
     if l.errors.is_empty() {
+        l.code.stack_bytes = stack_bytes;
         Ok(Lowered {
             code: l.code,
-            stack_bytes,
             events: l.events,
         })
     } else {
@@ -497,7 +502,7 @@ fn join(slot: usize, a: &Val, b: &Val) -> Val {
 struct Lowerer<'a> {
     proto: &'a Proto,
     env: &'a Env<'a>,
-    code: Code,
+    code: VCode,
     errors: Vec<Diagnostic>,
     line: u32,
     /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
@@ -516,7 +521,7 @@ impl<'a> Lowerer<'a> {
         Lowerer {
             proto,
             env,
-            code: Code::default(),
+            code: VCode::default(),
             errors: Vec::new(),
             line: proto.first_line,
             objects: BTreeMap::new(),
@@ -538,6 +543,11 @@ impl<'a> Lowerer<'a> {
 
     fn err_at(&self, line: u32, msg: &str) -> Diagnostic {
         Diagnostic::new(Span::new(self.env.file, line), msg.to_string())
+    }
+
+    /// What the program's first parameter points to.
+    fn context(&self) -> Context {
+        self.env.kind.class().context()
     }
 
     fn err(&self, msg: impl Into<String>) -> Diagnostic {

@@ -59,10 +59,7 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn map_lookup(&mut self, id: u32, key: Val) -> LResult<Val> {
         let m = self.map(id)?;
-        if !matches!(
-            m.kind.as_str(),
-            "hash" | "array" | "percpu_hash" | "percpu_array" | "lru_hash" | "lru_percpu_hash"
-        ) {
+        if !m.kind.has_elements() {
             return Err(self.err(format!(
                 "map `{}` of type {} cannot be read with m[k]",
                 m.name, m.kind
@@ -80,10 +77,7 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn map_update(&mut self, id: u32, key: Val, val: Val) -> LResult<()> {
         let m = self.map(id)?;
-        if !matches!(
-            m.kind.as_str(),
-            "hash" | "array" | "percpu_hash" | "percpu_array" | "lru_hash" | "lru_percpu_hash"
-        ) {
+        if !m.kind.has_elements() {
             return Err(self.err(format!(
                 "map `{}` of type {} cannot be assigned with m[k] = v",
                 m.name, m.kind
@@ -91,7 +85,7 @@ impl<'a> Lowerer<'a> {
         }
         let koff = self.buffer(0, &m.key, key, "key")?;
         if val == Val::K(Const::Nil) {
-            if m.kind.contains("array") {
+            if !m.kind.can_delete() {
                 return Err(self
                     .err(format!("cannot delete from array map `{}`", m.name))
                     .hint("store 0 instead"));

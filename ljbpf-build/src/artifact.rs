@@ -1,0 +1,81 @@
+//! What compiling a probe file produces: the result types every output writer and every user
+//! of the compiler reads. They sit below the driver so that the writers need not import it.
+
+use std::path::PathBuf;
+
+use ljbpf_core::map::MapKind;
+use ljbpf_core::program::ProgramKind;
+
+use crate::ctype::CType;
+use crate::diag::Span;
+use crate::mir::pipeline::{Pass, Snapshot};
+
+/// Options that change how a probe file is compiled.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Where tracepoint `format` files are read (`<dir>/<category>/<name>/format`); `None` means
+    /// `$LJBPF_TRACEFS_EVENTS`, else `/sys/kernel/tracing/events`.
+    pub events_dir: Option<PathBuf>,
+    /// Keep each program's code as it is after these back-end passes
+    /// ([`CompiledProgram::snapshots`]; `ljbpf dump --after PASS`).
+    pub snapshots_after: Vec<Pass>,
+}
+
+/// One compiled program of a probe file.
+#[derive(Clone, Debug)]
+pub struct CompiledProgram {
+    /// Its key in the returned table.
+    pub name: String,
+    /// What it attaches to.
+    pub kind: ProgramKind,
+    /// The ELF section it lives in.
+    pub section: String,
+    /// Raw little-endian BPF instructions (8 bytes per slot).
+    pub code: Vec<u8>,
+    /// Instruction slots (`LD_IMM64` counts 2).
+    pub insn_count: u32,
+    /// Bytes of stack used.
+    pub stack_bytes: u32,
+    /// `(first instruction slot, Lua line)` runs, sorted.
+    pub lines: Vec<(u32, Span)>,
+    /// The code after the passes [`Options::snapshots_after`] names.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// One map of a probe file.
+#[derive(Clone, Debug)]
+pub struct MapInfo {
+    /// Its key in the returned table, or its upvalue's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: MapKind,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// Key C type.
+    pub key: CType,
+    /// Value C type.
+    pub value: CType,
+    /// For perf event arrays and ring buffers: the type of the events programs write.
+    pub event: Option<CType>,
+}
+
+/// Everything made from one probe file.
+#[derive(Clone, Debug)]
+pub struct CompiledProbe {
+    /// The probe's name: the file stem (`probes/syscount.lua` → `syscount`).
+    pub name: String,
+    /// The probe file.
+    pub path: PathBuf,
+    /// The ELF relocatable object (EM_BPF).
+    pub elf: Vec<u8>,
+    /// The listing: kernel-syntax instructions interleaved with Lua source lines.
+    pub listing: String,
+    /// The Rust bindings module (formatted source).
+    pub bindings: String,
+    /// Programs in the order of the returned table's keys (sorted by name).
+    pub programs: Vec<CompiledProgram>,
+    /// Maps in declaration order.
+    pub maps: Vec<MapInfo>,
+    /// Every file the result depends on (the probe file, tracepoint formats).
+    pub inputs: Vec<PathBuf>,
+}

@@ -1,0 +1,403 @@
+//! The driver: one probe file through the whole pipeline (load, lower, back-end passes, emit).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ljbpf_core::elf;
+use ljbpf_core::map::{Keys, MapKind, PERF_MAX_STACK_DEPTH};
+
+use crate::artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};
+use crate::ctype::CType;
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::emit;
+use crate::lower::{self, Env, MapView};
+use crate::lua::load::{self, Loaded, ProgramDecl};
+use crate::mir::pipeline;
+use crate::tracepoint;
+
+/// The most instructions the kernel accepts in one program (BPF_COMPLEXITY_LIMIT_INSNS).
+const MAX_INSNS: usize = 1_000_000;
+
+/// The probe's name: the file stem.
+pub fn probe_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "probe".to_string())
+}
+
+/// Compiles one probe file. All errors of the file are returned together.
+pub fn compile_file(path: &Path, opts: &Options) -> Result<CompiledProbe, Diagnostics> {
+    compile_source(path, &read_source(path)?, opts)
+}
+
+/// The text of a probe file; a read failure is a diagnostic about the file.
+fn read_source(path: &Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics::one(Diagnostic::new(
+            Span::new(path.display().to_string(), 0),
+            format!("cannot read the probe file: {e}"),
+        ))
+    })
+}
+
+/// The LuaJIT bytecode of every program function of a probe file, as text (for `ljbpf dump
+/// --bytecode`: what the compiler reads).
+pub fn bytecode_listing(path: &Path) -> Result<String, Diagnostics> {
+    let file = path.display().to_string();
+    let source = read_source(path)?;
+    let loaded = load::load(&file, &source)?;
+    let mut out = String::new();
+    for p in &loaded.programs {
+        out.push_str(&format!("{}: ; {}\n", p.name, p.span));
+        out.push_str(&p.proto.listing());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Compiles probe source text as if read from `path`.
+pub fn compile_source(
+    path: &Path,
+    source: &str,
+    opts: &Options,
+) -> Result<CompiledProbe, Diagnostics> {
+    let file = path.display().to_string();
+    let loaded = load::load(&file, source)?;
+    let mut errors = Vec::new();
+    let views = map_views(&loaded, &mut errors);
+    check_layouts(&loaded, &file, &mut errors);
+    // Only maps that have a name (returned or used) go into the object.
+    let named: Vec<usize> = (0..loaded.maps.len())
+        .filter(|&i| !loaded.maps[i].name.is_empty())
+        .collect();
+    let mut out = Programs {
+        file: &file,
+        source,
+        opts,
+        loaded: &loaded,
+        views: &views,
+        map_names: loaded.maps.iter().map(|m| m.name.clone()).collect(),
+        events_dir: tracepoint::events_dir(opts.events_dir.as_deref()),
+        inputs: vec![path.to_path_buf()],
+        programs: Vec::new(),
+        elf_programs: Vec::new(),
+        event_types: BTreeMap::new(),
+        listing: String::new(),
+    };
+    for p in &loaded.programs {
+        if let Err(e) = out.compile(p, &named) {
+            errors.extend(e);
+        }
+    }
+    if out.programs.is_empty() && errors.is_empty() {
+        errors.push(
+            Diagnostic::new(Span::new(&file, 0), "the probe file declares no programs").hint(
+                "return a table with at least one bpf.tracepoint/bpf.socket/bpf(...) program",
+            ),
+        );
+    }
+    if !errors.is_empty() {
+        let mut d = Diagnostics(errors);
+        d.normalize();
+        return Err(d);
+    }
+    let maps: Vec<MapInfo> = named
+        .iter()
+        .map(|&i| {
+            let m = &loaded.maps[i];
+            MapInfo {
+                name: m.name.clone(),
+                kind: m.kind,
+                max_entries: m.max_entries,
+                key: views[i].key.clone(),
+                value: views[i].value.clone(),
+                event: out.event_types.get(&(i as u32)).cloned(),
+            }
+        })
+        .collect();
+    let elf_bytes = write_object(&maps, out.elf_programs).map_err(|e| {
+        Diagnostics::one(Diagnostic::new(
+            Span::new(&file, 0),
+            format!("internal error writing the ELF object: {e}"),
+        ))
+    })?;
+    let name = probe_name(path);
+    let mut probe = CompiledProbe {
+        name: name.clone(),
+        path: path.to_path_buf(),
+        elf: elf_bytes,
+        listing: out.listing,
+        bindings: String::new(),
+        programs: out.programs,
+        maps,
+        inputs: out.inputs,
+    };
+    probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o"))
+        .map_err(|e| Diagnostics::one(Diagnostic::new(Span::new(&file, 0), e)))?;
+    Ok(probe)
+}
+
+/// The maps as lowering sees them (C types parsed), checking what the kernel requires of each
+/// kind.
+fn map_views(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<MapView> {
+    let mut views = Vec::new();
+    for m in &loaded.maps {
+        let parse = |what: &str, t: &str| {
+            loaded.ctypes.parse_type(t).map_err(|e| {
+                Diagnostic::new(
+                    m.span.clone(),
+                    format!("map `{}`: bad {what} type `{t}`: {}", m.name, e.message),
+                )
+            })
+        };
+        let (key, value) = match (parse("key", &m.key), parse("value", &m.value)) {
+            (Ok(k), Ok(v)) => (k, v),
+            (k, v) => {
+                errors.extend(k.err());
+                errors.extend(v.err());
+                (CType::Void, CType::Void)
+            }
+        };
+        // A stack trace map holds PERF_MAX_STACK_DEPTH addresses per stack unless the file says
+        // otherwise.
+        let value = match (m.kind, &value) {
+            (MapKind::StackTrace, CType::Int { .. }) => CType::Array(
+                Box::new(CType::Int {
+                    size: 8,
+                    signed: false,
+                    is_char: false,
+                }),
+                PERF_MAX_STACK_DEPTH,
+            ),
+            _ => value,
+        };
+        if m.kind.keys() == Keys::Index && key.size() != 4 {
+            errors.push(Diagnostic::new(
+                m.span.clone(),
+                format!(
+                    "map `{}`: {} map is indexed by 4-byte keys (uint32_t), not {}",
+                    m.name,
+                    load::with_article(m.kind.name()),
+                    key.c_name()
+                ),
+            ));
+        }
+        if m.kind == MapKind::Ringbuf && (!m.max_entries.is_power_of_two() || m.max_entries < 4096)
+        {
+            errors.push(Diagnostic::new(
+                m.span.clone(),
+                format!(
+                    "ring buffer `{}` needs a size (max_entries) that is a power of two of at least 4096 bytes, not {}",
+                    m.name, m.max_entries
+                ),
+            ));
+        }
+        views.push(MapView {
+            name: m.name.clone(),
+            kind: m.kind,
+            key,
+            value,
+        });
+    }
+    views
+}
+
+/// Our C layouts against LuaJIT's own `ffi.sizeof`/`ffi.offsetof` of the same types.
+fn check_layouts(loaded: &Loaded, file: &str, errors: &mut Vec<Diagnostic>) {
+    for l in &loaded.layouts {
+        let Ok(ty) = loaded.ctypes.parse_type(&l.ctype) else {
+            continue;
+        };
+        if ty.size() != l.size {
+            errors.push(Diagnostic::new(
+                Span::new(file, 0),
+                format!(
+                    "layout of {} disagrees with LuaJIT: size {} vs ffi.sizeof {}",
+                    l.ctype,
+                    ty.size(),
+                    l.size
+                ),
+            ));
+        }
+        for (f, off) in &l.offsets {
+            if let Some(field) = ty.field(f) {
+                if field.offset != *off {
+                    errors.push(Diagnostic::new(
+                        Span::new(file, 0),
+                        format!("layout of {} disagrees with LuaJIT: field {f} at {} vs ffi.offsetof {off}", l.ctype, field.offset),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The programs of one file as they are compiled, and what they add to the file's outputs.
+struct Programs<'a> {
+    file: &'a str,
+    source: &'a str,
+    opts: &'a Options,
+    loaded: &'a Loaded,
+    views: &'a [MapView],
+    map_names: Vec<String>,
+    events_dir: std::path::PathBuf,
+    inputs: Vec<std::path::PathBuf>,
+    programs: Vec<CompiledProgram>,
+    elf_programs: Vec<elf::ProgramSpec>,
+    event_types: BTreeMap<u32, CType>,
+    listing: String,
+}
+
+impl Programs<'_> {
+    /// Lowers one program, runs the back end, and adds it to the outputs.
+    fn compile(&mut self, p: &ProgramDecl, named: &[usize]) -> Result<(), Vec<Diagnostic>> {
+        let file = self.file;
+        let one = |span: Span, msg: String| vec![Diagnostic::new(span, msg)];
+        let tp = match &p.kind {
+            ljbpf_core::program::ProgramKind::Tracepoint { category, name } => {
+                match tracepoint::load_format(&self.events_dir, &format!("{category}/{name}")) {
+                    Ok(f) => {
+                        self.inputs.push(
+                            self.events_dir
+                                .join(category.as_ref())
+                                .join(name.as_ref())
+                                .join("format"),
+                        );
+                        Some(f)
+                    }
+                    Err(e) => return Err(one(p.span.clone(), e.to_string())),
+                }
+            }
+            _ => None,
+        };
+        let env = Env {
+            file,
+            maps: self.views,
+            ctypes: &self.loaded.ctypes,
+            kind: &p.kind,
+            tracepoint: tp.as_ref(),
+        };
+        let lowered = lower::lower(&p.proto, &env)?;
+        for (map, ty) in &lowered.events {
+            match self.event_types.get(map) {
+                Some(t) if t != ty => {
+                    return Err(one(
+                        p.span.clone(),
+                        format!(
+                            "program `{}` writes {} events to map `{}`, another program writes {}",
+                            p.name,
+                            ty.c_name(),
+                            self.loaded.maps[*map as usize].name,
+                            t.c_name()
+                        ),
+                    ))
+                }
+                _ => {
+                    self.event_types.insert(*map, ty.clone());
+                }
+            }
+        }
+        let mut snapshots = Vec::new();
+        let laid = pipeline::run(
+            lowered.code,
+            &self.opts.snapshots_after,
+            &self.map_names,
+            &mut snapshots,
+        )
+        .map_err(|e| one(Span::new(file, e.line), e.message))?;
+        if laid.stack_bytes > lower::MAX_STACK {
+            return Err(vec![Diagnostic::new(
+                p.span.clone(),
+                format!(
+                    "program `{}` needs {} bytes of stack (with register spills); BPF allows {}",
+                    p.name,
+                    laid.stack_bytes,
+                    lower::MAX_STACK
+                ),
+            )
+            .hint("use fewer or smaller ffi.new objects, or fewer live values")]);
+        }
+        if laid.raw.len() > MAX_INSNS {
+            return Err(one(
+                p.span.clone(),
+                format!(
+                    "program `{}` has {} instructions; the kernel allows {MAX_INSNS}",
+                    p.name,
+                    laid.raw.len()
+                ),
+            ));
+        }
+        let section = p.kind.section(&p.name);
+        emit::listing::program(
+            &mut self.listing,
+            &p.name,
+            &section,
+            file,
+            self.source,
+            &laid,
+            &self.map_names,
+        );
+        let code: Vec<u8> = laid.raw.iter().flat_map(|r| r.to_bytes()).collect();
+        let lines = laid
+            .line_runs()
+            .into_iter()
+            .map(|(slot, line)| (slot, Span::new(file, line)))
+            .collect();
+        self.elf_programs.push(elf::ProgramSpec {
+            name: p.name.clone(),
+            section: section.clone(),
+            code: code.clone(),
+            map_relocs: laid
+                .map_relocs()
+                .map(|(slot, m)| elf::MapReloc {
+                    insn_index: slot,
+                    map: named
+                        .iter()
+                        .position(|&i| i == m.0 as usize)
+                        .unwrap_or(usize::MAX),
+                })
+                .collect(),
+        });
+        self.programs.push(CompiledProgram {
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            section,
+            code,
+            insn_count: laid.raw.len() as u32,
+            stack_bytes: laid.stack_bytes,
+            lines,
+            snapshots,
+        });
+        Ok(())
+    }
+}
+
+/// The ELF object of a file's maps and programs.
+fn write_object(
+    maps: &[MapInfo],
+    programs: Vec<elf::ProgramSpec>,
+) -> Result<Vec<u8>, elf::ElfError> {
+    let spec = elf::ObjectSpec {
+        license: "GPL".to_string(),
+        maps: maps
+            .iter()
+            .map(|m| {
+                // A ring buffer has no keys or values; its size is max_entries bytes.
+                let (key_size, value_size) = match m.kind.keys() {
+                    Keys::None => (0, 0),
+                    Keys::Any | Keys::Index => (m.key.size(), m.value.size()),
+                };
+                elf::MapSpec {
+                    name: m.name.clone(),
+                    map_type: m.kind.map_type(),
+                    key_size,
+                    value_size,
+                    max_entries: m.max_entries,
+                    map_flags: m.kind.flags(),
+                }
+            })
+            .collect(),
+        programs,
+    };
+    elf::write_object(&spec)
+}

@@ -1,0 +1,268 @@
+//! Machine code over virtual registers: BPF instructions as records (instruction + Lua line +
+//! relocation) with symbolic labels, before and after register allocation.
+
+use std::fmt;
+
+use ljbpf_core::insn::{Insn, Label, Reg, Show, Src};
+
+/// A virtual register, assigned a physical register or a stack slot by `mir::regalloc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VReg(pub u32);
+
+/// An operand register before allocation: virtual, or pinned to a physical register (helper
+/// arguments, return values, the frame pointer, the context in R6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum R {
+    /// Virtual.
+    V(VReg),
+    /// Physical.
+    P(Reg),
+}
+
+impl fmt::Display for R {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            R::V(v) => write!(f, "v{}", v.0),
+            R::P(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// A register operand type: virtual-or-physical ([`R`]) before allocation, [`Reg`] after.
+pub trait Operand: Copy + PartialEq + fmt::Display {
+    /// The operand that names physical register `r`.
+    fn phys(r: Reg) -> Self;
+}
+
+impl Operand for R {
+    fn phys(r: Reg) -> Self {
+        R::P(r)
+    }
+}
+
+impl Operand for Reg {
+    fn phys(r: Reg) -> Self {
+        r
+    }
+}
+
+/// What an instruction's immediate or offset means beyond its value: the loader rewrites it for
+/// the kernel that loads the program.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reloc {
+    /// The offset is field `field` of the record of tracepoint `event` (`category/name`).
+    TracepointField {
+        /// `category/name`.
+        event: String,
+        /// The field's name in the event's format.
+        field: String,
+    },
+}
+
+/// One instruction as it travels from lowering to the ELF writer, the listing and line info.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rec<X> {
+    /// The instruction.
+    pub insn: Insn<X>,
+    /// The Lua line it came from.
+    pub line: u32,
+    /// What the loader must fix in it, if anything.
+    pub reloc: Option<Reloc>,
+}
+
+impl<X> Rec<X> {
+    /// A record with no relocation.
+    pub fn new(insn: Insn<X>, line: u32) -> Rec<X> {
+        Rec {
+            insn,
+            line,
+            reloc: None,
+        }
+    }
+}
+
+/// Instructions with labels, over operand registers `X`.
+#[derive(Clone, Debug)]
+pub struct Code<X> {
+    /// The instructions.
+    pub insns: Vec<Rec<X>>,
+    /// For each label, the index of the instruction it precedes.
+    pub labels: Vec<Option<usize>>,
+    /// Number of virtual registers used (before allocation).
+    pub vregs: u32,
+    /// Stack bytes used: objects and call buffers before allocation, plus spill slots after.
+    pub stack_bytes: u32,
+}
+
+impl<X> Default for Code<X> {
+    fn default() -> Self {
+        Code {
+            insns: Vec::new(),
+            labels: Vec::new(),
+            vregs: 0,
+            stack_bytes: 0,
+        }
+    }
+}
+
+/// Code over virtual registers (what lowering makes).
+pub type VCode = Code<R>;
+
+/// Code over physical registers (what register allocation makes).
+pub type PCode = Code<Reg>;
+
+impl<X: Operand> Code<X> {
+    /// A fresh, unbound label.
+    pub fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() as u32 - 1)
+    }
+
+    /// Binds `l` to the next instruction.
+    pub fn bind(&mut self, l: Label) {
+        self.labels[l.0 as usize] = Some(self.insns.len());
+    }
+
+    /// A fresh virtual register.
+    pub fn vreg(&mut self) -> VReg {
+        self.vregs += 1;
+        VReg(self.vregs - 1)
+    }
+
+    /// Appends an instruction.
+    pub fn push(&mut self, insn: Insn<X>, line: u32) {
+        self.insns.push(Rec::new(insn, line));
+    }
+
+    /// The index of the instruction a jump lands on.
+    pub fn target_index(&self, insn: &Insn<X>) -> Option<usize> {
+        insn.target()
+            .and_then(|l| self.labels.get(l.0 as usize).copied().flatten())
+    }
+
+    /// Successors of every instruction.
+    pub fn successors(&self) -> Vec<Vec<usize>> {
+        let n = self.insns.len();
+        self.insns
+            .iter()
+            .enumerate()
+            .map(|(i, rec)| {
+                let mut s = Vec::new();
+                if !rec.insn.is_terminator() && i + 1 < n {
+                    s.push(i + 1);
+                }
+                if let Some(t) = self.target_index(&rec.insn) {
+                    if t < n {
+                        s.push(t);
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Removes the instructions whose `keep` is false and moves every label to the instruction
+    /// that now follows its place.
+    pub fn retain(&mut self, keep: &[bool]) {
+        let n = self.insns.len();
+        let mut new_index = vec![0usize; n + 1];
+        let mut kept = 0;
+        for (i, k) in keep.iter().enumerate().take(n) {
+            new_index[i] = kept;
+            if *k {
+                kept += 1;
+            }
+        }
+        new_index[n] = kept;
+        for l in self.labels.iter_mut() {
+            *l = l.map(|i| new_index[i]);
+        }
+        let mut i = 0;
+        self.insns.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+
+    /// The code in kernel syntax with labels and Lua lines (`ljbpf dump --after PASS`).
+    pub fn listing(&self, maps: &[String]) -> String {
+        let mut at: Vec<Vec<usize>> = vec![Vec::new(); self.insns.len() + 1];
+        for (l, i) in self.labels.iter().enumerate() {
+            if let Some(i) = i {
+                if let Some(v) = at.get_mut(*i) {
+                    v.push(l);
+                }
+            }
+        }
+        let mut out = String::new();
+        for (i, rec) in self.insns.iter().enumerate() {
+            for l in &at[i] {
+                out.push_str(&format!("L{l}:\n"));
+            }
+            let show = Show {
+                insn: &rec.insn,
+                maps,
+                jump: None,
+            };
+            out.push_str(&format!("{i:5} ; line {:<4} {show}\n", rec.line));
+        }
+        for l in &at[self.insns.len()] {
+            out.push_str(&format!("L{l}:\n"));
+        }
+        out
+    }
+}
+
+/// The registers an instruction reads and writes (the helper ABI of
+/// Documentation/bpf/standardization/abi.rst: calls read R1..R(args) and write R0; LD_ABS and
+/// LD_IND read the context in R6 and write R0).
+pub fn uses_defs<X: Operand>(insn: &Insn<X>) -> (Vec<X>, Vec<X>) {
+    use ljbpf_core::insn::AluOp;
+    let src = |s: &Src<X>| match s {
+        Src::Reg(r) => vec![*r],
+        Src::Imm(_) => vec![],
+    };
+    match insn {
+        Insn::Alu64 {
+            op: AluOp::Mov,
+            dst,
+            src: s,
+        }
+        | Insn::Alu32 {
+            op: AluOp::Mov,
+            dst,
+            src: s,
+        } => (src(s), vec![*dst]),
+        Insn::Alu64 { dst, src: s, .. } | Insn::Alu32 { dst, src: s, .. } => {
+            let mut u = src(s);
+            u.push(*dst);
+            (u, vec![*dst])
+        }
+        Insn::Sext32 { dst } | Insn::ToBe { dst, .. } => (vec![*dst], vec![*dst]),
+        Insn::LdImm64 { dst, .. } | Insn::LdMap { dst, .. } => (vec![], vec![*dst]),
+        Insn::Ldx { dst, src, .. } => (vec![*src], vec![*dst]),
+        Insn::St { dst, .. } => (vec![*dst], vec![]),
+        Insn::Stx { dst, src, .. } | Insn::AtomicAdd { dst, src, .. } => (vec![*dst, *src], vec![]),
+        Insn::LdAbs { .. } => (vec![X::phys(Reg::R6)], vec![X::phys(Reg::R0)]),
+        Insn::LdInd { src, .. } => (vec![*src, X::phys(Reg::R6)], vec![X::phys(Reg::R0)]),
+        Insn::Ja { .. } => (vec![], vec![]),
+        Insn::Jmp { dst, src: s, .. } => {
+            let mut u = src(s);
+            u.push(*dst);
+            (u, vec![])
+        }
+        Insn::Call { helper } => (
+            (1..=helper.args()).map(|i| X::phys(Reg(i))).collect(),
+            vec![X::phys(Reg::R0)],
+        ),
+        Insn::Exit => (vec![X::phys(Reg::R0)], vec![]),
+    }
+}
+
+/// Whether the instruction clobbers R0–R5 (calls and legacy packet loads).
+pub fn clobbers<X>(insn: &Insn<X>) -> bool {
+    matches!(
+        insn,
+        Insn::Call { .. } | Insn::LdAbs { .. } | Insn::LdInd { .. }
+    )
+}

@@ -1,0 +1,20 @@
+//! Machine code over virtual registers and the passes that turn it into laid-out BPF:
+//!
+//! ```text
+//! VCode ─ dce ─ regalloc ─ frame ─ jumps ─ layout → Laid (raw slots, records, map relocations)
+//! ```
+//!
+//! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
+//! to print the code (`ljbpf dump --after PASS`).
+
+pub mod check;
+pub mod code;
+pub mod dce;
+pub mod frame;
+pub mod jumps;
+pub mod layout;
+pub mod liveness;
+pub mod pipeline;
+pub mod regalloc;
+
+pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

@@ -1,0 +1,143 @@
+//! The back-end pass pipeline: runs the passes in order on one program's virtual code, checks
+//! the register allocation, and can hand out the code as it is after any pass.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::code::{PCode, VCode};
+use super::layout::Laid;
+use super::{check, dce, frame, jumps, layout, regalloc};
+
+macro_rules! passes {
+    ($($variant:ident = $name:literal, $doc:literal;)*) => {
+        /// A named pass, in pipeline order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Pass {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Pass {
+            /// Every pass, in order.
+            pub const ALL: &'static [Pass] = &[$(Pass::$variant,)*];
+
+            /// Its name (`ljbpf dump --after NAME`).
+            pub fn name(self) -> &'static str {
+                match self { $(Pass::$variant => $name,)* }
+            }
+
+            /// What it does, in a line.
+            pub fn doc(self) -> &'static str {
+                match self { $(Pass::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+passes! {
+    Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
+    Dce = "dce", "remove instructions whose results nobody reads";
+    Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
+    Frame = "frame", "write the whole stack frame at entry";
+    Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
+    Layout = "layout", "labels to offsets, instructions to slots";
+}
+
+impl fmt::Display for Pass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Pass {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Pass, String> {
+        Pass::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Pass::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown pass `{s}` (passes: {})", names.join(", "))
+            })
+    }
+}
+
+/// A failure inside the back end, at a Lua line.
+#[derive(Clone, Debug)]
+pub struct PassError {
+    /// The Lua line.
+    pub line: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The code after one pass, as code (for tests that run it) and in kernel syntax.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The pass.
+    pub pass: Pass,
+    /// The code.
+    pub code: Stage,
+    /// The listing (labels symbolic until layout).
+    pub text: String,
+}
+
+/// Code as some pass left it.
+#[derive(Clone, Debug)]
+pub enum Stage {
+    /// Before register allocation.
+    Virtual(VCode),
+    /// After register allocation, labels symbolic.
+    Physical(PCode),
+    /// Laid out.
+    Laid(Laid),
+}
+
+/// Runs the back end on the code lowering made. `after` asks for the code as it is after each
+/// of those passes (`maps` names map loads in it).
+pub fn run(
+    mut code: VCode,
+    after: &[Pass],
+    maps: &[String],
+    snapshots: &mut Vec<Snapshot>,
+) -> Result<Laid, PassError> {
+    let mut snap = |pass: Pass, stage: &dyn Fn() -> (Stage, String)| {
+        if after.contains(&pass) {
+            let (code, text) = stage();
+            snapshots.push(Snapshot { pass, code, text });
+        }
+    };
+    let virt = |c: &VCode| (Stage::Virtual(c.clone()), c.listing(maps));
+    let phys = |c: &PCode| (Stage::Physical(c.clone()), c.listing(maps));
+    snap(Pass::Lower, &|| virt(&code));
+    dce::run(&mut code);
+    snap(Pass::Dce, &|| virt(&code));
+    let alloc = regalloc::run(&code).map_err(|e| PassError {
+        line: e.line,
+        message: e.message,
+    })?;
+    check::run(&code, &alloc).map_err(|e| PassError {
+        line: e.line,
+        message: format!("internal error: {e}"),
+    })?;
+    let mut code = alloc.code;
+    snap(Pass::Regalloc, &|| phys(&code));
+    frame::run(&mut code);
+    snap(Pass::Frame, &|| phys(&code));
+    jumps::run(&mut code);
+    snap(Pass::Jumps, &|| phys(&code));
+    let laid = layout::run(&code).map_err(|e| PassError {
+        line: e.line,
+        message: e.message,
+    })?;
+    snap(Pass::Layout, &|| {
+        let text = laid
+            .insns
+            .iter()
+            .map(|p| format!("{:5} ; line {:<4} {}\n", p.slot, p.line, p.text(maps)))
+            .collect();
+        (Stage::Laid(laid.clone()), text)
+    });
+    Ok(laid)
+}

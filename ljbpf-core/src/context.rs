@@ -1,0 +1,141 @@
+//! Program contexts: what R1 points to at entry, per program kind and architecture. The fields
+//! a probe reads as `ctx.<name>` (`skb.<name>` in socket filters) for contexts whose layout is
+//! fixed by the kernel's UAPI; tracepoint records have per-kernel layouts and come from the
+//! kernel's own descriptions instead.
+
+/// A program's context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Context {
+    /// A tracepoint record (`struct trace_event_raw_*`); layout per event and kernel.
+    TracepointRecord,
+    /// `struct __sk_buff` (include/uapi/linux/bpf.h).
+    Skb,
+    /// `struct pt_regs` of the target architecture.
+    PtRegs,
+}
+
+/// A target architecture (what `struct pt_regs` looks like).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// x86-64 (arch/x86/include/uapi/asm/ptrace.h).
+    X86_64,
+}
+
+/// One readable field of a fixed-layout context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CtxField {
+    /// Byte offset in the context.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+}
+
+/// `struct __sk_buff` fields a socket filter may read (include/uapi/linux/bpf.h; the verifier's
+/// `sk_filter_is_valid_access` allows these as 4-byte loads).
+const SKB_FIELDS: &[(&str, u32)] = &[
+    ("len", 0),
+    ("pkt_type", 4),
+    ("mark", 8),
+    ("queue_mapping", 12),
+    ("protocol", 16),
+    ("vlan_present", 20),
+    ("vlan_tci", 24),
+    ("vlan_proto", 28),
+    ("priority", 32),
+    ("ingress_ifindex", 36),
+    ("ifindex", 40),
+    ("tc_index", 44),
+    ("hash", 68),
+];
+
+/// `struct pt_regs` on x86-64, in memory order, 8 bytes each (arch/x86/include/asm/ptrace.h).
+const PT_REGS_X86_64: &[&str] = &[
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
+    "orig_ax", "ip", "cs", "flags", "sp", "ss",
+];
+
+/// The reference compiler's aliases: function arguments by the x86-64 SysV calling convention,
+/// the return value and the frame pointer.
+const PT_REGS_ALIASES_X86_64: &[(&str, &str)] = &[
+    ("parm1", "di"),
+    ("parm2", "si"),
+    ("parm3", "dx"),
+    ("parm4", "cx"),
+    ("parm5", "r8"),
+    ("ret", "ax"),
+    ("fp", "bp"),
+];
+
+impl Context {
+    /// The C name of the context type, for messages.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            Context::TracepointRecord => "the tracepoint record",
+            Context::Skb => "struct __sk_buff",
+            Context::PtRegs => "struct pt_regs",
+        }
+    }
+
+    /// Field `name` of a fixed-layout context; `None` for tracepoint records (their layout is
+    /// per event) and for names the context does not have.
+    pub fn field(self, arch: Arch, name: &str) -> Option<CtxField> {
+        match self {
+            Context::TracepointRecord => None,
+            Context::Skb => SKB_FIELDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, offset)| CtxField { offset, size: 4 }),
+            Context::PtRegs => {
+                let Arch::X86_64 = arch;
+                let name = PT_REGS_ALIASES_X86_64
+                    .iter()
+                    .find(|(alias, _)| *alias == name)
+                    .map_or(name, |(_, reg)| reg);
+                PT_REGS_X86_64
+                    .iter()
+                    .position(|r| *r == name)
+                    .map(|i| CtxField {
+                        offset: i as u32 * 8,
+                        size: 8,
+                    })
+            }
+        }
+    }
+
+    /// Every field name of a fixed-layout context (aliases included), for "did you mean" lists.
+    pub fn field_names(self, arch: Arch) -> Vec<&'static str> {
+        match self {
+            Context::TracepointRecord => Vec::new(),
+            Context::Skb => SKB_FIELDS.iter().map(|(n, _)| *n).collect(),
+            Context::PtRegs => {
+                let Arch::X86_64 = arch;
+                let mut names = PT_REGS_X86_64.to_vec();
+                names.extend(PT_REGS_ALIASES_X86_64.iter().map(|(a, _)| *a));
+                names
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pt_regs_aliases_name_the_abi_registers() {
+        let off = |n| Context::PtRegs.field(Arch::X86_64, n).unwrap().offset;
+        assert_eq!(off("di"), 112);
+        assert_eq!(off("parm1"), off("di"));
+        assert_eq!(off("ret"), off("ax"));
+        assert_eq!(off("ax"), 80);
+        assert_eq!(off("ss"), 160);
+        assert!(Context::PtRegs.field(Arch::X86_64, "eax").is_none());
+    }
+
+    #[test]
+    fn skb_fields_are_four_bytes() {
+        let f = Context::Skb.field(Arch::X86_64, "hash").unwrap();
+        assert_eq!((f.offset, f.size), (68, 4));
+        assert!(Context::Skb.field(Arch::X86_64, "data").is_none());
+    }
+}

@@ -1,0 +1,18 @@
+//! ljbpf-core: the facts ljbpf's compiler (`ljbpf-build`), runtime (`ljbpf-runtime`) and CLI
+//! share, as pure data — no Lua, no kernel calls.
+//!
+//! One table per fact:
+//!
+//! - [`insn`]: BPF instructions — encoding, kernel-syntax printing;
+//! - [`helper`]: the kernel helpers ljbpf calls (id, name, arguments, result, first kernel);
+//! - [`map`]: map kinds (kernel type, key rules, what programs may do, Rust binding);
+//! - [`program`]: program kinds (constructor, section, kernel type, context, verdicts);
+//! - [`context`]: fixed context layouts (`__sk_buff`, `pt_regs` per architecture);
+//! - [`elf`]: the ELF object writer.
+
+pub mod context;
+pub mod elf;
+pub mod helper;
+pub mod insn;
+pub mod map;
+pub mod program;
