@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use ljbpf_core::insn::Isa;
 use ljbpf_core::map::MapKind;
 use ljbpf_core::program::ProgramKind;
 
@@ -19,6 +20,8 @@ pub struct Options {
     /// Keep each program's code as it is after these back-end passes
     /// ([`CompiledProgram::snapshots`]; `ljbpf dump --after PASS`).
     pub snapshots_after: Vec<Pass>,
+    /// The BPF instruction-set level to emit (default v3: every kernel from 5.1 loads it).
+    pub isa: Isa,
 }
 
 /// One compiled program of a probe file.

@@ -69,6 +69,13 @@ impl Builder {
         self
     }
 
+    /// The BPF instruction-set level to emit (default [`Isa::V3`](ljbpf_core::insn::Isa::V3),
+    /// which every kernel from 5.1 loads; v4 needs Linux 6.6).
+    pub fn isa(mut self, isa: ljbpf_core::insn::Isa) -> Builder {
+        self.opts.isa = isa;
+        self
+    }
+
     /// Writes outputs to `dir/ljbpf/` instead of `$OUT_DIR/ljbpf/`.
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.out_dir = Some(dir.into());

@@ -300,6 +300,7 @@ impl Programs<'_> {
         let mut snapshots = Vec::new();
         let laid = pipeline::run(
             lowered.code,
+            self.opts.isa,
             &self.opts.snapshots_after,
             &self.map_names,
             &mut snapshots,

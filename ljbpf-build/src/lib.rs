@@ -33,5 +33,6 @@ pub use build::{compile_probes, Builder};
 pub use diag::{Diagnostic, Diagnostics, Span};
 pub use driver::{bytecode_listing, compile_file, compile_source, probe_name};
 pub use ljbpf_core as core;
+pub use ljbpf_core::insn::Isa;
 pub use ljbpf_core::program::ProgramKind;
 pub use mir::pipeline::Pass;

@@ -25,6 +25,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     events_dir: Option<PathBuf>,
 
+    /// The BPF instruction-set level to emit: v1, v2, v3 (default; Linux 5.1 and later) or v4
+    /// (Linux 6.6 and later).
+    #[arg(long, global = true, value_name = "LEVEL", default_value_t = ljbpf_build::Isa::V3)]
+    isa: ljbpf_build::Isa,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut opts = Options {
         events_dir: cli.events_dir,
+        isa: cli.isa,
         ..Options::default()
     };
     let result = match cli.command {

@@ -272,6 +272,37 @@ impl JmpOp {
         })
     }
 
+    /// The condition with its operands swapped: `a op b` ⇔ `b op.swap() a`.
+    pub fn swap(self) -> Option<JmpOp> {
+        Some(match self {
+            JmpOp::Jeq => JmpOp::Jeq,
+            JmpOp::Jne => JmpOp::Jne,
+            JmpOp::Jgt => JmpOp::Jlt,
+            JmpOp::Jlt => JmpOp::Jgt,
+            JmpOp::Jge => JmpOp::Jle,
+            JmpOp::Jle => JmpOp::Jge,
+            JmpOp::Jsgt => JmpOp::Jslt,
+            JmpOp::Jslt => JmpOp::Jsgt,
+            JmpOp::Jsge => JmpOp::Jsle,
+            JmpOp::Jsle => JmpOp::Jsge,
+            JmpOp::Jset => return None,
+        })
+    }
+
+    /// The first ISA level that has it: the "less than" family came with v2 (Linux 4.14).
+    pub fn min_isa(self) -> Isa {
+        match self {
+            JmpOp::Jeq
+            | JmpOp::Jgt
+            | JmpOp::Jge
+            | JmpOp::Jset
+            | JmpOp::Jne
+            | JmpOp::Jsgt
+            | JmpOp::Jsge => Isa::V1,
+            JmpOp::Jlt | JmpOp::Jle | JmpOp::Jslt | JmpOp::Jsle => Isa::V2,
+        }
+    }
+
     /// Evaluates the condition on constants.
     pub fn eval(self, a: i64, b: i64) -> bool {
         let (ua, ub) = (a as u64, b as u64);
@@ -288,6 +319,66 @@ impl JmpOp {
             JmpOp::Jsle => a <= b,
             JmpOp::Jset => a & b != 0,
         }
+    }
+}
+
+/// A BPF instruction-set level (the "cpu" version of LLVM's `-mcpu=v1..v4`;
+/// Documentation/bpf/standardization/instruction-set.rst, "conformance groups").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Isa {
+    /// The original eBPF instruction set (Linux 3.18).
+    V1,
+    /// Adds the "less than" jumps `<`, `<=`, `s<`, `s<=` (Linux 4.14).
+    V2,
+    /// Adds 32-bit jumps and the full 32-bit ALU (Linux 5.1). The default: every kernel of
+    /// the supported fleet (5.14 and later) has it.
+    #[default]
+    V3,
+    /// Adds signed division and modulo, sign-extending moves and loads, unconditional byte
+    /// swaps and 32-bit `goto` (Linux 6.6).
+    V4,
+}
+
+impl Isa {
+    /// Every level, oldest first.
+    pub const ALL: &'static [Isa] = &[Isa::V1, Isa::V2, Isa::V3, Isa::V4];
+
+    /// Its name (`v1` .. `v4`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::V1 => "v1",
+            Isa::V2 => "v2",
+            Isa::V3 => "v3",
+            Isa::V4 => "v4",
+        }
+    }
+
+    /// The first Linux version that accepts every instruction of the level.
+    pub fn since(self) -> &'static str {
+        match self {
+            Isa::V1 => "3.18",
+            Isa::V2 => "4.14",
+            Isa::V3 => "5.1",
+            Isa::V4 => "6.6",
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Isa {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Isa, String> {
+        Isa::ALL
+            .iter()
+            .copied()
+            .find(|i| i.name() == s)
+            .ok_or_else(|| format!("unknown ISA level `{s}` (expected v1, v2, v3 or v4)"))
     }
 }
 
@@ -363,6 +454,42 @@ pub enum Insn<R> {
 }
 
 impl<R: Copy> Insn<R> {
+    /// The first ISA level that has the instruction.
+    pub fn min_isa(&self) -> Isa {
+        match self {
+            Insn::Alu64 { op, .. } | Insn::Alu32 { op, .. } => match op {
+                AluOp::SDiv | AluOp::SMod => Isa::V4,
+                AluOp::Add
+                | AluOp::Sub
+                | AluOp::Mul
+                | AluOp::Div
+                | AluOp::Or
+                | AluOp::And
+                | AluOp::Lsh
+                | AluOp::Rsh
+                | AluOp::Neg
+                | AluOp::Mod
+                | AluOp::Xor
+                | AluOp::Mov
+                | AluOp::Arsh => Isa::V1,
+            },
+            Insn::Sext32 { .. } => Isa::V4,
+            Insn::Jmp { op, .. } => op.min_isa(),
+            Insn::ToBe { .. }
+            | Insn::LdImm64 { .. }
+            | Insn::LdMap { .. }
+            | Insn::Ldx { .. }
+            | Insn::St { .. }
+            | Insn::Stx { .. }
+            | Insn::AtomicAdd { .. }
+            | Insn::LdAbs { .. }
+            | Insn::LdInd { .. }
+            | Insn::Ja { .. }
+            | Insn::Call { .. }
+            | Insn::Exit => Isa::V1,
+        }
+    }
+
     /// Number of 8-byte slots it takes.
     pub fn slots(&self) -> u32 {
         match self {

@@ -2,14 +2,14 @@
 //! instruction, fold `if c goto A; goto B; A:` into `if !c goto B`, and drop code no jump
 //! reaches. Repeats until nothing changes.
 
-use ljbpf_core::insn::Insn;
+use ljbpf_core::insn::{Insn, Isa};
 
 use super::code::PCode;
 
-/// Runs the pass in place.
-pub fn run(code: &mut PCode) {
+/// Runs the pass in place; conditions it negates stay within `isa`.
+pub fn run(code: &mut PCode, isa: Isa) {
     loop {
-        let mut changed = thread(code);
+        let mut changed = thread(code, isa);
         changed |= drop_dead(code);
         if !changed {
             return;
@@ -19,7 +19,7 @@ pub fn run(code: &mut PCode) {
 
 /// Retargets jumps whose target is an unconditional jump; inverts a conditional jump over an
 /// unconditional one.
-fn thread(code: &mut PCode) -> bool {
+fn thread(code: &mut PCode, isa: Isa) -> bool {
     let mut changed = false;
     for i in 0..code.insns.len() {
         for _ in 0..8 {
@@ -54,7 +54,8 @@ fn thread(code: &mut PCode) -> bool {
         {
             let lands_after = code.target_index(&code.insns[i].insn) == Some(i + 2);
             let ja_is_target = code.labels.iter().any(|l| *l == Some(i + 1));
-            if let (true, false, Some(neg)) = (lands_after, ja_is_target, op.negate()) {
+            let negated = op.negate().filter(|n| n.min_isa() <= isa);
+            if let (true, false, Some(neg)) = (lands_after, ja_is_target, negated) {
                 code.insns[i].insn = Insn::Jmp {
                     op: neg,
                     dst,

@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ dce ─ regalloc ─ frame ─ jumps ─ layout → Laid (raw slots, records, map relocations)
+//! VCode ─ legalize ─ dce ─ regalloc ─ frame ─ jumps ─ layout → Laid (slots, records, relocations)
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -13,6 +13,7 @@ pub mod dce;
 pub mod frame;
 pub mod jumps;
 pub mod layout;
+pub mod legalize;
 pub mod liveness;
 pub mod pipeline;
 pub mod regalloc;

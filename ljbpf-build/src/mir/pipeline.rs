@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use super::code::{PCode, VCode};
 use super::layout::Laid;
-use super::{check, dce, frame, jumps, layout, regalloc};
+use super::{check, dce, frame, jumps, layout, legalize, regalloc};
+use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
     ($($variant:ident = $name:literal, $doc:literal;)*) => {
@@ -35,6 +36,7 @@ macro_rules! passes {
 
 passes! {
     Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
+    Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
     Frame = "frame", "write the whole stack frame at entry";
@@ -94,10 +96,11 @@ pub enum Stage {
     Laid(Laid),
 }
 
-/// Runs the back end on the code lowering made. `after` asks for the code as it is after each
+/// Runs the back end on the code lowering made, for ISA level `isa`. `after` asks for the code as it is after each
 /// of those passes (`maps` names map loads in it).
 pub fn run(
     mut code: VCode,
+    isa: Isa,
     after: &[Pass],
     maps: &[String],
     snapshots: &mut Vec<Snapshot>,
@@ -111,6 +114,8 @@ pub fn run(
     let virt = |c: &VCode| (Stage::Virtual(c.clone()), c.listing(maps));
     let phys = |c: &PCode| (Stage::Physical(c.clone()), c.listing(maps));
     snap(Pass::Lower, &|| virt(&code));
+    legalize::run(&mut code, isa);
+    snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
     snap(Pass::Dce, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
@@ -125,7 +130,7 @@ pub fn run(
     snap(Pass::Regalloc, &|| phys(&code));
     frame::run(&mut code);
     snap(Pass::Frame, &|| phys(&code));
-    jumps::run(&mut code);
+    jumps::run(&mut code, isa);
     snap(Pass::Jumps, &|| phys(&code));
     let laid = layout::run(&code).map_err(|e| PassError {
         line: e.line,
