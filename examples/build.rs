@@ -1,3 +1,5 @@
+//! Compiles the example tools' probe files into ELF objects and Rust bindings.
+
 fn main() {
     ljbpf_build::compile_probes(&[
         "probes/syscount.lua",

@@ -395,60 +395,130 @@ pub enum Src<R> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Insn<R> {
     /// 64-bit ALU: `dst op= src`.
-    Alu64 { op: AluOp, dst: R, src: Src<R> },
+    Alu64 {
+        /// The operation.
+        op: AluOp,
+        /// Destination register (for stores: the base address register).
+        dst: R,
+        /// Source operand.
+        src: Src<R>,
+    },
     /// 32-bit ALU: `wdst op= wsrc`, result zero-extended.
-    Alu32 { op: AluOp, dst: R, src: Src<R> },
+    Alu32 {
+        /// The operation.
+        op: AluOp,
+        /// Destination register (for stores: the base address register).
+        dst: R,
+        /// Source operand.
+        src: Src<R>,
+    },
     /// `dst = (s64)(s32)dst`: sign-extend the low 32 bits (MOVSX, cpu v4).
-    Sext32 { dst: R },
+    Sext32 {
+        /// Destination register (for stores: the base address register).
+        dst: R,
+    },
     /// Byte swap of the low `bits` (16/32/64) to big-endian: a swap on little-endian.
-    ToBe { dst: R, bits: u8 },
+    ToBe {
+        /// Destination register (for stores: the base address register).
+        dst: R,
+        /// Width of the swap: 16, 32 or 64.
+        bits: u8,
+    },
     /// `dst = imm64` (two slots).
-    LdImm64 { dst: R, imm: i64 },
+    LdImm64 {
+        /// Destination register (for stores: the base address register).
+        dst: R,
+        /// Immediate.
+        imm: i64,
+    },
     /// `dst = &map` (two slots, relocated).
-    LdMap { dst: R, map: MapId },
+    LdMap {
+        /// Destination register (for stores: the base address register).
+        dst: R,
+        /// The map whose address is loaded.
+        map: MapId,
+    },
     /// `dst = *(size *)(src + off)`.
     Ldx {
+        /// Access width.
         size: Size,
+        /// Destination register (for stores: the base address register).
         dst: R,
+        /// Source operand.
         src: R,
+        /// Byte offset added to the base register.
         off: i16,
     },
     /// `*(size *)(dst + off) = imm`.
     St {
+        /// Access width.
         size: Size,
+        /// Destination register (for stores: the base address register).
         dst: R,
+        /// Byte offset added to the base register.
         off: i16,
+        /// Immediate.
         imm: i32,
     },
     /// `*(size *)(dst + off) = src`.
     Stx {
+        /// Access width.
         size: Size,
+        /// Destination register (for stores: the base address register).
         dst: R,
+        /// Source operand.
         src: R,
+        /// Byte offset added to the base register.
         off: i16,
     },
     /// `lock *(size *)(dst + off) += src`.
     AtomicAdd {
+        /// Access width.
         size: Size,
+        /// Destination register (for stores: the base address register).
         dst: R,
+        /// Source operand.
         src: R,
+        /// Byte offset added to the base register.
         off: i16,
     },
     /// `r0 = ntoh(*(size *)(skb->data + imm))` (legacy packet load; ctx must be in R6).
-    LdAbs { size: Size, imm: i32 },
+    LdAbs {
+        /// Access width.
+        size: Size,
+        /// Immediate.
+        imm: i32,
+    },
     /// `r0 = ntoh(*(size *)(skb->data + src + imm))`.
-    LdInd { size: Size, src: R, imm: i32 },
+    LdInd {
+        /// Access width.
+        size: Size,
+        /// Source operand.
+        src: R,
+        /// Immediate.
+        imm: i32,
+    },
     /// `goto target`.
-    Ja { target: Label },
+    Ja {
+        /// Where to jump.
+        target: Label,
+    },
     /// `if dst op src goto target`.
     Jmp {
+        /// The operation.
         op: JmpOp,
+        /// Destination register (for stores: the base address register).
         dst: R,
+        /// Source operand.
         src: Src<R>,
+        /// Where to jump.
         target: Label,
     },
     /// `call helper`.
-    Call { helper: Helper },
+    Call {
+        /// The helper called.
+        helper: Helper,
+    },
     /// `exit`.
     Exit,
 }

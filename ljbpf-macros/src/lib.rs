@@ -56,7 +56,9 @@ fn expand(name: &LitStr) -> syn::Result<TokenStream2> {
     }
     let ident = format_ident!("{}", ident);
     let file = format!("/ljbpf/{probe}.rs");
+    let doc = format!("The `{probe}` probe: its compiled programs, maps and typed bindings.");
     Ok(quote! {
+        #[doc = #doc]
         pub mod #ident {
             include!(concat!(env!("OUT_DIR"), #file));
         }
@@ -144,6 +146,7 @@ mod tests {
         assert_eq!(
             tokens,
             quote! {
+                #[doc = "The `syscount` probe: its compiled programs, maps and typed bindings."]
                 pub mod syscount {
                     include!(concat!(env!("OUT_DIR"), "/ljbpf/syscount.rs"));
                 }

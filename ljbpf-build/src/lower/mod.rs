@@ -25,12 +25,12 @@ use value::{Base, Builtin, Ty, Val};
 mod arith;
 mod builtins;
 mod cond;
-pub mod consts;
+mod consts;
 mod dissect;
 mod maps;
 mod memory;
-pub mod packet;
-pub mod value;
+mod packet;
+mod value;
 
 /// The BPF stack limit (MAX_BPF_STACK).
 pub const MAX_STACK: u32 = 512;

@@ -7,7 +7,7 @@ use mlua::{HookTriggers, Lua, Table, Value, VmState};
 use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::ProgramKind;
+use ljbpf_core::program::{ProgramClass, ProgramKind};
 
 use super::bc::LUAJIT_VERSION;
 use super::decode::{Const, Proto};
@@ -307,22 +307,27 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     .get::<Option<bool>>("ret")
                     .map_err(internal)?
                     .unwrap_or(false);
-                let kind = match (kind.as_str(), target) {
-                    ("tracepoint", Some(t)) => {
+                // The prelude tags a declaration with the kind's section prefix.
+                let class = ProgramClass::ALL
+                    .iter()
+                    .copied()
+                    .find(|c| c.section_prefix() == kind);
+                let kind = match (class, target) {
+                    (Some(ProgramClass::Tracepoint), Some(t)) => {
                         let (c, n) = t.split_once('/').unwrap_or((t.as_str(), ""));
                         ProgramKind::Tracepoint {
                             category: c.to_string().into(),
                             name: n.to_string().into(),
                         }
                     }
-                    ("socket", iface) => ProgramKind::SocketFilter {
+                    (Some(ProgramClass::SocketFilter), iface) => ProgramKind::SocketFilter {
                         iface: iface.map(Into::into),
                     },
-                    ("kprobe", Some(f)) => ProgramKind::Kprobe {
+                    (Some(ProgramClass::Kprobe), Some(f)) => ProgramKind::Kprobe {
                         function: f.into(),
                         ret,
                     },
-                    ("uprobe", Some(t)) => {
+                    (Some(ProgramClass::Uprobe), Some(t)) => {
                         let (p, s) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
                         ProgramKind::Uprobe {
                             path: p.to_string().into(),
@@ -330,8 +335,8 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                             ret,
                         }
                     }
-                    (k, _) => {
-                        errors.push(at(line, format!("unknown program kind {k}")));
+                    _ => {
+                        errors.push(at(line, format!("unknown program kind {kind}")));
                         continue;
                     }
                 };
