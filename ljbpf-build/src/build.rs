@@ -68,6 +68,13 @@ impl Builder {
         self
     }
 
+    /// Takes tracepoint layouts from this BTF file (a copy of a kernel's
+    /// `/sys/kernel/btf/vmlinux`) instead of the running kernel's (or `$LJBPF_BTF`).
+    pub fn btf(mut self, file: impl Into<PathBuf>) -> Builder {
+        self.opts.btf = Some(file.into());
+        self
+    }
+
     /// Writes outputs to `dir/ljbpf/` instead of `$OUT_DIR/ljbpf/`.
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.out_dir = Some(dir.into());
@@ -107,6 +114,7 @@ impl Builder {
             "cargo:rerun-if-env-changed={}",
             crate::tracepoint::EVENTS_DIR_ENV
         );
+        println!("cargo:rerun-if-env-changed={}", crate::kernel::BTF_ENV);
         let mut built = Vec::new();
         let mut errors = Vec::new();
         for f in self.all_files()? {

@@ -19,6 +19,7 @@ pub mod ctype;
 pub mod diag;
 pub mod emit;
 pub mod ir;
+pub mod kernel;
 pub mod lua;
 pub mod probe;
 pub mod tracepoint;

@@ -7,15 +7,19 @@ use crate::ctype::CType;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::emit::{self, elf};
 use crate::ir::lower::{self, Env, MapView};
+use crate::kernel;
 use crate::lua::load;
-use crate::tracepoint;
 
 /// Options that change how a probe file is compiled.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Where tracepoint `format` files are read (`<dir>/<category>/<name>/format`); `None` means
-    /// `$LJBPF_TRACEFS_EVENTS`, else `/sys/kernel/tracing/events`.
+    /// `$LJBPF_TRACEFS_EVENTS`. See [`crate::kernel`] for the order of layout sources.
     pub events_dir: Option<PathBuf>,
+    /// A raw BTF file (a copy of some kernel's `/sys/kernel/btf/vmlinux`) to take tracepoint
+    /// layouts from; `None` means `$LJBPF_BTF`. When neither this nor `events_dir` is given,
+    /// the running kernel's BTF is used, then tracefs.
+    pub btf: Option<PathBuf>,
 }
 
 /// What a program attaches to, as declared in the probe file.
@@ -299,25 +303,25 @@ pub fn compile_source(
         .collect();
     let map_names: Vec<String> = loaded.maps.iter().map(|m| m.name.clone()).collect();
 
-    let events = tracepoint::events_dir(opts.events_dir.as_deref());
+    let mut layouts = kernel::Layouts::new(opts.btf.as_deref(), opts.events_dir.as_deref());
     let mut programs = Vec::new();
     let mut elf_programs = Vec::new();
     let mut event_types: std::collections::BTreeMap<u32, CType> = std::collections::BTreeMap::new();
     let mut listing = String::new();
     for p in &loaded.programs {
         let tp = match &p.kind {
-            ProgramKind::Tracepoint { category, name } => {
-                match tracepoint::load_format(&events, &format!("{category}/{name}")) {
-                    Ok(f) => {
-                        inputs.push(events.join(category).join(name).join("format"));
-                        Some(f)
+            ProgramKind::Tracepoint { category, name } => match layouts.format(category, name) {
+                Ok(found) => {
+                    if !inputs.contains(&found.input) {
+                        inputs.push(found.input);
                     }
-                    Err(e) => {
-                        errors.push(Diagnostic::new(p.span.clone(), e.to_string()));
-                        continue;
-                    }
+                    Some(found.format)
                 }
-            }
+                Err(e) => {
+                    errors.push(Diagnostic::new(p.span.clone(), e));
+                    continue;
+                }
+            },
             _ => None,
         };
         let env = Env {

@@ -25,6 +25,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     events_dir: Option<PathBuf>,
 
+    /// Take tracepoint layouts from this BTF file (a copy of some kernel's
+    /// /sys/kernel/btf/vmlinux) instead of $LJBPF_BTF or the running kernel's BTF.
+    #[arg(long, global = true, value_name = "FILE")]
+    btf: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let opts = Options {
         events_dir: cli.events_dir,
+        btf: cli.btf,
     };
     let result = match cli.command {
         Command::Dump { file, bytecode } => dump(&file, bytecode, &opts),
