@@ -896,3 +896,174 @@ fn parse_types(r: &Reader<'_>) -> Result<Vec<Type>, BtfError> {
     }
     Ok(types)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Little-endian BTF from type records (as u32 words) and a string section.
+    fn build(types: &[u32], strings: &[u8]) -> Vec<u8> {
+        let type_len = (types.len() * 4) as u32;
+        let mut out = Vec::new();
+        for w in [
+            u32::from(MAGIC) | u32::from(VERSION) << 16,
+            HEADER_LEN as u32,
+            0,
+            type_len,
+            type_len,
+            strings.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        for w in types {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(strings);
+        out
+    }
+
+    fn info(kind: u32, vlen: u32, kflag: bool) -> u32 {
+        kind << 24 | vlen | u32::from(kflag) << 31
+    }
+
+    /// `int` (1), `struct s { int a; int b:3; }` with kind_flag (2), `typedef struct s t` (3),
+    /// `const t` (4), `t *` (5), `char[16]`-like array of int (6), a signed enum (7).
+    fn sample() -> Vec<u8> {
+        let strings = b"\0int\0s\0a\0b\0t\0e\0X\0";
+        #[rustfmt::skip]
+        let types = [
+            1, info(1, 0, false), 4, 0x0100_0020,       // [1] INT int, signed, 32 bits
+            5, info(4, 2, true), 8,                    // [2] STRUCT s (kind_flag)
+                7, 1, 0,                               //     a: int @0
+                9, 1, 3 << 24 | 32,                    //     b: int :3 @32
+            11, info(8, 0, false), 2,                  // [3] TYPEDEF t -> 2
+            0, info(10, 0, false), 3,                  // [4] CONST -> 3
+            0, info(2, 0, false), 4,                   // [5] PTR -> 4
+            0, info(3, 0, false), 0, 1, 1, 16,         // [6] ARRAY int[16]
+            13, info(6, 1, true), 4, 15, 0xffff_ffff,  // [7] ENUM e { X = -1 } signed
+        ];
+        build(&types, strings)
+    }
+
+    #[test]
+    fn reads_kinds_sizes_and_names() {
+        let btf = Btf::parse(&sample()).expect("parses");
+        assert_eq!(btf.len(), 7);
+        assert_eq!(btf.find_struct("s"), Some(2));
+        let Some(Type {
+            kind: Kind::Struct { members, .. },
+            ..
+        }) = btf.get(2)
+        else {
+            panic!("struct")
+        };
+        assert_eq!((members[1].bit_offset, members[1].bitfield_size), (32, 3));
+        assert_eq!(btf.size_of(3), Ok(8));
+        assert_eq!(btf.size_of(5), Ok(8));
+        assert_eq!(btf.size_of(6), Ok(64));
+        assert_eq!(btf.is_signed(1), Ok(true));
+        assert_eq!(btf.is_signed(7), Ok(true));
+        assert_eq!(btf.c_type(5).as_deref(), Ok("const t *"));
+        assert_eq!(btf.c_type(6).as_deref(), Ok("int[16]"));
+        assert_eq!(btf.canonical(5).as_deref(), Ok("struct s*"));
+        let Some(Type {
+            kind: Kind::Enum { values, .. },
+            ..
+        }) = btf.get(7)
+        else {
+            panic!("enum")
+        };
+        assert_eq!(values[0].1, -1);
+    }
+
+    #[test]
+    fn cycles_end_in_errors() {
+        // [1] TYPEDEF a -> 2, [2] CONST -> 1: a cycle.
+        let types = [1, info(8, 0, false), 2, 0, info(10, 0, false), 1];
+        let btf = Btf::parse(&build(&types, b"\0a\0")).expect("parses");
+        assert_eq!(btf.size_of(1), Err(BtfError::TooDeep(1)));
+        assert!(btf.canonical(1).is_err());
+        assert!(btf.canonical(2).is_err());
+        // An array of itself.
+        let types = [0, info(3, 0, false), 0, 1, 1, 4];
+        let btf = Btf::parse(&build(&types, b"\0")).expect("parses");
+        assert!(btf.size_of(1).is_err());
+    }
+
+    #[test]
+    fn bad_references_and_names_are_refused() {
+        let types = [0, info(2, 0, false), 9];
+        assert!(matches!(
+            Btf::parse(&build(&types, b"\0")),
+            Err(BtfError::Malformed { .. })
+        ));
+        let types = [99, info(2, 0, false), 0];
+        assert!(Btf::parse(&build(&types, b"\0")).is_err());
+        let types = [1, info(2, 0, false), 0];
+        assert!(Btf::parse(&build(&types, b"\0ab")).is_err(), "no NUL");
+        let types = [0, info(31, 0, false), 0];
+        assert!(Btf::parse(&build(&types, b"\0")).is_err(), "unknown kind");
+        assert!(Btf::parse(b"").is_err());
+        assert!(Btf::parse(&[0x9f, 0xeb, 2, 0]).is_err());
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_an_error_or_a_parse() {
+        let full = sample();
+        for end in 0..full.len() {
+            let _ = Btf::parse(&full[..end]);
+        }
+        // Flip every byte to a few values; nothing may panic, and walks stay bounded.
+        for i in 0..full.len() {
+            for v in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut b = full.clone();
+                b[i] = v;
+                if let Ok(btf) = Btf::parse(&b) {
+                    for id in 0..=btf.len() + 1 {
+                        let _ = btf.size_of(id);
+                        let _ = btf.c_type(id);
+                        let _ = btf.canonical(id);
+                        let _ = btf.is_signed(id);
+                    }
+                }
+            }
+        }
+        // A huge vlen must not allocate or loop beyond the data.
+        let types = [0, info(4, 0xffff, false), 8];
+        assert!(Btf::parse(&build(&types, b"\0")).is_err());
+    }
+
+    #[test]
+    fn big_endian_is_read() {
+        let le = sample();
+        // Swap every 32-bit word of header and types, and the magic's two bytes.
+        let type_len = u32::from_le_bytes([le[12], le[13], le[14], le[15]]) as usize;
+        let type_end = HEADER_LEN + type_len;
+        let mut be = Vec::new();
+        be.extend_from_slice(&MAGIC.to_be_bytes());
+        be.extend_from_slice(&le[2..4]);
+        for c in le[4..type_end].chunks(4) {
+            be.extend(c.iter().rev());
+        }
+        be.extend_from_slice(&le[type_end..]);
+        let btf = Btf::parse(&be).expect("big-endian parses");
+        assert_eq!(btf.find_struct("s"), Some(2));
+        assert_eq!(btf.size_of(6), Ok(64));
+    }
+
+    /// The running kernel's BTF, when there is one: parses, and truncations of it fail cleanly.
+    #[test]
+    fn vmlinux_parses_and_truncations_fail() {
+        let Ok(bytes) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            println!("SKIP: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let btf = Btf::parse(&bytes).expect("vmlinux parses");
+        assert!(btf.find_struct("task_struct").is_some());
+        let te = btf.find_struct("trace_entry").expect("trace_entry");
+        assert_eq!(btf.size_of(te), Ok(8));
+        for cut in [1, 23, 24, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Btf::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
