@@ -105,8 +105,11 @@ pub struct BtfEvents {
     btf: Btf,
     /// Canonical class prototype (parameters after `void *__data`) → (class name, parameter
     /// names) in id order.
-    classes: BTreeMap<String, Vec<(String, String)>>,
+    classes: BTreeMap<String, Vec<ClassProto>>,
 }
+
+/// An event class's name and its prototype's parameter names (comma-separated).
+type ClassProto = (String, String);
 
 const RAW_PREFIX: &str = "trace_event_raw_";
 const CLASS_FUNC_PREFIX: &str = "__bpf_trace_";
@@ -128,7 +131,7 @@ const SYSCALL_FUNC_PREFIXES: &[&str] = &[
 impl BtfEvents {
     /// Indexes the event classes of `btf`.
     pub fn new(btf: Btf) -> BtfEvents {
-        let mut classes: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut classes: BTreeMap<String, Vec<ClassProto>> = BTreeMap::new();
         for id in 1..=btf.len() {
             let Some(t) = btf.get(id) else { continue };
             if !matches!(t.kind, Kind::Func { .. }) {
@@ -226,7 +229,7 @@ impl BtfEvents {
         if matching.iter().any(|(c, _)| c == event) {
             return self.class_fields(event);
         }
-        let mut layouts: Vec<(Vec<TpField>, Vec<&(String, String)>)> = Vec::new();
+        let mut layouts: Vec<(Vec<TpField>, Vec<&ClassProto>)> = Vec::new();
         for cand in matching {
             let fields = self.class_fields(&cand.0)?;
             match layouts.iter_mut().find(|(f, _)| *f == fields) {
