@@ -62,7 +62,8 @@ impl Builder {
         self
     }
 
-    /// Reads tracepoint formats from `dir` instead of tracefs (or `$LJBPF_TRACEFS_EVENTS`).
+    /// Reads tracepoint formats from `dir` (`<dir>/<category>/<name>/format`) instead of the
+    /// running kernel's BTF and tracefs (or `$LJBPF_TRACEFS_EVENTS`).
     pub fn events_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.opts.events_dir = Some(dir.into());
         self

@@ -21,7 +21,8 @@ use ljbpf_build::{CompiledProbe, Options};
 )]
 struct Cli {
     /// Read tracepoint `format` files from DIR (`DIR/<category>/<name>/format`) instead of
-    /// $LJBPF_TRACEFS_EVENTS or /sys/kernel/tracing/events.
+    /// $LJBPF_TRACEFS_EVENTS. Without --btf or --events-dir, layouts come from the running
+    /// kernel's BTF (/sys/kernel/btf/vmlinux), then from /sys/kernel/tracing/events.
     #[arg(long, global = true, value_name = "DIR")]
     events_dir: Option<PathBuf>,
 
