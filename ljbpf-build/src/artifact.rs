@@ -15,8 +15,12 @@ use crate::mir::pipeline::{Pass, Snapshot};
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Where tracepoint `format` files are read (`<dir>/<category>/<name>/format`); `None` means
-    /// `$LJBPF_TRACEFS_EVENTS`, else `/sys/kernel/tracing/events`.
+    /// `$LJBPF_TRACEFS_EVENTS`. See [`crate::kernel`] for the order of layout sources.
     pub events_dir: Option<PathBuf>,
+    /// A raw BTF file (a copy of some kernel's `/sys/kernel/btf/vmlinux`) to take tracepoint
+    /// layouts from; `None` means `$LJBPF_BTF`. When neither this nor `events_dir` is given,
+    /// the running kernel's BTF is used, then tracefs.
+    pub btf: Option<PathBuf>,
     /// Keep each program's code as it is after these back-end passes
     /// ([`CompiledProgram::snapshots`]; `ljbpf dump --after PASS`).
     pub snapshots_after: Vec<Pass>,

@@ -63,7 +63,8 @@ impl Builder {
         self
     }
 
-    /// Reads tracepoint formats from `dir` instead of tracefs (or `$LJBPF_TRACEFS_EVENTS`).
+    /// Reads tracepoint formats from `dir` (`<dir>/<category>/<name>/format`) instead of the
+    /// running kernel's BTF and tracefs (or `$LJBPF_TRACEFS_EVENTS`).
     pub fn events_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.opts.events_dir = Some(dir.into());
         self
@@ -73,6 +74,13 @@ impl Builder {
     /// which every kernel from 5.1 loads; v4 needs Linux 6.6).
     pub fn isa(mut self, isa: ljbpf_core::insn::Isa) -> Builder {
         self.opts.isa = isa;
+        self
+    }
+
+    /// Takes tracepoint layouts from this BTF file (a copy of a kernel's
+    /// `/sys/kernel/btf/vmlinux`) instead of the running kernel's (or `$LJBPF_BTF`).
+    pub fn btf(mut self, file: impl Into<PathBuf>) -> Builder {
+        self.opts.btf = Some(file.into());
         self
     }
 
@@ -115,6 +123,7 @@ impl Builder {
             "cargo:rerun-if-env-changed={}",
             crate::tracepoint::EVENTS_DIR_ENV
         );
+        println!("cargo:rerun-if-env-changed={}", crate::kernel::BTF_ENV);
         let mut built = Vec::new();
         let mut errors = Vec::new();
         for f in self.all_files()? {

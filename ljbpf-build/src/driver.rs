@@ -10,10 +10,10 @@ use crate::artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};
 use crate::ctype::CType;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::emit;
+use crate::kernel;
 use crate::lower::{self, Env, MapView};
 use crate::lua::load::{self, Loaded, ProgramDecl};
 use crate::mir::pipeline;
-use crate::tracepoint;
 
 /// The most instructions the kernel accepts in one program (BPF_COMPLEXITY_LIMIT_INSNS).
 const MAX_INSNS: usize = 1_000_000;
@@ -77,7 +77,7 @@ pub fn compile_source(
         loaded: &loaded,
         views: &views,
         map_names: loaded.maps.iter().map(|m| m.name.clone()).collect(),
-        events_dir: tracepoint::events_dir(opts.events_dir.as_deref()),
+        layouts: kernel::Layouts::new(opts.btf.as_deref(), opts.events_dir.as_deref()),
         inputs: vec![path.to_path_buf()],
         programs: Vec::new(),
         elf_programs: Vec::new(),
@@ -240,7 +240,7 @@ struct Programs<'a> {
     loaded: &'a Loaded,
     views: &'a [MapView],
     map_names: Vec<String>,
-    events_dir: std::path::PathBuf,
+    layouts: kernel::Layouts,
     inputs: Vec<std::path::PathBuf>,
     programs: Vec<CompiledProgram>,
     elf_programs: Vec<elf::ProgramSpec>,
@@ -255,18 +255,14 @@ impl Programs<'_> {
         let one = |span: Span, msg: String| vec![Diagnostic::new(span, msg)];
         let tp = match &p.kind {
             ljbpf_core::program::ProgramKind::Tracepoint { category, name } => {
-                match tracepoint::load_format(&self.events_dir, &format!("{category}/{name}")) {
-                    Ok(f) => {
-                        self.inputs.push(
-                            self.events_dir
-                                .join(category.as_ref())
-                                .join(name.as_ref())
-                                .join("format"),
-                        );
-                        Some(f)
-                    }
-                    Err(e) => return Err(one(p.span.clone(), e.to_string())),
+                let found = self
+                    .layouts
+                    .format(category, name)
+                    .map_err(|e| vec![Diagnostic::new(p.span.clone(), e)])?;
+                if !self.inputs.contains(&found.input) {
+                    self.inputs.push(found.input);
                 }
+                Some(found.format)
             }
             _ => None,
         };

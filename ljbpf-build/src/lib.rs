@@ -22,6 +22,7 @@ pub mod ctype;
 pub mod diag;
 pub mod driver;
 pub mod emit;
+pub mod kernel;
 pub mod lower;
 pub mod lua;
 pub mod mir;

@@ -403,7 +403,11 @@ fn parse_field_line(line: &str) -> Result<TpField, String> {
 
 /// Splits a declaration into its field name and kind. The file's size/signed decide; the type
 /// text only says what shape the field has.
-fn classify(decl: &str, size: u32, signed: bool) -> Result<(String, TpFieldKind), String> {
+pub(crate) fn classify(
+    decl: &str,
+    size: u32,
+    signed: bool,
+) -> Result<(String, TpFieldKind), String> {
     let decl = decl.trim();
     // Array dimensions, `name[16]` or `name[]` (possibly several).
     let mut base = decl;

@@ -21,7 +21,8 @@ use ljbpf_build::{CompiledProbe, Options};
 )]
 struct Cli {
     /// Read tracepoint `format` files from DIR (`DIR/<category>/<name>/format`) instead of
-    /// $LJBPF_TRACEFS_EVENTS or /sys/kernel/tracing/events.
+    /// $LJBPF_TRACEFS_EVENTS. Without --btf or --events-dir, layouts come from the running
+    /// kernel's BTF (/sys/kernel/btf/vmlinux), then from /sys/kernel/tracing/events.
     #[arg(long, global = true, value_name = "DIR")]
     events_dir: Option<PathBuf>,
 
@@ -29,6 +30,11 @@ struct Cli {
     /// (Linux 6.6 and later).
     #[arg(long, global = true, value_name = "LEVEL", default_value_t = ljbpf_build::Isa::V3)]
     isa: ljbpf_build::Isa,
+
+    /// Take tracepoint layouts from this BTF file (a copy of some kernel's
+    /// /sys/kernel/btf/vmlinux) instead of $LJBPF_BTF or the running kernel's BTF.
+    #[arg(long, global = true, value_name = "FILE")]
+    btf: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
     let mut opts = Options {
         events_dir: cli.events_dir,
         isa: cli.isa,
+        btf: cli.btf,
         ..Options::default()
     };
     let result = match cli.command {
