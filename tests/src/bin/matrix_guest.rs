@@ -11,7 +11,13 @@
 //!
 //! Usage: `matrix_guest BIN_DIR PROBE_DIR` where BIN_DIR holds the release binaries of the
 //! example tools and `ljbpf` (the CLI), and PROBE_DIR holds `corpus/*.lua` and
-//! `examples/*.lua`. `bpftool` is found on PATH or in /usr/sbin.
+//! `examples/*.lua`. `bpftool` is found in /usr/sbin, /sbin or on PATH; `bashreadline`'s test
+//! types into an interactive `/bin/bash`.
+//!
+//! The tests: each example tool on events the driver makes (the checks of its host test in
+//! `examples/tests/`, some trimmed), the corpus kprobes attached and counting, and for every
+//! probe file `ljbpf check` (this kernel's verifier) and `bpftool prog loadall` of the object
+//! `ljbpf compile` writes.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -78,7 +84,7 @@ fn main() {
     run("httpmethods.lo", &|| httpmethods(&env));
     run("readlat.pid", &|| readlat(&env));
     run("offcputime.sleep", &|| offcputime(&env));
-    run("bashreadline.attach", &|| bashreadline(&env));
+    run("bashreadline.bash", &|| bashreadline(&env));
     run("kprobe.openat2", &kprobe_openat2);
     run("kprobe.seed_kcount", &seed_kcount_own_target);
     run("kprobe.seed_kcount@ksys_write", &seed_kcount_ksys_write);
@@ -443,32 +449,118 @@ fn offcputime(env: &Env) -> Outcome {
     )
 }
 
-/// `bashreadline` attaches its uretprobe to /bin/bash's readline and prints its header (no
-/// event: readline needs an interactive bash on a terminal).
+/// Two commands typed into an interactive bash (readline on a pseudo-terminal) come out of
+/// `bashreadline` with bash's pid, in order (as `examples/tests/bashreadline.rs`).
 fn bashreadline(env: &Env) -> Outcome {
     let mut tool = Command::new(env.bin("bashreadline"))
-        .args(["--duration", "1"])
+        .args(["--duration", DURATION])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("spawn bashreadline: {e}"))?;
-    let mut out = String::new();
-    tool.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
+    // The header says the uretprobe is attached.
+    let mut stdout = BufReader::new(tool.stdout.take().unwrap());
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap();
+    let typed = if header.starts_with("TIME      PID    COMMAND") {
+        interactive_bash(b"echo matrix-$((6 * 7))\nexit 3\n")
+    } else {
+        Err("no header".into())
+    };
+    let mut report = header;
+    stdout.read_to_string(&mut report).unwrap();
+    let mut stderr = String::new();
     tool.stderr
         .take()
         .unwrap()
-        .read_to_string(&mut err)
+        .read_to_string(&mut stderr)
         .unwrap();
     let status = tool.wait().unwrap();
-    ensure(
-        status.success() && out.starts_with("TIME      PID    COMMAND"),
-        || format!("{status}: {out}{err}"),
-    )
+    ensure(status.success(), || format!("{status}: {report}{stderr}"))?;
+    let (pid, code, terminal) = typed.map_err(|e| format!("{e}: {report}{stderr}"))?;
+    ensure(code == Some(3) && terminal.contains("matrix-42"), || {
+        format!("bash exited {code:?}: {terminal}")
+    })?;
+    // `{time:<9} {pid:<6} {command}`
+    let mine: Vec<&str> = report
+        .lines()
+        .filter_map(|line| {
+            let rest = line.get(10..)?;
+            let who = rest.split(' ').next()?;
+            (who == pid.to_string()).then(|| rest.get(who.len().max(6) + 1..))?
+        })
+        .collect();
+    ensure(mine == ["echo matrix-$((6 * 7))", "exit 3"], || {
+        format!("the lines of bash {pid}: {mine:?}:\n{report}")
+    })
+}
+
+/// Runs an interactive bash on a new pseudo-terminal, typed `input`; returns its pid, exit
+/// code and what it printed on the terminal.
+fn interactive_bash(input: &[u8]) -> Result<(u32, Option<i32>, String), String> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain libc calls on the fds they return; every result is checked.
+    let (master, slave) = unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if master < 0
+            || libc::grantpt(master) != 0
+            || libc::unlockpt(master) != 0
+            || libc::ptsname(master).is_null()
+        {
+            return Err(format!("pty: {}", std::io::Error::last_os_error()));
+        }
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(master));
+        let master = std::fs::File::from_raw_fd(master);
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name.to_str().map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{name:?}: {e}"))?;
+        (master, slave)
+    };
+    let mut bash = Command::new("/bin/bash");
+    bash.args(["--norc", "--noprofile", "-i"])
+        .env_clear()
+        .env("TERM", "dumb")
+        .env("INPUTRC", "/dev/null")
+        .env("PS1", "$ ")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        bash.pre_exec(|| {
+            // A session of its own with the pty as controlling terminal, as a login shell has.
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = bash.spawn().map_err(|e| format!("spawn bash: {e}"))?;
+    drop(bash); // closes our copies of the slave: reading the master ends when bash exits
+    let mut master = master;
+    master.write_all(input).unwrap();
+    let mut reader = master.try_clone().unwrap();
+    let output = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out); // EIO once bash is gone
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("bash did not exit within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(master);
+    Ok((child.id(), status.code(), output.join().unwrap()))
 }
 
 /// The corpus's kprobe on `do_sys_openat2` counts every open of this process (and any other's:
