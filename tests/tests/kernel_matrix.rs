@@ -8,6 +8,12 @@
 //! unexpected pass too (the fix that made it pass should update the file):
 //! `LJBPF_BLESS=1 cargo nextest run -p ljbpf-tests --test kernel_matrix` rewrites
 //! `matrix/expected.txt` from the results.
+//!
+//! Each guest is booted once (`matrix/mkinitramfs` packs the binaries, their libraries,
+//! busybox, bash and bpftool; `matrix/init` mounts proc, sysfs, devtmpfs, tracefs, debugfs and
+//! bpffs, brings up `lo` and runs the driver) and reports on its serial console. The consoles,
+//! the host's output and the table of all results are kept in the cache directory
+//! (`6.1.log`, `6.12.log`, `host.log`, `report.txt`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
