@@ -167,22 +167,44 @@ impl Env {
     }
 }
 
-/// Ok for a successful command, else its exit status and the end of its stderr, where the
-/// reason is.
+/// Ok for a successful command, else its exit status and the lines of its output that say
+/// why: those naming an error or a rejection (they name the Lua line), then the last one (the
+/// verifier's own words). libbpf's lines are bpftool's reasons.
 fn status(out: &std::process::Output, what: &str) -> Outcome {
     if out.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let text = if stderr.trim().is_empty() {
-        stdout
-    } else {
-        stderr
-    };
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(4)..].join("\n");
-    Err(format!("{what}: {}: {tail}", out.status))
+    let mut why: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("error") || l.contains("rejected") || l.starts_with("libbpf:")
+        })
+        .take(3)
+        .collect();
+    if let Some(last) = lines.last().filter(|l| !why.contains(l)) {
+        why.push(last);
+    }
+    Err(format!("{what}: {}: {}", out.status, why.join("\n")))
+}
+
+/// An error and its sources, `: `-separated (aya's errors name a path and leave the reason to
+/// their source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
 }
 
 /// A message as one line of at most 400 characters: results are one line each.
@@ -567,14 +589,16 @@ fn interactive_bash(input: &[u8]) -> Result<(u32, Option<i32>, String), String> 
 /// at least as many as we made).
 fn kprobe_openat2() -> Outcome {
     const N: u64 = 50;
-    let mut probe = kprobe::Probe::load().map_err(|e| format!("load: {e}"))?;
-    probe.attach_all().map_err(|e| format!("attach: {e}"))?;
+    let mut probe = kprobe::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
+    probe
+        .attach_all()
+        .map_err(|e| format!("attach: {}", chain(&e)))?;
     for _ in 0..N {
         std::fs::File::open("/proc/self/stat").unwrap();
     }
     let hits: u64 = probe
         .hits()
-        .map_err(|e| format!("hits map: {e}"))?
+        .map_err(|e| format!("hits map: {}", chain(&e)))?
         .iter()
         .filter_map(Result::ok)
         .map(|(_, n)| n)
@@ -584,8 +608,10 @@ fn kprobe_openat2() -> Outcome {
 
 /// `seed_kcount.lua` attached where it says (`sys_write`, a symbol of old kernels).
 fn seed_kcount_own_target() -> Outcome {
-    let mut probe = seed_kcount::Probe::load().map_err(|e| format!("load: {e}"))?;
-    probe.attach_all().map_err(|e| format!("attach: {e}"))
+    let mut probe = seed_kcount::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
+    probe
+        .attach_all()
+        .map_err(|e| format!("attach: {}", chain(&e)))
 }
 
 /// `seed_kcount.lua`'s program attached to `ksys_write` (what write(2) calls on current
@@ -593,7 +619,7 @@ fn seed_kcount_own_target() -> Outcome {
 fn seed_kcount_ksys_write() -> Outcome {
     const K: u64 = 40;
     const FD: i32 = 987;
-    let mut probe = seed_kcount::Probe::load().map_err(|e| format!("load: {e}"))?;
+    let mut probe = seed_kcount::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
     let program: &mut ljbpf_runtime::aya::programs::KProbe = probe
         .inner()
         .ebpf_mut()
@@ -603,7 +629,7 @@ fn seed_kcount_ksys_write() -> Outcome {
         .map_err(|e| format!("not a kprobe: {e}"))?;
     program
         .attach("ksys_write", 0)
-        .map_err(|e| format!("attach to ksys_write: {e}"))?;
+        .map_err(|e| format!("attach to ksys_write: {}", chain(&e)))?;
     let null = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")
@@ -618,7 +644,7 @@ fn seed_kcount_ksys_write() -> Outcome {
     for _ in 0..K {
         file.write_all(b"x").unwrap();
     }
-    let map = probe.map().map_err(|e| format!("map: {e}"))?;
+    let map = probe.map().map_err(|e| format!("map: {}", chain(&e)))?;
     let count = map.get(&(FD as u32), 0).unwrap_or(0);
     ensure(count == K, || {
         format!("{count} writes to fd {FD} counted, made {K}")
