@@ -20,6 +20,45 @@ pub enum FailureKind {
     Generator,
     /// Running it in the kernel failed (`BPF_PROG_TEST_RUN`, maps).
     Kernel,
+    /// The interpreter stopped with a fault (an uninitialised read, an access out of bounds,
+    /// something it does not model): a compiler bug or an interpreter gap, named by pass.
+    Interpreter,
+}
+
+/// Where compiled programs run to be compared with LuaJIT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The kernel (`BPF_PROG_TEST_RUN`): needs root.
+    Kernel,
+    /// `ljbpf_core::interp`, on the code after every back-end pass and on the final bytes.
+    Interp,
+    /// Both.
+    Both,
+}
+
+impl Backend {
+    /// Whether programs are loaded and run in the kernel.
+    pub fn kernel(self) -> bool {
+        matches!(self, Backend::Kernel | Backend::Both)
+    }
+
+    /// Whether programs run in the interpreter.
+    pub fn interp(self) -> bool {
+        matches!(self, Backend::Interp | Backend::Both)
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "kernel" => Ok(Backend::Kernel),
+            "interp" => Ok(Backend::Interp),
+            "both" => Ok(Backend::Both),
+            other => Err(format!("unknown backend {other} (kernel, interp, both)")),
+        }
+    }
 }
 
 /// One failing program.
@@ -48,9 +87,10 @@ pub struct Stats {
 pub(crate) fn compile_caught(
     name: &str,
     source: &str,
+    options: &ljbpf_build::Options,
 ) -> Result<ljbpf_build::CompiledProbe, (bool, String)> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::compile_str(name, source)
+        ljbpf_build::compile_source(std::path::Path::new(name), source, options)
     }));
     match result {
         Ok(Ok(p)) => Ok(p),
@@ -70,12 +110,26 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Compiles and loads `programs` as one probe file.
+/// A compiled probe file, loaded into the kernel when the backend asks for it.
+pub(crate) struct Built {
+    pub(crate) compiled: ljbpf_build::CompiledProbe,
+    pub(crate) probe: Option<ljbpf_runtime::Probe>,
+    pub(crate) defs: Vec<ljbpf_build::core::interp::MapDef>,
+}
+
+/// Compiles `programs` as one probe file (keeping the code after every pass for the
+/// interpreter) and loads it when `backend` runs the kernel.
 pub(crate) fn build(
     programs: &[Program],
-) -> Result<(ljbpf_build::CompiledProbe, ljbpf_runtime::Probe), (FailureKind, String)> {
+    backend: Backend,
+) -> Result<Built, (FailureKind, String)> {
     let source = probe_file(programs);
-    let compiled = compile_caught("difftest.lua", &source).map_err(|(panicked, d)| {
+    let options = if backend.interp() {
+        snapshot_options()
+    } else {
+        ljbpf_build::Options::default()
+    };
+    let compiled = compile_caught("difftest.lua", &source, &options).map_err(|(panicked, d)| {
         let kind = if panicked {
             FailureKind::Panic
         } else {
@@ -83,13 +137,24 @@ pub(crate) fn build(
         };
         (kind, d)
     })?;
-    let probe = ljbpf_runtime::Probe::load(ljbpf_cli::spec(&compiled)).map_err(|e| {
-        (
-            FailureKind::Verifier,
-            format!("{e}\nlisting:\n{}", compiled.listing),
+    let probe = if backend.kernel() {
+        Some(
+            ljbpf_runtime::Probe::load(ljbpf_cli::spec(&compiled)).map_err(|e| {
+                (
+                    FailureKind::Verifier,
+                    format!("{e}\nlisting:\n{}", compiled.listing),
+                )
+            })?,
         )
-    })?;
-    Ok((compiled, probe))
+    } else {
+        None
+    };
+    let defs = map_defs(&compiled);
+    Ok(Built {
+        compiled,
+        probe,
+        defs,
+    })
 }
 
 /// Runs `programs` (as few probe files as possible) on every input; returns failures.
@@ -97,18 +162,17 @@ pub fn run_batch(
     reference: &Reference,
     programs: &[(usize, Program)],
     inputs: &[Input],
+    backend: Backend,
     stats: &mut Stats,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     let bare: Vec<Program> = programs.iter().map(|p| p.1.clone()).collect();
-    match build(&bare) {
-        Ok((compiled, mut probe)) => {
+    match build(&bare, backend) {
+        Ok(mut built) => {
             stats.probe_files += 1;
             for (n, (index, p)) in programs.iter().enumerate() {
                 stats.programs += 1;
-                if let Some(mut f) =
-                    check_program(reference, p, &compiled, &mut probe, n, inputs, stats)
-                {
+                if let Some(mut f) = check_program(reference, p, &mut built, n, inputs, stats) {
                     f.index = *index;
                     failures.push(f);
                 }
@@ -117,8 +181,20 @@ pub fn run_batch(
         Err(_) if programs.len() > 1 => {
             // Find the culprits one by one.
             let mid = programs.len() / 2;
-            failures.extend(run_batch(reference, &programs[..mid], inputs, stats));
-            failures.extend(run_batch(reference, &programs[mid..], inputs, stats));
+            failures.extend(run_batch(
+                reference,
+                &programs[..mid],
+                inputs,
+                backend,
+                stats,
+            ));
+            failures.extend(run_batch(
+                reference,
+                &programs[mid..],
+                inputs,
+                backend,
+                stats,
+            ));
         }
         Err((kind, detail)) => {
             stats.programs += 1;
@@ -134,11 +210,54 @@ pub fn run_batch(
     failures
 }
 
+/// The interpreter stages of program `p{index}`.
+pub(crate) fn program_stages(
+    compiled: &ljbpf_build::CompiledProbe,
+    index: usize,
+) -> Result<Vec<Stage>, String> {
+    let name = format!("p{index}");
+    let program = compiled
+        .programs
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("no program {name}"))?;
+    stages(program)
+}
+
+/// Compares program `index` of `built` with LuaJIT on `input` in every backend `built` has:
+/// the interpreter (every stage) when it has snapshots, the kernel when it is loaded.
+pub(crate) fn compare(
+    built: &mut Built,
+    stages: &[Stage],
+    index: usize,
+    input: &Input,
+    want: &Observed,
+) -> Option<(FailureKind, String)> {
+    if !stages.is_empty() {
+        if let Some(f) = check_stages(&built.compiled, &built.defs, index, stages, input, want) {
+            return Some(f);
+        }
+    }
+    if let Some(probe) = built.probe.as_mut() {
+        let got = match run_kernel(probe, index, input) {
+            Ok(g) => g,
+            Err(e) => return Some((FailureKind::Kernel, e)),
+        };
+        if *want != got {
+            let listing = program_listing(&built.compiled, index);
+            return Some((
+                FailureKind::Mismatch,
+                format!("{}\nlisting:\n{listing}", want.diff(&got).join("\n")),
+            ));
+        }
+    }
+    None
+}
+
 pub(crate) fn check_program(
     reference: &Reference,
     program: &Program,
-    compiled: &ljbpf_build::CompiledProbe,
-    probe: &mut ljbpf_runtime::Probe,
+    built: &mut Built,
     index: usize,
     inputs: &[Input],
     stats: &mut Stats,
@@ -154,24 +273,28 @@ pub(crate) fn check_program(
         Ok(f) => f,
         Err(e) => return Some(fail(FailureKind::Generator, None, e)),
     };
+    let stages = if built
+        .compiled
+        .programs
+        .iter()
+        .any(|p| !p.snapshots.is_empty())
+    {
+        match program_stages(&built.compiled, index) {
+            Ok(s) => s,
+            Err(e) => return Some(fail(FailureKind::Interpreter, None, e)),
+        }
+    } else {
+        Vec::new()
+    };
     for input in inputs {
         let want = match reference.run(program, &f, input) {
             Ok(w) => w,
             Err(e) => return Some(fail(FailureKind::Generator, Some(input), e)),
         };
-        let got = match run_kernel(probe, index, input) {
-            Ok(g) => g,
-            Err(e) => return Some(fail(FailureKind::Kernel, Some(input), e)),
-        };
-        stats.cases += 1;
-        if want != got {
-            let listing = program_listing(compiled, index);
-            return Some(fail(
-                FailureKind::Mismatch,
-                Some(input),
-                format!("{}\nlisting:\n{listing}", want.diff(&got).join("\n")),
-            ));
+        if let Some((kind, detail)) = compare(built, &stages, index, input, &want) {
+            return Some(fail(kind, Some(input), detail));
         }
+        stats.cases += 1;
     }
     None
 }
@@ -201,12 +324,14 @@ pub(crate) fn program_listing(compiled: &ljbpf_build::CompiledProbe, index: usiz
     }
 }
 
-/// Whether `program` still fails the way `kind` says on `input` (compiled alone).
+/// Whether `program` still fails the way `kind` says on `input` (compiled alone, run in
+/// `backend`).
 pub fn still_fails(
     reference: &Reference,
     program: &Program,
     kind: &FailureKind,
     input: Option<&Input>,
+    backend: Backend,
 ) -> bool {
     if !program.bounded() {
         return false;
@@ -223,15 +348,20 @@ pub fn still_fails(
     let Ok(want) = reference.run(program, &f, &probe_input) else {
         return false;
     };
-    match build(std::slice::from_ref(program)) {
-        Ok((_, mut probe)) => {
-            if *kind != FailureKind::Mismatch {
+    match build(std::slice::from_ref(program), backend) {
+        Ok(mut built) => {
+            if !matches!(kind, FailureKind::Mismatch | FailureKind::Interpreter) {
                 return false;
             }
-            match run_kernel(&mut probe, 0, &probe_input) {
-                Ok(got) => got != want,
-                Err(_) => false,
-            }
+            let stages = if backend.interp() {
+                match program_stages(&built.compiled, 0) {
+                    Ok(s) => s,
+                    Err(_) => return false,
+                }
+            } else {
+                Vec::new()
+            };
+            compare(&mut built, &stages, 0, &probe_input, &want).is_some_and(|(k, _)| k == *kind)
         }
         Err((k, detail)) => {
             // A diagnostic that is about the candidate being broken (undefined name) is not
@@ -241,30 +371,40 @@ pub fn still_fails(
     }
 }
 
-/// What `program` does wrong on `input` now: the differences and the listing, or the
-/// diagnostics / verifier rejection.
-pub fn explain(reference: &Reference, program: &Program, input: Option<&Input>) -> String {
+/// What `program` does wrong on `input` now in `backend`: the differences (naming the pass
+/// after which the interpreter's results first differ) and the listing, or the diagnostics /
+/// verifier rejection.
+pub fn explain(
+    reference: &Reference,
+    program: &Program,
+    input: Option<&Input>,
+    backend: Backend,
+) -> String {
     let input = input
         .cloned()
         .unwrap_or_else(|| Input::generate(&mut Rng::new(0)));
     let want = reference
         .function(program)
         .and_then(|f| reference.run(program, &f, &input));
-    match build(std::slice::from_ref(program)) {
-        Ok((compiled, mut probe)) => {
-            let got = run_kernel(&mut probe, 0, &input);
-            match (want, got) {
-                (Ok(w), Ok(g)) => {
-                    let diff = w.diff(&g);
-                    let diff = if diff.is_empty() {
-                        "(no difference)".to_owned()
-                    } else {
-                        diff.join("\n")
-                    };
-                    format!("{diff}\nlisting:\n{}", compiled.listing)
+    match build(std::slice::from_ref(program), backend) {
+        Ok(mut built) => {
+            let want = match want {
+                Ok(w) => w,
+                Err(e) => return format!("reference: {e}"),
+            };
+            let stages = if backend.interp() {
+                match program_stages(&built.compiled, 0) {
+                    Ok(s) => s,
+                    Err(e) => return format!("interpreter: {e}"),
                 }
-                (w, g) => format!("reference: {w:?}\nkernel: {g:?}"),
-            }
+            } else {
+                Vec::new()
+            };
+            let diff = match compare(&mut built, &stages, 0, &input, &want) {
+                None => "(no difference)".to_owned(),
+                Some((kind, detail)) => format!("{kind:?}: {detail}"),
+            };
+            format!("{diff}\nlisting:\n{}", built.compiled.listing)
         }
         Err((kind, detail)) => format!("{kind:?}: {detail}"),
     }
@@ -306,6 +446,8 @@ pub struct Run {
     pub per_file: usize,
     /// Programs (by number) generated but not run: known compiler bugs.
     pub skip: Vec<usize>,
+    /// Where the compiled programs run.
+    pub backend: Backend,
 }
 
 /// Generates the run's programs and inputs from its seed (the stream does not depend on
@@ -326,7 +468,13 @@ pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
             .filter(|(index, _)| !run.skip.contains(index))
             .collect();
         if !programs.is_empty() {
-            failures.extend(run_batch(&reference, &programs, &inputs, stats));
+            failures.extend(run_batch(
+                &reference,
+                &programs,
+                &inputs,
+                run.backend,
+                stats,
+            ));
         }
         done += n;
     }

@@ -87,7 +87,7 @@ pub(crate) fn is_c_identifier(name: &str) -> bool {
 
 /// Compiles `source` and, if `kernel`, loads it into the verifier.
 pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
-    let compiled = match compile_caught(name, source) {
+    let compiled = match compile_caught(name, source, &ljbpf_build::Options::default()) {
         Ok(p) => p,
         Err((true, msg)) => return Verdict::Panic(msg),
         Err((false, diags)) => {

@@ -139,31 +139,36 @@ pub struct Observed {
 impl Observed {
     /// Lines describing where `self` (LuaJIT) and `kernel` differ.
     pub fn diff(&self, kernel: &Observed) -> Vec<String> {
+        self.diff_with(kernel, "kernel")
+    }
+
+    /// Lines describing where `self` (LuaJIT) and `other` (run by `who`) differ.
+    pub fn diff_with(&self, kernel: &Observed, who: &str) -> Vec<String> {
         let mut out = Vec::new();
         let show = |v: u64| format!("{v} ({v:#x}, as int64 {})", v as i64);
         if self.ret != kernel.ret {
             out.push(format!(
-                "return value: LuaJIT {} , kernel {}",
+                "return value: LuaJIT {} , {who} {}",
                 self.ret, kernel.ret
             ));
         }
         for (n, (l, k)) in self.out.iter().zip(&kernel.out).enumerate() {
             if l != k {
                 let s = |v: &Option<u64>| v.map_or("not written".to_owned(), show);
-                out.push(format!("out[{n}]: LuaJIT {}, kernel {}", s(l), s(k)));
+                out.push(format!("out[{n}]: LuaJIT {}, {who} {}", s(l), s(k)));
             }
         }
         for n in 0..MAP_LEN {
             if self.m[n] != kernel.m[n] {
                 out.push(format!(
-                    "m[{n}]: LuaJIT {}, kernel {}",
+                    "m[{n}]: LuaJIT {}, {who} {}",
                     show(self.m[n]),
                     show(kernel.m[n])
                 ));
             }
             if self.w[n] != kernel.w[n] {
                 out.push(format!(
-                    "w[{n}]: LuaJIT {}, kernel {}",
+                    "w[{n}]: LuaJIT {}, {who} {}",
                     self.w[n], kernel.w[n]
                 ));
             }
