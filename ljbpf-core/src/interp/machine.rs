@@ -277,6 +277,16 @@ impl Machine {
         Some(self.regions[r].bytes.clone())
     }
 
+    /// Every entry of map `map` that exists, in key order (array entries only once touched;
+    /// untouched ones are zero).
+    pub fn map_entries(&self, map: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.maps[map]
+            .entries
+            .iter()
+            .map(|(k, &r)| (k.clone(), self.regions[r].bytes.clone()))
+            .collect()
+    }
+
     /// Sets `key` of map `map` to `value` (as user space's `bpf_map_update_elem` would); false
     /// when the map has no room for it or the sizes are wrong.
     pub fn map_set(&mut self, map: usize, key: &[u8], value: &[u8]) -> bool {

@@ -211,7 +211,7 @@ pub fn run_batch(
 }
 
 /// The interpreter stages of program `p{index}`.
-pub(crate) fn program_stages(
+pub fn program_stages(
     compiled: &ljbpf_build::CompiledProbe,
     index: usize,
 ) -> Result<Vec<Stage>, String> {
