@@ -742,7 +742,7 @@ impl RawInsn {
 
     /// Every slot of raw little-endian code (a trailing partial slot is an error).
     pub fn parse(code: &[u8]) -> Result<Vec<RawInsn>, DecodeError> {
-        if code.len() % 8 != 0 {
+        if !code.len().is_multiple_of(8) {
             return Err(DecodeError {
                 slot: code.len() / 8,
                 message: format!("{} bytes is not a whole number of slots", code.len()),
