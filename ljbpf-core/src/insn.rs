@@ -9,7 +9,11 @@
 //! ```
 //!
 //! Jump targets stay symbolic ([`Label`]) until layout; registers are generic so the same type
-//! carries virtual registers before allocation and physical ones after.
+//! carries virtual registers before allocation and physical ones after. [`decode`] is the inverse
+//! of [`Insn::encode`] (the interpreter runs laid-out code through it).
+//!
+//! Over 800 lines on purpose: the type, its encoder, decoder and printer are one table read
+//! side by side (every opcode form appears once in each).
 
 use std::fmt;
 
@@ -919,4 +923,292 @@ impl<R: Copy + fmt::Display> fmt::Display for Show<'_, R> {
             Insn::Exit => write!(f, "exit"),
         }
     }
+}
+
+impl RawInsn {
+    /// The slot from its little-endian bytes (inverse of [`RawInsn::to_bytes`]).
+    pub fn from_bytes(b: [u8; 8]) -> RawInsn {
+        RawInsn {
+            code: b[0],
+            dst: b[1] & 0x0f,
+            src: b[1] >> 4,
+            off: i16::from_le_bytes([b[2], b[3]]),
+            imm: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    /// Every slot of raw little-endian code (a trailing partial slot is an error).
+    pub fn parse(code: &[u8]) -> Result<Vec<RawInsn>, DecodeError> {
+        if !code.len().is_multiple_of(8) {
+            return Err(DecodeError {
+                slot: code.len() / 8,
+                message: format!("{} bytes is not a whole number of slots", code.len()),
+            });
+        }
+        Ok(code
+            .chunks_exact(8)
+            .map(|c| RawInsn::from_bytes(c.try_into().expect("8-byte chunk")))
+            .collect())
+    }
+}
+
+/// A slot [`decode`] does not accept: an opcode ljbpf never emits (e.g. ISA v4's `BSWAP`,
+/// `MOVSX` of 8/16 bits, `LDX MEMSX`, `JMP32`) or malformed fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// The slot.
+    pub slot: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "slot {}: {}", self.slot, self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// One decoded instruction: its first slot, the instruction (a jump's [`Label`] is the slot it
+/// lands on) and its raw jump offset (0 for non-jumps).
+pub type Decoded = (usize, Insn<Reg>, i16);
+
+/// Decodes the instruction at slot `at` of `slots`: the inverse of [`Insn::encode`] for every
+/// instruction it can produce, an error for anything else. A jump's target becomes
+/// `Label(at + 1 + off)`; a map load keeps its immediate (the map's index or fd) as [`MapId`]
+/// (the ELF writer leaves it 0 and records a relocation instead).
+pub fn decode(slots: &[RawInsn], at: usize) -> Result<(Insn<Reg>, i16), DecodeError> {
+    let err = |message: String| DecodeError { slot: at, message };
+    let raw = *slots
+        .get(at)
+        .ok_or_else(|| err("past the end of the code".to_owned()))?;
+    let reg = |n: u8| -> Result<Reg, DecodeError> {
+        if n <= 10 {
+            Ok(Reg(n))
+        } else {
+            Err(err(format!("register r{n} does not exist")))
+        }
+    };
+    let (dst, src) = (reg(raw.dst)?, reg(raw.src)?);
+    // Fields the form does not use must be zero (the kernel rejects them as reserved).
+    let zero = |what: &str, v: i64| -> Result<(), DecodeError> {
+        if v == 0 {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "opcode {:#04x}: {what} is {v}, not 0",
+                raw.code
+            )))
+        }
+    };
+    let size = match raw.code & 0x18 {
+        0x00 => Size::W,
+        0x08 => Size::H,
+        0x10 => Size::B,
+        _ => Size::DW,
+    };
+    let target = Label((at as i64 + 1 + i64::from(raw.off)) as u32);
+    let insn = match raw.code & 0x07 {
+        CLS_ALU64 | CLS_ALU => {
+            let wide = raw.code & 0x07 == CLS_ALU64;
+            let x = raw.code & SRC_X != 0;
+            let op = match (raw.code & 0xf0, raw.off) {
+                (0x00, 0) => AluOp::Add,
+                (0x10, 0) => AluOp::Sub,
+                (0x20, 0) => AluOp::Mul,
+                (0x30, 0) => AluOp::Div,
+                (0x30, 1) => AluOp::SDiv,
+                (0x40, 0) => AluOp::Or,
+                (0x50, 0) => AluOp::And,
+                (0x60, 0) => AluOp::Lsh,
+                (0x70, 0) => AluOp::Rsh,
+                (0x80, 0) => AluOp::Neg,
+                (0x90, 0) => AluOp::Mod,
+                (0x90, 1) => AluOp::SMod,
+                (0xa0, 0) => AluOp::Xor,
+                (0xb0, 0) => AluOp::Mov,
+                // MOVSX (ISA v4): only the 32-bit form, in place, is ever emitted.
+                (0xb0, 32) if wide && x && dst == src => {
+                    zero("imm", i64::from(raw.imm))?;
+                    return Ok((Insn::Sext32 { dst }, 0));
+                }
+                (0xc0, 0) => AluOp::Arsh,
+                // BPF_END | BPF_TO_BE in the 32-bit class; BPF_TO_LE and ALU64 BSWAP are not.
+                (OP_END, 0) if !wide && x => {
+                    zero("src", i64::from(raw.src))?;
+                    if !matches!(raw.imm, 16 | 32 | 64) {
+                        return Err(err(format!("byte swap of {} bits", raw.imm)));
+                    }
+                    return Ok((
+                        Insn::ToBe {
+                            dst,
+                            bits: raw.imm as u8,
+                        },
+                        0,
+                    ));
+                }
+                (op, off) => {
+                    return Err(err(format!(
+                        "unknown ALU opcode {:#04x} (op {op:#04x}, offset {off})",
+                        raw.code
+                    )))
+                }
+            };
+            let s = if x {
+                zero("imm", i64::from(raw.imm))?;
+                Src::Reg(src)
+            } else {
+                zero("src", i64::from(raw.src))?;
+                Src::Imm(raw.imm)
+            };
+            if wide {
+                Insn::Alu64 { op, dst, src: s }
+            } else {
+                Insn::Alu32 { op, dst, src: s }
+            }
+        }
+        CLS_LD => match raw.code & 0xe0 {
+            MODE_IMM if size == Size::DW => {
+                zero("offset", i64::from(raw.off))?;
+                let next = slots
+                    .get(at + 1)
+                    .ok_or_else(|| err("LD_IMM64 without its second slot".to_owned()))?;
+                if next.code != 0 || next.dst != 0 || next.src != 0 || next.off != 0 {
+                    return Err(err("malformed second slot of LD_IMM64".to_owned()));
+                }
+                match raw.src {
+                    0 => Insn::LdImm64 {
+                        dst,
+                        imm: (i64::from(next.imm) << 32) | i64::from(raw.imm as u32),
+                    },
+                    PSEUDO_MAP_FD => {
+                        zero("second immediate", i64::from(next.imm))?;
+                        Insn::LdMap {
+                            dst,
+                            map: MapId(raw.imm as u32),
+                        }
+                    }
+                    s => return Err(err(format!("LD_IMM64 with src_reg {s}"))),
+                }
+            }
+            MODE_ABS => {
+                zero("dst", i64::from(raw.dst))?;
+                zero("src", i64::from(raw.src))?;
+                zero("offset", i64::from(raw.off))?;
+                Insn::LdAbs { size, imm: raw.imm }
+            }
+            MODE_IND => {
+                zero("dst", i64::from(raw.dst))?;
+                zero("offset", i64::from(raw.off))?;
+                Insn::LdInd {
+                    size,
+                    src,
+                    imm: raw.imm,
+                }
+            }
+            _ => return Err(err(format!("unknown LD opcode {:#04x}", raw.code))),
+        },
+        CLS_LDX if raw.code & 0xe0 == MODE_MEM => {
+            zero("imm", i64::from(raw.imm))?;
+            Insn::Ldx {
+                size,
+                dst,
+                src,
+                off: raw.off,
+            }
+        }
+        CLS_ST if raw.code & 0xe0 == MODE_MEM => {
+            zero("src", i64::from(raw.src))?;
+            Insn::St {
+                size,
+                dst,
+                off: raw.off,
+                imm: raw.imm,
+            }
+        }
+        CLS_STX if raw.code & 0xe0 == MODE_MEM => {
+            zero("imm", i64::from(raw.imm))?;
+            Insn::Stx {
+                size,
+                dst,
+                src,
+                off: raw.off,
+            }
+        }
+        CLS_STX if raw.code & 0xe0 == MODE_ATOMIC && raw.imm == ATOMIC_ADD => Insn::AtomicAdd {
+            size,
+            dst,
+            src,
+            off: raw.off,
+        },
+        CLS_JMP => {
+            let x = raw.code & SRC_X != 0;
+            let cond = |op: JmpOp| -> Result<Insn<Reg>, DecodeError> {
+                let s = if x {
+                    zero("imm", i64::from(raw.imm))?;
+                    Src::Reg(src)
+                } else {
+                    zero("src", i64::from(raw.src))?;
+                    Src::Imm(raw.imm)
+                };
+                Ok(Insn::Jmp {
+                    op,
+                    dst,
+                    src: s,
+                    target,
+                })
+            };
+            match raw.code & 0xf0 {
+                OP_JA if !x => {
+                    zero("dst", i64::from(raw.dst))?;
+                    zero("src", i64::from(raw.src))?;
+                    zero("imm", i64::from(raw.imm))?;
+                    Insn::Ja { target }
+                }
+                OP_CALL if !x => {
+                    zero("src (pseudo call)", i64::from(raw.src))?;
+                    zero("dst", i64::from(raw.dst))?;
+                    zero("offset", i64::from(raw.off))?;
+                    let helper = Helper::from_id(raw.imm as u32)
+                        .ok_or_else(|| err(format!("unknown helper {}", raw.imm)))?;
+                    return Ok((Insn::Call { helper }, 0));
+                }
+                OP_EXIT if !x => {
+                    zero("dst", i64::from(raw.dst))?;
+                    zero("src", i64::from(raw.src))?;
+                    zero("offset", i64::from(raw.off))?;
+                    zero("imm", i64::from(raw.imm))?;
+                    return Ok((Insn::Exit, 0));
+                }
+                0x10 => cond(JmpOp::Jeq)?,
+                0x20 => cond(JmpOp::Jgt)?,
+                0x30 => cond(JmpOp::Jge)?,
+                0x40 => cond(JmpOp::Jset)?,
+                0x50 => cond(JmpOp::Jne)?,
+                0x60 => cond(JmpOp::Jsgt)?,
+                0x70 => cond(JmpOp::Jsge)?,
+                0xa0 => cond(JmpOp::Jlt)?,
+                0xb0 => cond(JmpOp::Jle)?,
+                0xc0 => cond(JmpOp::Jslt)?,
+                0xd0 => cond(JmpOp::Jsle)?,
+                _ => return Err(err(format!("unknown JMP opcode {:#04x}", raw.code))),
+            }
+        }
+        _ => return Err(err(format!("unknown opcode {:#04x}", raw.code))),
+    };
+    let off = if insn.target().is_some() { raw.off } else { 0 };
+    Ok((insn, off))
+}
+
+/// Decodes a whole program (see [`decode`]).
+pub fn decode_all(slots: &[RawInsn]) -> Result<Vec<Decoded>, DecodeError> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < slots.len() {
+        let (insn, off) = decode(slots, at)?;
+        out.push((at, insn, off));
+        at += insn.slots() as usize;
+    }
+    Ok(out)
 }

@@ -3,7 +3,8 @@
 //!
 //! One table per fact:
 //!
-//! - [`insn`]: BPF instructions — encoding, kernel-syntax printing;
+//! - [`insn`]: BPF instructions — encoding, decoding, kernel-syntax printing;
+//! - [`interp`]: a BPF interpreter over any register type (an oracle for tests);
 //! - [`helper`]: the kernel helpers ljbpf calls (id, name, arguments, result, first kernel);
 //! - [`map`]: map kinds (kernel type, key rules, what programs may do, Rust binding);
 //! - [`program`]: program kinds (constructor, section, kernel type, context, verdicts);
@@ -14,5 +15,6 @@ pub mod context;
 pub mod elf;
 pub mod helper;
 pub mod insn;
+pub mod interp;
 pub mod map;
 pub mod program;

@@ -1,18 +1,24 @@
-//! Random programs run in LuaJIT and in the kernel must agree (see `ljbpf_tests::gen` for the
-//! generator, the inputs and the reference's documented deviations).
+//! Random programs run in LuaJIT, in the kernel and in the interpreter must agree (see
+//! `ljbpf_tests::gen` for the generator, the inputs and the reference's documented deviations).
 //!
-//! A fixed seed, 600 programs x 4 input sets (2,400 cases), 24 programs per probe file. A
-//! failure prints the program minimised (statements dropped, expressions reduced while it still
-//! fails) as a probe file. For longer runs: `cargo run --release -p ljbpf-tests --bin difftest
-//! -- --cases 100000 --seed 1`.
+//! Kernel (root only): a fixed seed, 600 programs x 4 input sets (2,400 cases), 24 programs per
+//! probe file. Interpreter (any user): 1,250 programs x 8 input sets (10,000 cases), each run
+//! on the code after every back-end pass and on the final bytes, so a mismatch names the pass
+//! that introduced it. A failure prints the program minimised (statements dropped,
+//! expressions reduced while it still fails) as a probe file. For longer runs: `cargo run
+//! --release -p ljbpf-tests --bin difftest -- --cases 100000 --seed 1 --backend interp`.
 
-use ljbpf_tests::gen::{self, Failure, FailureKind, Reference, Run, Stats};
+use ljbpf_tests::gen::{self, Backend, Failure, FailureKind, Reference, Run, Stats};
 use ljbpf_tests::kernel_ready;
 
 const SEED: u64 = 20_250_601;
 const PROGRAMS: usize = 600;
 const INPUTS: usize = 4;
 const PER_FILE: usize = 24;
+const INTERP_SEED: u64 = 20_261_201;
+const INTERP_PROGRAMS: usize = 1_250;
+const INTERP_INPUTS: usize = 8;
+const INTERP_CASES: usize = 10_000;
 
 /// Compiler defects found by this test, minimised by hand and fixed: (what was wrong, probe
 /// file, packet fields (a, c, d) as in `gen::Input`, expected return value).
@@ -45,21 +51,22 @@ fn run(skip: Vec<usize>) -> Run {
         inputs: INPUTS,
         per_file: PER_FILE,
         skip,
+        backend: Backend::Kernel,
     }
 }
 
 /// A failure with its program minimised, as text for the test output.
-fn report(reference: &Reference, failure: &Failure, minimise: bool) -> String {
+fn report(reference: &Reference, failure: &Failure, minimise: bool, backend: Backend) -> String {
     let program = if minimise && failure.kind != FailureKind::Generator {
         let kind = failure.kind.clone();
         let input = failure.input.clone();
         gen::shrink(&failure.program, &mut |p| {
-            gen::still_fails(reference, p, &kind, input.as_ref())
+            gen::still_fails(reference, p, &kind, input.as_ref(), backend)
         })
     } else {
         failure.program.clone()
     };
-    let detail = gen::explain(reference, &program, failure.input.as_ref());
+    let detail = gen::explain(reference, &program, failure.input.as_ref(), backend);
     format!(
         "program {} ({:?}), minimised from {} to {} nodes:\n{}",
         failure.index,
@@ -70,17 +77,16 @@ fn report(reference: &Reference, failure: &Failure, minimise: bool) -> String {
     )
 }
 
-#[test]
-fn random_programs_agree() {
-    if !kernel_ready("random_programs_agree") {
-        return;
-    }
+/// Runs `run` and panics with the first failures, minimised.
+fn check(name: &str, run: &Run, min_cases: usize) {
     let start = std::time::Instant::now();
     let mut stats = Stats::default();
-    let failures = gen::difftest(&run(Vec::new()), &mut stats);
+    let failures = gen::difftest(run, &mut stats);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "random difftest seed {SEED}: {} programs in {} probe files, {} cases, {:.1} s ({:.0} cases/s), {} failing",
+        "{name} seed {} ({:?}): {} programs in {} probe files, {} cases, {:.1} s ({:.0} cases/s), {} failing",
+        run.seed,
+        run.backend,
         stats.programs,
         stats.probe_files,
         stats.cases,
@@ -93,7 +99,7 @@ fn random_programs_agree() {
         let reports: Vec<String> = failures
             .iter()
             .take(3)
-            .map(|f| report(&reference, f, true))
+            .map(|f| report(&reference, f, true, run.backend))
             .collect();
         panic!(
             "{} of {} programs fail (first {} shown, minimised):\n\n{}",
@@ -103,7 +109,33 @@ fn random_programs_agree() {
             reports.join("\n\n")
         );
     }
-    assert!(stats.cases >= 2000, "only {} cases compared", stats.cases);
+    assert!(
+        stats.cases >= min_cases,
+        "only {} cases compared",
+        stats.cases
+    );
+}
+
+#[test]
+fn random_programs_agree() {
+    if !kernel_ready("random_programs_agree") {
+        return;
+    }
+    check("random difftest", &run(Vec::new()), 2000);
+}
+
+/// No root needed: LuaJIT against the interpreter, on the code after every pass.
+#[test]
+fn random_programs_agree_in_interpreter() {
+    let run = Run {
+        seed: INTERP_SEED,
+        programs: INTERP_PROGRAMS,
+        inputs: INTERP_INPUTS,
+        per_file: PER_FILE,
+        skip: Vec::new(),
+        backend: Backend::Interp,
+    };
+    check("interpreter difftest", &run, INTERP_CASES);
 }
 
 #[test]

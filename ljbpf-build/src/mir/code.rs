@@ -266,3 +266,14 @@ pub fn clobbers<X>(insn: &Insn<X>) -> bool {
         Insn::Call { .. } | Insn::LdAbs { .. } | Insn::LdInd { .. }
     )
 }
+
+/// Virtual code runs in `ljbpf_core::interp` too: physical registers keep their numbers (the
+/// interpreter's ABI), virtual ones come after them.
+impl ljbpf_core::interp::Key for R {
+    fn key(self) -> usize {
+        match self {
+            R::P(r) => r.0 as usize,
+            R::V(v) => 11 + v.0 as usize,
+        }
+    }
+}

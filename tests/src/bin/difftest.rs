@@ -1,20 +1,23 @@
-//! Standalone differential tester: random programs run in LuaJIT and in the kernel.
+//! Standalone differential tester: random programs run in LuaJIT and in the kernel and/or the
+//! interpreter (`ljbpf_core::interp`, on the code after every back-end pass).
 //!
 //! ```text
 //! difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR]
+//!          [--backend interp|kernel|both]
 //! ```
 //!
 //! A case is one program run on one input set; each program runs on `K` input sets (default 4)
 //! and `P` programs (default 24) share one probe file. Prints cases/s. Every failing program
 //! is minimised (statements dropped, expressions reduced while the failure persists) and
 //! written to `DIR` (default `difftest-failures`) as a probe file ready to become a
-//! regression test. Exit status 1 when anything failed. Needs root.
+//! regression test. Exit status 1 when anything failed. The kernel backends (`kernel`, `both`;
+//! the default is `both` as root, `interp` otherwise) need root.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ljbpf_tests::gen::{self, FailureKind, Reference, Stats};
+use ljbpf_tests::gen::{self, Backend, FailureKind, Reference, Stats};
 
 struct Args {
     cases: usize,
@@ -22,6 +25,7 @@ struct Args {
     inputs: usize,
     per_file: usize,
     out: PathBuf,
+    backend: Backend,
 }
 
 fn parse() -> Result<Args, String> {
@@ -31,6 +35,11 @@ fn parse() -> Result<Args, String> {
         inputs: 4,
         per_file: 24,
         out: PathBuf::from("difftest-failures"),
+        backend: if root() {
+            Backend::Both
+        } else {
+            Backend::Interp
+        },
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,14 +58,20 @@ fn parse() -> Result<Args, String> {
             "--inputs" => args.inputs = (num(value()?)? as usize).max(1),
             "--per-file" => args.per_file = (num(value()?)? as usize).max(1),
             "--out" => args.out = PathBuf::from(value()?),
+            "--backend" => args.backend = value()?.parse()?,
             "-h" | "--help" => return Err(
-                "usage: difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR]"
+                "usage: difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR] [--backend interp|kernel|both]"
                     .to_owned(),
             ),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(args)
+}
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn main() -> ExitCode {
@@ -67,9 +82,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("difftest runs programs in the kernel (BPF_PROG_TEST_RUN): run it as root");
+    if args.backend.kernel() && !root() {
+        eprintln!("difftest runs programs in the kernel (BPF_PROG_TEST_RUN): run it as root, or use --backend interp");
         return ExitCode::from(2);
     }
     let programs = args.cases.div_ceil(args.inputs);
@@ -81,12 +95,14 @@ fn main() -> ExitCode {
         inputs: args.inputs,
         per_file: args.per_file,
         skip: Vec::new(),
+        backend: args.backend,
     };
     let failures = gen::difftest(&run, &mut stats);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "difftest seed {}: {} programs in {} probe files, {} cases in {secs:.1} s ({:.0} cases/s, {:.0} programs/s), {} failing programs",
+        "difftest seed {} ({:?}): {} programs in {} probe files, {} cases in {secs:.1} s ({:.0} cases/s, {:.0} programs/s), {} failing programs",
         args.seed,
+        args.backend,
         stats.programs,
         stats.probe_files,
         stats.cases,
@@ -108,10 +124,10 @@ fn main() -> ExitCode {
             failure.program.clone()
         } else {
             gen::shrink(&failure.program, &mut |p| {
-                gen::still_fails(&reference, p, &kind, input.as_ref())
+                gen::still_fails(&reference, p, &kind, input.as_ref(), args.backend)
             })
         };
-        let detail = gen::explain(&reference, &minimised, input.as_ref());
+        let detail = gen::explain(&reference, &minimised, input.as_ref(), args.backend);
         let text = gen::regression_file(failure, &minimised, &detail);
         let path = args.out.join(
             format!("seed{}-program{}-{kind:?}.lua", args.seed, failure.index).to_lowercase(),

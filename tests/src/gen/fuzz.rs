@@ -1,0 +1,433 @@
+//! Robustness fuzzing: random probe files that must compile or be rejected cleanly, and load.
+
+use std::fmt::Write as _;
+
+use super::*;
+
+/// How a fuzzed probe file fared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Compiled and every program passed the verifier.
+    Verified,
+    /// The compiler gave diagnostics (and none of them is an internal error).
+    Rejected,
+    /// Compiled, but the verifier rejected a program: a compiler defect.
+    VerifierRejected(String),
+    /// The compiler panicked: a defect.
+    Panic(String),
+    /// A diagnostic says "internal error": a defect.
+    InternalError(String),
+    /// Compiled; the verifier was not consulted (not root).
+    CompiledUnchecked,
+}
+
+/// Counts of a fuzz run.
+#[derive(Clone, Debug, Default)]
+pub struct FuzzStats {
+    pub tried: usize,
+    pub compiled: usize,
+    pub verified: usize,
+    pub rejected_by_compiler: usize,
+    pub rejected_by_verifier: usize,
+    pub panics: usize,
+    pub internal_errors: usize,
+}
+
+impl FuzzStats {
+    pub fn add(&mut self, v: &Verdict) {
+        self.tried += 1;
+        match v {
+            Verdict::Verified => {
+                self.compiled += 1;
+                self.verified += 1;
+            }
+            Verdict::CompiledUnchecked => self.compiled += 1,
+            Verdict::Rejected => self.rejected_by_compiler += 1,
+            Verdict::VerifierRejected(_) => {
+                self.compiled += 1;
+                self.rejected_by_verifier += 1;
+            }
+            Verdict::Panic(_) => self.panics += 1,
+            Verdict::InternalError(_) => {
+                self.rejected_by_compiler += 1;
+                self.internal_errors += 1;
+            }
+        }
+    }
+
+    pub fn defects(&self) -> usize {
+        self.rejected_by_verifier + self.panics + self.internal_errors
+    }
+}
+
+impl std::fmt::Display for FuzzStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tried {}, compiled {}, verified {}, rejected-by-compiler {}, rejected-by-verifier {}, \
+             panics {}, internal errors {}",
+            self.tried,
+            self.compiled,
+            self.verified,
+            self.rejected_by_compiler,
+            self.rejected_by_verifier,
+            self.panics,
+            self.internal_errors
+        )
+    }
+}
+
+pub(crate) fn is_c_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Compiles `source` and, if `kernel`, loads it into the verifier.
+pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
+    let compiled = match compile_caught(name, source, &ljbpf_build::Options::default()) {
+        Ok(p) => p,
+        Err((true, msg)) => return Verdict::Panic(msg),
+        Err((false, diags)) => {
+            // Our internal errors start their message so; user text quoted in a message may not.
+            if diags.contains(": error: internal error") {
+                return Verdict::InternalError(diags);
+            }
+            return Verdict::Rejected;
+        }
+    };
+    if !kernel {
+        return Verdict::CompiledUnchecked;
+    }
+    let spec = ljbpf_cli::spec(&compiled);
+    match ljbpf_runtime::check(spec) {
+        Ok(rows) => {
+            let bad: Vec<String> = rows
+                .into_iter()
+                .filter_map(|r| r.verdict.err().map(|e| format!("{}: {e}", r.name)))
+                .collect();
+            if bad.is_empty() {
+                Verdict::Verified
+            } else {
+                Verdict::VerifierRejected(format!(
+                    "{}\nlisting:\n{}",
+                    bad.join("\n"),
+                    compiled.listing
+                ))
+            }
+        }
+        Err(e) => {
+            let mut message = format!("object does not load: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                let _ = write!(message, ": {cause}");
+                source = cause.source();
+            }
+            // Name what the kernel most likely refused.
+            for map in &compiled.maps {
+                if !is_c_identifier(&map.name) {
+                    let _ = write!(message, "\n[bad-name] map name {:?}", map.name);
+                }
+                if map.kind.keys() == ljbpf_build::core::map::Keys::Index {
+                    let size = map.key.size();
+                    if size != 4 {
+                        let _ = write!(
+                            message,
+                            "\n[array-key] {} map {} has a {size}-byte key",
+                            map.kind, map.name
+                        );
+                    }
+                }
+            }
+            Verdict::VerifierRejected(message)
+        }
+    }
+}
+
+/// The corpus files (name, text) used as mutation seeds.
+pub fn corpus() -> Vec<(String, String)> {
+    let dir = crate::root().join("corpus");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+                .filter_map(|p| {
+                    let text = std::fs::read_to_string(&p).ok()?;
+                    Some((p.file_name()?.to_string_lossy().into_owned(), text))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Fragments that are (mostly) valid inside a program function.
+pub(crate) const FRAGMENTS: &[&str] = &[
+    "local v = 1",
+    "local v = pkt.ip.ttl",
+    "local v = ntoh(pkt.ip.src)",
+    "local v = skb.len",
+    "local v = time()",
+    "local v = pid_tgid()",
+    "local v = 1LL",
+    "local v = 0xffffffffffffffffULL",
+    "local v = nil",
+    "local v = true",
+    "local v = 'str'",
+    "local v = {}",
+    "local v = 1.5",
+    "local v = 2^70",
+    "local v = -0",
+    "local v = 1e300",
+    "local v = 0/0",
+    "v = v + 1",
+    "v = v / 0",
+    "v = v % 0",
+    "v = -v",
+    "v = bit.lshift(v, 70)",
+    "v = v .. 'x'",
+    "v = #v",
+    "v = v()",
+    "v = v.field",
+    "v = v[1]",
+    "v = not v",
+    "v = v and 1 or 2",
+    "v = ffi.new('uint8_t[16]')",
+    "v = ffi.cast('uint32_t', v)",
+    "if v then return 1 end",
+    "if v == nil then return 0 end",
+    "while v do v = nil end",
+    "for k = 1, 10 do v = v + k end",
+    "for k = 10, 1, -1 do v = v - k end",
+    "for k = 1, v do end",
+    "repeat v = v + 1 until v > 10",
+    "do local q = v end",
+    "goto done",
+    "::done::",
+    "return",
+    "return v",
+    "return v, v",
+    "local a, b, c = 1, 2",
+    "local t = m[v]",
+    "m[v] = v",
+    "m[1] = nil",
+    "local t = m[1] if t then xadd(t, 1) end",
+    "xadd(v, 1)",
+    "print(v)",
+    "perf_submit(skb, v)",
+    "local s = comm()",
+    "local r = load_bytes(0, 4)",
+    "v = pkt.ip.tcp.dst_port",
+    "v = pkt.ip6.dst_lo",
+    "v = pkt.eth.nonexistent",
+    "v = math.log2(v)",
+    "v = hton(v)",
+    "v = ntoh(v, 16)",
+    "v = rand()",
+    "v = cpu()",
+    "v = uid_gid()",
+    "v = stack_id(v)",
+    "v = select('#', v)",
+    "v = string.len('x')",
+    "v = ...",
+    "local function g() end",
+    "error('boom')",
+    "v = bit.band(v, 0xff, 0xf0)",
+    "v = v ~>> 3",
+    "v = v < 1LL",
+];
+
+/// Declarations for the fuzzed file's top level.
+pub(crate) const DECLS: &[&str] = &[
+    "local m = bpf.map('array', 16, 'uint32_t', 'uint64_t')",
+    "local m = bpf.map('hash', 16, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))",
+    "local m = bpf.map('percpu_array', 4)",
+    "local m = bpf.map('lru_hash', 0, 'uint64_t', 'uint8_t')",
+    "local m = bpf.map('hash', -1)",
+    "local m = bpf.map('nonsense', 16)",
+    "local m = bpf.map('array', 16, 'struct nope', 'uint64_t')",
+    "local m = bpf.map('array', 1.5)",
+    "local m = bpf.map('perf_event_array')",
+    "local m = bpf.map()",
+    "local m = bpf.map('hash', 16, 'uint8_t', 'double')",
+    "local m = bpf.map('array', 16, 'uint32_t', 'char[16]')",
+    "local m = bpf.map('hash', 65536, 'uint32_t', 'uint64_t')",
+    "local m = 42",
+    "local m = nil",
+    "local m = {}",
+    "ffi.cdef[[ struct s_t { uint32_t a; uint64_t b; char c[3]; }; ]]\nlocal m = bpf.map('hash', 8, 'struct s_t', 'struct s_t')",
+    "ffi.cdef[[ struct broken { ]]\nlocal m = bpf.map('array', 4)",
+    "local m = bpf.map('array', 4, ffi.typeof('int8_t'), ffi.typeof('int16_t'))",
+];
+
+/// Program declarations; `F` stands for the function.
+pub(crate) const PROGRAM_DECLS: &[&str] = &[
+    "bpf.socket(F)",
+    "bpf.socket('lo', F)",
+    "bpf(F)",
+    "bpf.tracepoint('raw_syscalls/sys_enter', F)",
+    "bpf.tracepoint('sched/sched_switch', F)",
+    "bpf.tracepoint('no/such', F)",
+    "bpf.tracepoint('malformed', F)",
+    "bpf.kprobe('do_sys_open', F)",
+    "bpf.kprobe('myprobe:do_sys_open', F, true)",
+    "bpf.uprobe('/bin/sh:main', F)",
+    "bpf.uprobe('nocolon', F)",
+    "bpf.socket()",
+    "bpf.socket(42)",
+    "bpf.tracepoint(F)",
+    "F",
+];
+
+/// A random probe file for the robustness fuzzer.
+pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> String {
+    match rng.below(10) {
+        // A valid generated program (sometimes huge).
+        0 | 1 => {
+            let p = Program::generate(rng);
+            if rng.chance(1, 4) {
+                let many: Vec<Program> = (0..2 + rng.below(6))
+                    .map(|_| Program::generate(rng))
+                    .collect();
+                probe_file(&many)
+            } else {
+                p.probe_source()
+            }
+        }
+        // Fragments in random declarations.
+        2..=4 => fragment_file(rng),
+        // A huge function.
+        5 => huge_file(rng),
+        // Byte mutations of a corpus file or a generated program.
+        _ => {
+            let base = if !corpus.is_empty() && rng.chance(2, 3) {
+                rng.pick(corpus).1.clone()
+            } else {
+                Program::generate(rng).probe_source()
+            };
+            mutate(rng, &base)
+        }
+    }
+}
+
+pub(crate) fn fragment_file(rng: &mut Rng) -> String {
+    let mut s = String::from("local ffi = require('ffi')\n");
+    let decl: &str = DECLS[rng.below(DECLS.len())];
+    s.push_str(decl);
+    s.push('\n');
+    let programs = 1 + rng.below(3);
+    let mut names = Vec::new();
+    for n in 0..programs {
+        let mut body = String::new();
+        let arg = *rng.pick(&["ctx", "skb", "", "ctx, extra"]);
+        let _ = writeln!(body, "function ({arg})");
+        let len = rng.below(12);
+        let _ = writeln!(
+            body,
+            "  local v = {}",
+            rng.pick(&["0", "pkt.ip.ttl", "1LL", "nil"])
+        );
+        for _ in 0..len {
+            let depth = 1 + rng.below(2);
+            let line = *rng.pick(FRAGMENTS);
+            if rng.chance(1, 6) {
+                let _ = writeln!(body, "{:depth$}if v then {line} end", "");
+            } else {
+                let _ = writeln!(body, "{:depth$}{line}", "");
+            }
+        }
+        if rng.chance(3, 4) {
+            let _ = writeln!(
+                body,
+                "  return {}",
+                rng.pick(&["0", "1", "v", "nil", "true"])
+            );
+        }
+        body.push_str("end");
+        let decl = rng.pick(PROGRAM_DECLS).replace('F', &body);
+        let _ = writeln!(s, "local p{n} = {decl}");
+        names.push(format!("p{n}"));
+    }
+    s.push_str("return {\n");
+    if rng.chance(3, 4) {
+        s.push_str("  m = m,\n");
+    }
+    for name in names {
+        let _ = writeln!(s, "  {name} = {name},");
+    }
+    if rng.chance(1, 8) {
+        s.push_str("  junk = 42,\n");
+    }
+    s.push_str("}\n");
+    s
+}
+
+pub(crate) fn huge_file(rng: &mut Rng) -> String {
+    let mut s = String::from(
+        "local out = bpf.map('array', 4, 'uint32_t', 'uint64_t')\nreturn {\n  out = out,\n  f = bpf.socket(function (skb)\n    local v = pkt.ip.ttl\n",
+    );
+    let lines = 100 + rng.below(1500);
+    let kind = rng.below(4);
+    for n in 0..lines {
+        match kind {
+            0 => {
+                let _ = writeln!(s, "    v = v + {}", n % 7);
+            }
+            1 => {
+                let _ = writeln!(s, "    local l{n} = v + {n}");
+            }
+            2 => {
+                let _ = writeln!(s, "    if v == {n} then v = v * 3 end");
+            }
+            _ => {
+                let _ = writeln!(s, "    out[{}] = v + {n}", n % 4);
+            }
+        }
+    }
+    s.push_str("    return v\n  end),\n}\n");
+    s
+}
+
+/// Random byte-level edits of `text`.
+pub fn mutate(rng: &mut Rng, text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    const TOKENS: &[&str] = &[
+        "(", ")", "[", "]", "{", "}", "end", "then", "local", "nil", "1LL", "0.5", "..", "#",
+        "not", "and", "or", "==", "~=", "<", ">>", "~", "%", "/", "0", "-1", "pkt", "skb", "ctx",
+        "bpf", "function", "return", "ffi", "'", "\"", "\n", "--", "[[", "]]", "xadd", "bit.band",
+        ",", ";", ":", "=", "if", "while", "for", "goto", "::l::", "\\", "\0", "\u{ff}",
+    ];
+    let edits = 1 + rng.below(6);
+    for _ in 0..edits {
+        if bytes.is_empty() {
+            bytes.push(b'x');
+        }
+        let at = rng.below(bytes.len());
+        match rng.below(6) {
+            0 => {
+                bytes.remove(at);
+            }
+            1 => {
+                let len = (1 + rng.below(40)).min(bytes.len() - at);
+                bytes.drain(at..at + len);
+            }
+            2 => bytes[at] = rng.next_u64() as u8,
+            3 => {
+                // Copy a span elsewhere.
+                let len = (1 + rng.below(60)).min(bytes.len() - at);
+                let span: Vec<u8> = bytes[at..at + len].to_vec();
+                let to = rng.below(bytes.len());
+                bytes.splice(to..to, span);
+            }
+            _ => {
+                let tok = rng.pick(TOKENS).as_bytes();
+                bytes.splice(at..at, tok.iter().copied());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
