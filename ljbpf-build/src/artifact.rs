@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use ljbpf_core::insn::Isa;
 use ljbpf_core::map::MapKind;
 use ljbpf_core::program::ProgramKind;
+use ljbpf_core::reloc::FieldReloc;
 
 use crate::ctype::CType;
 use crate::diag::Span;
@@ -45,6 +46,8 @@ pub struct CompiledProgram {
     pub stack_bytes: u32,
     /// `(first instruction slot, Lua line)` runs, sorted.
     pub lines: Vec<(u32, Span)>,
+    /// Instructions the loader moves to the loading kernel's tracepoint layout.
+    pub relocs: Vec<FieldReloc>,
     /// The code after the passes [`Options::snapshots_after`] names.
     pub snapshots: Vec<Snapshot>,
 }

@@ -363,6 +363,7 @@ impl Programs<'_> {
             insn_count: laid.raw.len() as u32,
             stack_bytes: laid.stack_bytes,
             lines,
+            relocs: laid.field_relocs(),
             snapshots,
         });
         Ok(())

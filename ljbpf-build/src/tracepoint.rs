@@ -21,6 +21,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ljbpf_core::tracefs::FieldLine;
+
 use crate::ctype::{CType, CTypes};
 
 /// Where tracefs shows the events when nothing else is said.
@@ -360,36 +362,12 @@ pub fn parse_format(category: &str, name: &str, text: &str) -> Result<Tracepoint
 
 /// `field:DECL;<TAB>offset:N;<TAB>size:N;<TAB>signed:N;` (tab-separated).
 fn parse_field_line(line: &str) -> Result<TpField, String> {
-    let mut decl = None;
-    let (mut offset, mut size, mut signed) = (None, None, None);
-    for part in line.split(';') {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let (key, value) = part
-            .split_once(':')
-            .ok_or_else(|| format!("expected `key:value`, found `{part}`"))?;
-        let value = value.trim();
-        let num = |what: &str| -> Result<u32, String> {
-            value
-                .parse()
-                .map_err(|_| format!("expected a number after `{what}:`, found `{value}`"))
-        };
-        match key.trim() {
-            "field" | "field special" => decl = Some(value.to_string()),
-            "offset" => offset = Some(num("offset")?),
-            "size" => size = Some(num("size")?),
-            "signed" => signed = Some(num("signed")? != 0),
-            // Unknown keys from future kernels: ignore, the known ones suffice.
-            _ => {}
-        }
-    }
-    let decl = decl.ok_or("missing `field:`")?;
-    let offset = offset.ok_or("missing `offset:`")?;
-    let size = size.ok_or("missing `size:`")?;
-    // `signed:` appeared in Linux 2.6.33; older files lack it.
-    let signed = signed.unwrap_or(false);
+    let FieldLine {
+        decl,
+        offset,
+        size,
+        signed,
+    } = ljbpf_core::tracefs::parse_field_line(line)?;
     let (name, kind) = classify(&decl, size, signed)?;
     Ok(TpField {
         name,

@@ -39,6 +39,7 @@ pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
                 insns: p.insn_count,
                 stack_bytes: p.stack_bytes,
                 lines: Box::leak(lines.into_boxed_slice()),
+                relocs: Box::leak(p.relocs.clone().into_boxed_slice()),
             }
         })
         .collect();

@@ -9,7 +9,9 @@
 //! - [`map`]: map kinds (kernel type, key rules, what programs may do, Rust binding);
 //! - [`program`]: program kinds (constructor, section, kernel type, context, verdicts);
 //! - [`context`]: fixed context layouts (`__sk_buff`, `pt_regs` per architecture);
-//! - [`elf`]: the ELF object writer.
+//! - [`elf`]: the ELF object writer;
+//! - [`tracefs`]: tracepoint format files;
+//! - [`reloc`]: kernel-layout relocations a loader applies.
 
 pub mod context;
 pub mod elf;
@@ -18,3 +20,5 @@ pub mod insn;
 pub mod interp;
 pub mod map;
 pub mod program;
+pub mod reloc;
+pub mod tracefs;

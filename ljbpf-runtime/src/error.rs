@@ -40,6 +40,57 @@ pub enum Error {
         #[source]
         source: Box<aya::EbpfError>,
     },
+    /// A tracepoint field the program reads does not exist on the running kernel.
+    #[error(
+        "program {program} ({location}) reads field `{field}` of tracepoint {event}, which this \
+         kernel's tracepoint does not have; rebuild the probe for this kernel or read another field"
+    )]
+    MissingField {
+        /// Program name.
+        program: String,
+        /// The Lua `file:line` of the read.
+        location: String,
+        /// The tracepoint, `category/name`.
+        event: String,
+        /// The field.
+        field: String,
+    },
+    /// A tracepoint field the program reads has another size on the running kernel.
+    #[error(
+        "program {program} ({location}) reads field `{field}` of tracepoint {event} as {built} \
+         bytes, but this kernel's field has {running}"
+    )]
+    ChangedField {
+        /// Program name.
+        program: String,
+        /// The Lua `file:line` of the read.
+        location: String,
+        /// The tracepoint, `category/name`.
+        event: String,
+        /// The field.
+        field: String,
+        /// Its size when the probe was compiled.
+        built: u32,
+        /// Its size on this kernel.
+        running: u32,
+    },
+    /// A tracepoint format file of the running kernel cannot be read.
+    #[error("cannot read {path}")]
+    Tracefs {
+        /// The format file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The object's relocation records do not fit the object (a compiler bug).
+    #[error("cannot relocate probe {probe}: {message}")]
+    Relocation {
+        /// Probe name.
+        probe: &'static str,
+        /// What does not fit.
+        message: String,
+    },
     /// The verifier rejected a program.
     #[error(transparent)]
     Verifier {

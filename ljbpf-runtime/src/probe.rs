@@ -23,9 +23,10 @@ const ETH_P_ALL: u16 = 0x0003;
 
 /// Parses the probe's ELF and creates its maps (programs are loaded one by one after this).
 pub(crate) fn load_object(spec: &ProbeSpec) -> Result<Ebpf, Error> {
+    let elf = crate::relocate::relocated_elf(spec)?;
     EbpfLoader::new()
         .verifier_log_level(verifier_log_level())
-        .load(spec.elf)
+        .load(&elf)
         .map_err(|source| Error::Object {
             probe: spec.name,
             source: Box::new(source),

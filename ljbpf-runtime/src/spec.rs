@@ -46,6 +46,8 @@ pub struct ProgramInfo {
     pub stack_bytes: u32,
     /// Instruction → Lua line table, sorted by `insn`.
     pub lines: &'static [LineEntry],
+    /// Instructions that move with the loading kernel's tracepoint layout.
+    pub relocs: &'static [ljbpf_core::reloc::FieldReloc],
 }
 
 impl ProgramInfo {
@@ -106,6 +108,7 @@ mod tests {
             insns: 10,
             stack_bytes: 0,
             lines: LINES,
+            relocs: &[],
         };
         let line = |insn| info.location_of(insn).map(|l| l.line);
         assert_eq!(line(0), Some(3));

@@ -6,6 +6,7 @@ ljbpf_runtime::include_probe!("bits");
 ljbpf_runtime::include_probe!("builtins");
 ljbpf_runtime::include_probe!("compare");
 ljbpf_runtime::include_probe!("events");
+ljbpf_runtime::include_probe!("fork");
 ljbpf_runtime::include_probe!("kprobe");
 ljbpf_runtime::include_probe!("packet");
 ljbpf_runtime::include_probe!("sched");

@@ -310,8 +310,22 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
         let kind = kind_tokens(&p.kind);
         let insns = p.insn_count;
         let stack = p.stack_bytes;
+        let relocs_id = format_ident!("RELOCS_{}", i);
+        let relocs = p.relocs.iter().map(|r| {
+            let (insn, event, field, offset, size) =
+                (r.insn, r.event.as_ref(), r.field.as_ref(), r.offset, r.size);
+            quote!(::ljbpf_runtime::FieldReloc {
+                insn: #insn,
+                event: ::std::borrow::Cow::Borrowed(#event),
+                field: ::std::borrow::Cow::Borrowed(#field),
+                offset: #offset,
+                size: #size,
+            })
+        });
+        line_statics
+            .push(quote!(static #relocs_id: &[::ljbpf_runtime::FieldReloc] = &[#(#relocs),*];));
         infos.push(quote! {
-            ::ljbpf_runtime::ProgramInfo { name: #name, kind: #kind, insns: #insns, stack_bytes: #stack, lines: #lines_id }
+            ::ljbpf_runtime::ProgramInfo { name: #name, kind: #kind, insns: #insns, stack_bytes: #stack, lines: #lines_id, relocs: #relocs_id }
         });
         let insns_id = format_ident!(
             "INSNS_{}",

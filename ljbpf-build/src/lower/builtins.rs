@@ -484,7 +484,13 @@ impl<'a> Lowerer<'a> {
                     let o = self.reg_of(loc);
                     self.alu(AluOp::And, o, Src::Imm(0xffff));
                     if rel {
-                        self.alu(AluOp::Add, o, Src::Imm(off + 4));
+                        // __rel_loc is relative to the end of its own 4-byte field.
+                        let add = Insn::Alu64 {
+                            op: AluOp::Add,
+                            dst: R::V(o),
+                            src: Src::Imm(off + 4),
+                        };
+                        self.e_ctx(add, off);
                     }
                     let addr = self.tmp();
                     self.e(Insn::Alu64 {

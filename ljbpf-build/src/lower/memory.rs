@@ -34,7 +34,22 @@ impl<'a> Lowerer<'a> {
             src: Src::Reg(base),
         });
         if off != 0 {
-            self.alu(AluOp::Add, t, Src::Imm(off));
+            let add = Insn::Alu64 {
+                op: AluOp::Add,
+                dst: R::V(t),
+                src: Src::Imm(off),
+            };
+            if matches!(
+                v,
+                Val::Ref {
+                    base: Base::Ctx,
+                    ..
+                }
+            ) {
+                self.e_ctx(add, off);
+            } else {
+                self.e(add);
+            }
         }
         Some((t, ty))
     }

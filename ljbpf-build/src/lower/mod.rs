@@ -16,7 +16,7 @@ use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
 use crate::lua::bc::{Ins, Op};
 use crate::lua::decode::{Const, Proto};
-use crate::mir::{VCode, VReg, R};
+use crate::mir::{Rec, Reloc, VCode, VReg, R};
 use crate::tracepoint::{TpFieldKind, TracepointFormat};
 
 use packet::{Hdr, Next};
@@ -558,6 +558,29 @@ impl<'a> Lowerer<'a> {
         self.code.push(insn, self.line);
     }
 
+    /// Emits an instruction whose offset or immediate `off` is a position in the program's
+    /// context, recording the tracepoint field it falls in so the loader can move it to the
+    /// loading kernel's layout (other contexts have fixed UAPI layouts).
+    fn e_ctx(&mut self, insn: Insn<R>, off: i32) {
+        let reloc = self.env.tracepoint.and_then(|tp| {
+            let f = tp.fields.iter().find(|f| {
+                let start = i64::from(f.offset);
+                (start..start + i64::from(f.size.max(1))).contains(&i64::from(off))
+            })?;
+            Some(Reloc::TracepointField {
+                event: format!("{}/{}", tp.category, tp.name),
+                field: f.name.clone(),
+                offset: f.offset,
+                size: f.size,
+            })
+        });
+        self.code.insns.push(Rec {
+            insn,
+            line: self.line,
+            reloc,
+        });
+    }
+
     fn tmp(&mut self) -> VReg {
         self.code.vreg()
     }
@@ -1040,14 +1063,19 @@ impl<'a> Lowerer<'a> {
             Base::Stack(o) => (R::P(Reg::R10), off - o),
             Base::Map(v) => (R::V(v), off),
         };
-        let off = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
+        let off16 = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
         let t = self.tmp();
-        self.e(Insn::Ldx {
+        let ldx = Insn::Ldx {
             size: sz,
             dst: R::V(t),
             src,
-            off,
-        });
+            off: off16,
+        };
+        if base == Base::Ctx {
+            self.e_ctx(ldx, off);
+        } else {
+            self.e(ldx);
+        }
         if ty.is_signed() && size < 8 {
             if size == 4 {
                 self.e(Insn::Sext32 { dst: R::V(t) });

@@ -50,12 +50,18 @@ impl Operand for Reg {
 /// the kernel that loads the program.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reloc {
-    /// The offset is field `field` of the record of tracepoint `event` (`category/name`).
+    /// The offset (of a load) or immediate (of an address addition) is inside field `field`
+    /// of the record of tracepoint `event`, which was at `offset` with `size` bytes in the
+    /// layout compiled against.
     TracepointField {
         /// `category/name`.
         event: String,
         /// The field's name in the event's format.
         field: String,
+        /// The field's offset at build time.
+        offset: u32,
+        /// The field's size at build time.
+        size: u32,
     },
 }
 

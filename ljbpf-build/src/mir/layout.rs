@@ -2,6 +2,7 @@
 //! relocations keep their slot for the ELF writer.
 
 use ljbpf_core::insn::{Insn, MapId, RawInsn, Reg, Show};
+use ljbpf_core::reloc::FieldReloc;
 
 use super::code::{PCode, Reloc};
 
@@ -50,6 +51,29 @@ impl Laid {
             Insn::LdMap { map, .. } => Some((p.slot, map)),
             _ => None,
         })
+    }
+
+    /// The kernel-layout relocations, by slot.
+    pub fn field_relocs(&self) -> Vec<FieldReloc> {
+        self.insns
+            .iter()
+            .filter_map(|p| {
+                p.reloc.as_ref().map(|r| match r {
+                    Reloc::TracepointField {
+                        event,
+                        field,
+                        offset,
+                        size,
+                    } => FieldReloc {
+                        insn: p.slot as u32,
+                        event: event.clone().into(),
+                        field: field.clone().into(),
+                        offset: *offset,
+                        size: *size,
+                    },
+                })
+            })
+            .collect()
     }
 
     /// `(first slot, Lua line)` runs, in slot order.

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::code::{PCode, VCode};
+use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{check, dce, frame, jumps, layout, legalize, regalloc};
 use ljbpf_core::insn::Isa;
@@ -140,7 +140,20 @@ pub fn run(
         let text = laid
             .insns
             .iter()
-            .map(|p| format!("{:5} ; line {:<4} {}\n", p.slot, p.line, p.text(maps)))
+            .map(|p| {
+                let reloc = match &p.reloc {
+                    Some(Reloc::TracepointField { event, field, .. }) => {
+                        format!("  ; moves with {event} field {field}")
+                    }
+                    None => String::new(),
+                };
+                format!(
+                    "{:5} ; line {:<4} {}{reloc}\n",
+                    p.slot,
+                    p.line,
+                    p.text(maps)
+                )
+            })
             .collect();
         (Stage::Laid(laid.clone()), text)
     });

@@ -229,6 +229,7 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
             insns: (code.len() / 8) as u32,
             stack_bytes: 16,
             lines: prog.lines,
+            relocs: &[],
         });
         programs.push(ProgramSpec {
             name: prog.name.into(),

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ljbpf_examples::testing::{bar_count, log2_rows, row, Running};
-use ljbpf_tests::corpus::kprobe;
+use ljbpf_tests::corpus::{fork, kprobe};
 
 // Compiled by build.rs with the rest of the corpus; not in `ljbpf_tests::corpus`.
 ljbpf_runtime::include_probe!("seed_kcount");
@@ -88,6 +88,7 @@ fn main() {
     run("kprobe.openat2", &kprobe_openat2);
     run("kprobe.seed_kcount", &seed_kcount_own_target);
     run("kprobe.seed_kcount@ksys_write", &seed_kcount_ksys_write);
+    run("relocate.fork", &relocate_fork);
     for probe in env.probe_files() {
         let name = probe.file_stem().unwrap().to_string_lossy().into_owned();
         let dir = probe
@@ -649,4 +650,38 @@ fn seed_kcount_ksys_write() -> Outcome {
     ensure(count == K, || {
         format!("{count} writes to fd {FD} counted, made {K}")
     })
+}
+
+/// `tests/corpus/fork.lua`, compiled against the build host's `sched_process_fork` layout, reads
+/// each child's pid and its parent's right on this kernel (the loader moves the field reads).
+fn relocate_fork() -> Outcome {
+    let mut probe = fork::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
+    probe
+        .attach_all()
+        .map_err(|e| format!("attach: {}", chain(&e)))?;
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        let mut child = std::process::Command::new("/proc/self/exe")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        children.push(child.id() as i32);
+        let _ = child.wait();
+    }
+    let me = std::process::id() as i32;
+    let parents = probe.parents().map_err(|e| format!("map: {}", chain(&e)))?;
+    for child in children {
+        let parent = parents
+            .get(&child, 0)
+            .map_err(|e| format!("child {child} not seen: {e}"))?;
+        // The fork is traced in the forking thread: a thread of this process.
+        let status =
+            std::fs::read_to_string(format!("/proc/{me}/task/{parent}/status")).unwrap_or_default();
+        ensure(status.contains(&format!("Tgid:\t{me}")), || {
+            format!("child {child}: recorded parent {parent} is not a thread of {me}")
+        })?;
+    }
+    Ok(())
 }
