@@ -7,6 +7,7 @@ use ljbpf_core::insn::Isa;
 use ljbpf_core::map::MapKind;
 use ljbpf_core::program::ProgramKind;
 use ljbpf_core::reloc::FieldReloc;
+use ljbpf_core::requires::Requirement;
 
 use crate::ctype::CType;
 use crate::diag::Span;
@@ -88,4 +89,6 @@ pub struct CompiledProbe {
     pub maps: Vec<MapInfo>,
     /// Every file the result depends on (the probe file, tracepoint formats).
     pub inputs: Vec<PathBuf>,
+    /// The kernel features the probe uses, newest first (for explaining failed loads).
+    pub requires: Vec<Requirement>,
 }

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ljbpf_core::elf;
+use ljbpf_core::helper::Helper;
+use ljbpf_core::insn::Insn;
 use ljbpf_core::map::{Keys, MapKind, PERF_MAX_STACK_DEPTH};
+use ljbpf_core::requires::Requirement;
 
 use crate::artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};
 use crate::ctype::CType;
@@ -83,6 +86,7 @@ pub fn compile_source(
         elf_programs: Vec::new(),
         event_types: BTreeMap::new(),
         listing: String::new(),
+        helpers: BTreeMap::new(),
     };
     for p in &loaded.programs {
         if let Err(e) = out.compile(p, &named) {
@@ -121,6 +125,7 @@ pub fn compile_source(
             format!("internal error writing the ELF object: {e}"),
         ))
     })?;
+    let requires = requirements(opts, &out.programs, &maps, out.helpers.values());
     let name = probe_name(path);
     let mut probe = CompiledProbe {
         name: name.clone(),
@@ -131,10 +136,47 @@ pub fn compile_source(
         programs: out.programs,
         maps,
         inputs: out.inputs,
+        requires,
     };
     probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o"))
         .map_err(|e| Diagnostics::one(Diagnostic::new(Span::new(&file, 0), e)))?;
     Ok(probe)
+}
+
+/// The kernel features a probe uses, newest first, each once.
+fn requirements<'a>(
+    opts: &Options,
+    programs: &[CompiledProgram],
+    maps: &[MapInfo],
+    helpers: impl Iterator<Item = &'a Helper>,
+) -> Vec<Requirement> {
+    let mut all: Vec<(String, &'static str)> = vec![(
+        format!("BPF instruction set {} (--isa)", opts.isa),
+        opts.isa.since(),
+    )];
+    for p in programs {
+        let class = p.kind.class();
+        all.push((format!("{} programs", class.name()), class.since()));
+    }
+    for m in maps {
+        all.push((format!("{} maps (`{}`)", m.kind, m.name), m.kind.since()));
+    }
+    for h in helpers {
+        all.push((format!("helper {}", h.name()), h.since()));
+    }
+    let mut reqs: Vec<Requirement> = all
+        .into_iter()
+        .map(|(what, since)| Requirement {
+            what: what.into(),
+            since: since.into(),
+        })
+        .collect();
+    reqs.sort_by(|a, b| {
+        let v = |r: &Requirement| ljbpf_core::requires::version(&r.since);
+        v(b).cmp(&v(a)).then_with(|| a.what.cmp(&b.what))
+    });
+    reqs.dedup();
+    reqs
 }
 
 /// The maps as lowering sees them (C types parsed), checking what the kernel requires of each
@@ -246,6 +288,8 @@ struct Programs<'a> {
     elf_programs: Vec<elf::ProgramSpec>,
     event_types: BTreeMap<u32, CType>,
     listing: String,
+    /// Helpers the programs call, by id.
+    helpers: BTreeMap<u32, Helper>,
 }
 
 impl Programs<'_> {
@@ -334,6 +378,11 @@ impl Programs<'_> {
             &laid,
             &self.map_names,
         );
+        for p in &laid.insns {
+            if let Insn::Call { helper } = p.insn {
+                self.helpers.insert(helper.id(), helper);
+            }
+        }
         let code: Vec<u8> = laid.raw.iter().flat_map(|r| r.to_bytes()).collect();
         let lines = laid
             .line_runs()

@@ -49,6 +49,7 @@ pub fn spec(probe: &CompiledProbe) -> &'static ProbeSpec {
         elf: Box::leak(probe.elf.clone().into_boxed_slice()),
         programs: Box::leak(programs.into_boxed_slice()),
         maps: Box::leak(maps.into_boxed_slice()),
+        requires: Box::leak(probe.requires.clone().into_boxed_slice()),
     }))
 }
 

@@ -21,4 +21,5 @@ pub mod interp;
 pub mod map;
 pub mod program;
 pub mod reloc;
+pub mod requires;
 pub mod tracefs;

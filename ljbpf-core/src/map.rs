@@ -43,7 +43,7 @@ pub const PERF_MAX_STACK_DEPTH: u32 = 127;
 
 macro_rules! map_kinds {
     ($($variant:ident = $name:literal, $map_type:literal, $keys:ident, $elements:literal,
-       $delete:literal, $flags:expr, $binding:ident;)*) => {
+       $delete:literal, $flags:expr, $binding:ident, $since:literal;)*) => {
         /// A map kind (`BPF_MAP_TYPE_*`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum MapKind {
@@ -91,27 +91,33 @@ macro_rules! map_kinds {
             pub fn binding(self) -> Binding {
                 match self { $(MapKind::$variant => Binding::$binding,)* }
             }
+
+            /// The first Linux version that has it, `major.minor`.
+            pub fn since(self) -> &'static str {
+                match self { $(MapKind::$variant => $since,)* }
+            }
         }
     };
 }
 
 map_kinds! {
-    // variant     = name,               type, keys,  m[k], delete, flags,             binding
-    Hash          = "hash",               1,  Any,   true,  true,  0,                 HashMap;
-    Array         = "array",              2,  Index, true,  false, 0,                 Array;
-    ProgArray     = "prog_array",         3,  Index, false, false, 0,                 Untyped;
-    PerfEventArray = "perf_event_array",  4,  Index, false, false, 0,                 PerfEvents;
-    PercpuHash    = "percpu_hash",        5,  Any,   true,  true,  0,                 PerCpuHashMap;
-    PercpuArray   = "percpu_array",       6,  Index, true,  false, 0,                 PerCpuArray;
-    StackTrace    = "stack_trace",        7,  Any,   false, false, 0,                 StackTraces;
-    CgroupArray   = "cgroup_array",       8,  Index, false, false, 0,                 Untyped;
-    LruHash       = "lru_hash",           9,  Any,   true,  true,  0,                 HashMap;
-    LruPercpuHash = "lru_percpu_hash",   10,  Any,   true,  true,  0,                 PerCpuHashMap;
+    // variant     = name,               type, keys,  m[k], delete, flags,             binding, since
+    // (first versions: the bcc project's docs/kernel-versions.md)
+    Hash          = "hash",               1,  Any,   true,  true,  0,                 HashMap, "3.19";
+    Array         = "array",              2,  Index, true,  false, 0,                 Array, "3.19";
+    ProgArray     = "prog_array",         3,  Index, false, false, 0,                 Untyped, "4.2";
+    PerfEventArray = "perf_event_array",  4,  Index, false, false, 0,                 PerfEvents, "4.3";
+    PercpuHash    = "percpu_hash",        5,  Any,   true,  true,  0,                 PerCpuHashMap, "4.6";
+    PercpuArray   = "percpu_array",       6,  Index, true,  false, 0,                 PerCpuArray, "4.6";
+    StackTrace    = "stack_trace",        7,  Any,   false, false, 0,                 StackTraces, "4.6";
+    CgroupArray   = "cgroup_array",       8,  Index, false, false, 0,                 Untyped, "4.8";
+    LruHash       = "lru_hash",           9,  Any,   true,  true,  0,                 HashMap, "4.10";
+    LruPercpuHash = "lru_percpu_hash",   10,  Any,   true,  true,  0,                 PerCpuHashMap, "4.10";
     // The kernel creates LPM tries only without preallocation (kernel/bpf/lpm_trie.c).
-    LpmTrie       = "lpm_trie",          11,  Any,   false, false, BPF_F_NO_PREALLOC, Untyped;
-    Devmap        = "devmap",            14,  Index, false, false, 0,                 Untyped;
-    Sockmap       = "sockmap",           15,  Index, false, false, 0,                 Untyped;
-    Ringbuf       = "ringbuf",           27,  None,  false, false, 0,                 RingEvents;
+    LpmTrie       = "lpm_trie",          11,  Any,   false, false, BPF_F_NO_PREALLOC, Untyped, "4.11";
+    Devmap        = "devmap",            14,  Index, false, false, 0,                 Untyped, "4.14";
+    Sockmap       = "sockmap",           15,  Index, false, false, 0,                 Untyped, "4.14";
+    Ringbuf       = "ringbuf",           27,  None,  false, false, 0,                 RingEvents, "5.8";
 }
 
 impl MapKind {

@@ -23,7 +23,8 @@ pub enum Memory {
 
 macro_rules! program_classes {
     ($($variant:ident = $name:literal, $ctor:literal, $section:literal, $prog_type:literal,
-       $context:ident, $memory:ident, $default_return:literal, $test_run:literal;)*) => {
+       $context:ident, $memory:ident, $default_return:literal, $test_run:literal,
+       $since:literal;)*) => {
         /// A program kind without its attach target: the row of the table.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum ProgramClass {
@@ -77,18 +78,23 @@ macro_rules! program_classes {
             pub fn test_run(self) -> bool {
                 match self { $(ProgramClass::$variant => $test_run,)* }
             }
+
+            /// The first Linux version that has it, `major.minor`.
+            pub fn since(self) -> &'static str {
+                match self { $(ProgramClass::$variant => $since,)* }
+            }
         }
     };
 }
 
 program_classes! {
-    // variant   = name,            constructor,      section,      type, context,          memory, ret, test-run
-    Tracepoint   = "tracepoint",    "bpf.tracepoint", "tracepoint",  5, TracepointRecord, Kernel, 0, false;
-    SocketFilter = "socket_filter", "bpf.socket",     "socket",      1, Skb,              Kernel, 0, true;
-    Kprobe       = "kprobe",        "bpf.kprobe",     "kprobe",      2, PtRegs,           Kernel, 0, false;
-    Kretprobe    = "kretprobe",     "bpf.kprobe",     "kretprobe",   2, PtRegs,           Kernel, 0, false;
-    Uprobe       = "uprobe",        "bpf.uprobe",     "uprobe",      2, PtRegs,           User,   0, false;
-    Uretprobe    = "uretprobe",     "bpf.uprobe",     "uretprobe",   2, PtRegs,           User,   0, false;
+    // variant   = name,            constructor,      section,      type, context,          memory, ret, test-run, since
+    Tracepoint   = "tracepoint",    "bpf.tracepoint", "tracepoint",  5, TracepointRecord, Kernel, 0, false, "4.7";
+    SocketFilter = "socket_filter", "bpf.socket",     "socket",      1, Skb,              Kernel, 0, true, "3.19";
+    Kprobe       = "kprobe",        "bpf.kprobe",     "kprobe",      2, PtRegs,           Kernel, 0, false, "4.1";
+    Kretprobe    = "kretprobe",     "bpf.kprobe",     "kretprobe",   2, PtRegs,           Kernel, 0, false, "4.1";
+    Uprobe       = "uprobe",        "bpf.uprobe",     "uprobe",      2, PtRegs,           User,   0, false, "4.3";
+    Uretprobe    = "uretprobe",     "bpf.uprobe",     "uretprobe",   2, PtRegs,           User,   0, false, "4.3";
 }
 
 /// What a program attaches to, as declared in the probe file.

@@ -40,6 +40,19 @@ pub enum Error {
         #[source]
         source: Box<aya::EbpfError>,
     },
+    /// Loading failed on a kernel older than features the probe uses.
+    #[error("probe {probe} uses what this kernel ({running}) predates: {needs}")]
+    KernelTooOld {
+        /// Probe name.
+        probe: &'static str,
+        /// The running kernel's release.
+        running: String,
+        /// The features it lacks, with the versions that brought them.
+        needs: String,
+        /// The failure itself.
+        #[source]
+        source: Box<Error>,
+    },
     /// A tracepoint field the program reads does not exist on the running kernel.
     #[error(
         "program {program} ({location}) reads field `{field}` of tracepoint {event}, which this \

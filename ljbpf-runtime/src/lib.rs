@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # static SPEC: ljbpf_runtime::ProbeSpec = ljbpf_runtime::ProbeSpec {
-//! #     name: "syscount", elf: &[], programs: &[], maps: &[] };
+//! #     name: "syscount", elf: &[], programs: &[], maps: &[], requires: &[] };
 //! use ljbpf_runtime::{aya, Probe};
 //! let mut probe = Probe::load(&SPEC)?;          // every program goes through the verifier here
 //! probe.attach_all()?;
@@ -44,6 +44,7 @@ pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
 pub use ljbpf_core::reloc::FieldReloc;
+pub use ljbpf_core::requires::Requirement;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
 pub use probe::{Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};

@@ -27,10 +27,46 @@ pub(crate) fn load_object(spec: &ProbeSpec) -> Result<Ebpf, Error> {
     EbpfLoader::new()
         .verifier_log_level(verifier_log_level())
         .load(&elf)
-        .map_err(|source| Error::Object {
-            probe: spec.name,
-            source: Box::new(source),
+        .map_err(|source| {
+            explain(
+                spec,
+                Error::Object {
+                    probe: spec.name,
+                    source: Box::new(source),
+                },
+            )
         })
+}
+
+/// A failed load on a kernel older than some feature the probe uses says so: the feature, the
+/// version that brought it, and this kernel's. (Never a reason to refuse a load by itself:
+/// distribution kernels carry later features.)
+fn explain(spec: &ProbeSpec, error: Error) -> Error {
+    let Some(running) = kernel_release() else {
+        return error;
+    };
+    let unmet: Vec<String> = spec
+        .requires
+        .iter()
+        .filter(|r| r.unmet_on(&running))
+        .map(|r| format!("{} (Linux {})", r.what, r.since))
+        .collect();
+    if unmet.is_empty() {
+        return error;
+    }
+    Error::KernelTooOld {
+        probe: spec.name,
+        running,
+        needs: unmet.join(", "),
+        source: Box::new(error),
+    }
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Verifier log level for every load: `DEBUG` makes the verifier print each instruction it
@@ -90,7 +126,7 @@ impl Probe {
         }
         let mut ebpf = load_object(spec)?;
         for info in spec.programs {
-            load_program(&mut ebpf, spec, info)?;
+            load_program(&mut ebpf, spec, info).map_err(|e| explain(spec, e))?;
         }
         Ok(Self {
             links: Vec::new(),

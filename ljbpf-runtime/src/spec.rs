@@ -74,6 +74,8 @@ pub struct ProbeSpec {
     pub programs: &'static [ProgramInfo],
     /// Map names of the object.
     pub maps: &'static [&'static str],
+    /// The kernel features the probe uses, newest first.
+    pub requires: &'static [ljbpf_core::requires::Requirement],
 }
 
 impl ProbeSpec {

@@ -462,3 +462,37 @@ fn elf_disassembles_with_relocation() {
     assert!(text.contains("R_BPF_64_64\tcounts"), "{text}");
     assert!(text.contains("lock *(u64 *)(r0 + 0) += r1"), "{text}");
 }
+
+#[test]
+fn a_failed_load_names_features_newer_than_the_kernel() {
+    if !kernel("a_failed_load_names_features_newer_than_the_kernel") {
+        return;
+    }
+    // The same rejected object, said to use one feature from a future kernel and one this
+    // kernel has: only the future one is named, and the verifier's rejection stays the cause.
+    const REQUIRES: &[ljbpf_runtime::Requirement] = &[
+        ljbpf_runtime::Requirement {
+            what: std::borrow::Cow::Borrowed("teleport maps (`t`)"),
+            since: std::borrow::Cow::Borrowed("99.0"),
+        },
+        ljbpf_runtime::Requirement {
+            what: std::borrow::Cow::Borrowed("hash maps (`h`)"),
+            since: std::borrow::Cow::Borrowed("3.19"),
+        },
+    ];
+    let future: &'static ProbeSpec = Box::leak(Box::new(ProbeSpec {
+        requires: REQUIRES,
+        ..rejected_spec().clone()
+    }));
+    let err = Probe::load(future).expect_err("verifier must reject");
+    let Error::KernelTooOld { needs, source, .. } = &err else {
+        panic!("expected the kernel to be named too old, got {err:?}");
+    };
+    assert_eq!(needs, "teleport maps (`t`) (Linux 99.0)");
+    assert!(matches!(**source, Error::Verifier { .. }), "{source:?}");
+    // With every feature present, the rejection is reported as it is.
+    assert!(matches!(
+        Probe::load(rejected_spec()).expect_err("verifier must reject"),
+        Error::Verifier { .. }
+    ));
+}

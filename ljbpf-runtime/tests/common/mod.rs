@@ -253,6 +253,7 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
         elf: leak(elf),
         programs: leak(infos),
         maps: leak(map_names),
+        requires: &[],
     }))
 }
 
