@@ -8,6 +8,7 @@
 //! expressions reduced while it still fails) as a probe file. For longer runs: `cargo run
 //! --release -p ljbpf-tests --bin difftest -- --cases 100000 --seed 1 --backend interp`.
 
+use ljbpf_build::Isa;
 use ljbpf_tests::gen::{self, Backend, Failure, FailureKind, Reference, Run, Stats};
 use ljbpf_tests::kernel_ready;
 
@@ -52,21 +53,28 @@ fn run(skip: Vec<usize>) -> Run {
         per_file: PER_FILE,
         skip,
         backend: Backend::Kernel,
+        isa: Isa::default(),
     }
 }
 
 /// A failure with its program minimised, as text for the test output.
-fn report(reference: &Reference, failure: &Failure, minimise: bool, backend: Backend) -> String {
+fn report(
+    reference: &Reference,
+    failure: &Failure,
+    minimise: bool,
+    backend: Backend,
+    isa: Isa,
+) -> String {
     let program = if minimise && failure.kind != FailureKind::Generator {
         let kind = failure.kind.clone();
         let input = failure.input.clone();
         gen::shrink(&failure.program, &mut |p| {
-            gen::still_fails(reference, p, &kind, input.as_ref(), backend)
+            gen::still_fails(reference, p, &kind, input.as_ref(), backend, isa)
         })
     } else {
         failure.program.clone()
     };
-    let detail = gen::explain(reference, &program, failure.input.as_ref(), backend);
+    let detail = gen::explain(reference, &program, failure.input.as_ref(), backend, isa);
     format!(
         "program {} ({:?}), minimised from {} to {} nodes:\n{}",
         failure.index,
@@ -99,7 +107,7 @@ fn check(name: &str, run: &Run, min_cases: usize) {
         let reports: Vec<String> = failures
             .iter()
             .take(3)
-            .map(|f| report(&reference, f, true, run.backend))
+            .map(|f| report(&reference, f, true, run.backend, run.isa))
             .collect();
         panic!(
             "{} of {} programs fail (first {} shown, minimised):\n\n{}",
@@ -134,8 +142,43 @@ fn random_programs_agree_in_interpreter() {
         per_file: PER_FILE,
         skip: Vec::new(),
         backend: Backend::Interp,
+        isa: Isa::default(),
     };
     check("interpreter difftest", &run, INTERP_CASES);
+}
+
+/// Every ISA level computes what LuaJIT does: the levels below v4 run legalised signed
+/// division, modulo and sign extension (and, at v1, swapped or inverted jumps). In the
+/// interpreter always; in the kernel too when privileged.
+#[test]
+fn every_isa_level_agrees() {
+    for (i, isa) in Isa::ALL.iter().enumerate() {
+        let run = Run {
+            seed: INTERP_SEED + 1 + i as u64,
+            programs: 250,
+            inputs: 8,
+            per_file: PER_FILE,
+            skip: Vec::new(),
+            backend: Backend::Interp,
+            isa: *isa,
+        };
+        check(&format!("interpreter difftest at {isa}"), &run, 2_000);
+    }
+    if !kernel_ready("every_isa_level_agrees (kernel part)") {
+        return;
+    }
+    for (i, isa) in Isa::ALL.iter().enumerate() {
+        let run = Run {
+            seed: SEED + 1 + i as u64,
+            programs: 100,
+            inputs: 4,
+            per_file: PER_FILE,
+            skip: Vec::new(),
+            backend: Backend::Kernel,
+            isa: *isa,
+        };
+        check(&format!("kernel difftest at {isa}"), &run, 400);
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR]
-//!          [--backend interp|kernel|both]
+//!          [--backend interp|kernel|both] [--isa v1|v2|v3|v4]
 //! ```
 //!
 //! A case is one program run on one input set; each program runs on `K` input sets (default 4)
@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use ljbpf_build::Isa;
 use ljbpf_tests::gen::{self, Backend, FailureKind, Reference, Stats};
 
 struct Args {
@@ -26,6 +27,7 @@ struct Args {
     per_file: usize,
     out: PathBuf,
     backend: Backend,
+    isa: Isa,
 }
 
 fn parse() -> Result<Args, String> {
@@ -40,6 +42,7 @@ fn parse() -> Result<Args, String> {
         } else {
             Backend::Interp
         },
+        isa: Isa::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,8 +62,9 @@ fn parse() -> Result<Args, String> {
             "--per-file" => args.per_file = (num(value()?)? as usize).max(1),
             "--out" => args.out = PathBuf::from(value()?),
             "--backend" => args.backend = value()?.parse()?,
+            "--isa" => args.isa = value()?.parse()?,
             "-h" | "--help" => return Err(
-                "usage: difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR] [--backend interp|kernel|both]"
+                "usage: difftest [--cases N] [--seed S] [--inputs K] [--per-file P] [--out DIR] [--backend interp|kernel|both] [--isa v1|v2|v3|v4]"
                     .to_owned(),
             ),
             other => return Err(format!("unknown argument {other}")),
@@ -96,13 +100,15 @@ fn main() -> ExitCode {
         per_file: args.per_file,
         skip: Vec::new(),
         backend: args.backend,
+        isa: args.isa,
     };
     let failures = gen::difftest(&run, &mut stats);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "difftest seed {} ({:?}): {} programs in {} probe files, {} cases in {secs:.1} s ({:.0} cases/s, {:.0} programs/s), {} failing programs",
+        "difftest seed {} ({:?}, ISA {}): {} programs in {} probe files, {} cases in {secs:.1} s ({:.0} cases/s, {:.0} programs/s), {} failing programs",
         args.seed,
         args.backend,
+        args.isa,
         stats.programs,
         stats.probe_files,
         stats.cases,
@@ -124,10 +130,16 @@ fn main() -> ExitCode {
             failure.program.clone()
         } else {
             gen::shrink(&failure.program, &mut |p| {
-                gen::still_fails(&reference, p, &kind, input.as_ref(), args.backend)
+                gen::still_fails(&reference, p, &kind, input.as_ref(), args.backend, args.isa)
             })
         };
-        let detail = gen::explain(&reference, &minimised, input.as_ref(), args.backend);
+        let detail = gen::explain(
+            &reference,
+            &minimised,
+            input.as_ref(),
+            args.backend,
+            args.isa,
+        );
         let text = gen::regression_file(failure, &minimised, &detail);
         let path = args.out.join(
             format!("seed{}-program{}-{kind:?}.lua", args.seed, failure.index).to_lowercase(),

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::*;
+use ljbpf_build::Isa;
 
 /// Why a program failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,13 +123,15 @@ pub(crate) struct Built {
 pub(crate) fn build(
     programs: &[Program],
     backend: Backend,
+    isa: Isa,
 ) -> Result<Built, (FailureKind, String)> {
     let source = probe_file(programs);
-    let options = if backend.interp() {
+    let mut options = if backend.interp() {
         snapshot_options()
     } else {
         ljbpf_build::Options::default()
     };
+    options.isa = isa;
     let compiled = compile_caught("difftest.lua", &source, &options).map_err(|(panicked, d)| {
         let kind = if panicked {
             FailureKind::Panic
@@ -163,11 +166,12 @@ pub fn run_batch(
     programs: &[(usize, Program)],
     inputs: &[Input],
     backend: Backend,
+    isa: Isa,
     stats: &mut Stats,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     let bare: Vec<Program> = programs.iter().map(|p| p.1.clone()).collect();
-    match build(&bare, backend) {
+    match build(&bare, backend, isa) {
         Ok(mut built) => {
             stats.probe_files += 1;
             for (n, (index, p)) in programs.iter().enumerate() {
@@ -186,6 +190,7 @@ pub fn run_batch(
                 &programs[..mid],
                 inputs,
                 backend,
+                isa,
                 stats,
             ));
             failures.extend(run_batch(
@@ -193,6 +198,7 @@ pub fn run_batch(
                 &programs[mid..],
                 inputs,
                 backend,
+                isa,
                 stats,
             ));
         }
@@ -332,6 +338,7 @@ pub fn still_fails(
     kind: &FailureKind,
     input: Option<&Input>,
     backend: Backend,
+    isa: Isa,
 ) -> bool {
     if !program.bounded() {
         return false;
@@ -348,7 +355,7 @@ pub fn still_fails(
     let Ok(want) = reference.run(program, &f, &probe_input) else {
         return false;
     };
-    match build(std::slice::from_ref(program), backend) {
+    match build(std::slice::from_ref(program), backend, isa) {
         Ok(mut built) => {
             if !matches!(kind, FailureKind::Mismatch | FailureKind::Interpreter) {
                 return false;
@@ -379,6 +386,7 @@ pub fn explain(
     program: &Program,
     input: Option<&Input>,
     backend: Backend,
+    isa: Isa,
 ) -> String {
     let input = input
         .cloned()
@@ -386,7 +394,7 @@ pub fn explain(
     let want = reference
         .function(program)
         .and_then(|f| reference.run(program, &f, &input));
-    match build(std::slice::from_ref(program), backend) {
+    match build(std::slice::from_ref(program), backend, isa) {
         Ok(mut built) => {
             let want = match want {
                 Ok(w) => w,
@@ -448,6 +456,8 @@ pub struct Run {
     pub skip: Vec<usize>,
     /// Where the compiled programs run.
     pub backend: Backend,
+    /// The instruction-set level they are compiled for.
+    pub isa: Isa,
 }
 
 /// Generates the run's programs and inputs from its seed (the stream does not depend on
@@ -473,6 +483,7 @@ pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
                 &programs,
                 &inputs,
                 run.backend,
+                run.isa,
                 stats,
             ));
         }
