@@ -407,9 +407,7 @@ fn line_records(
         .chain(runs.iter().copied());
     for (slot, line) in runs {
         let slot = slot as usize;
-        if slot >= slots
-            || second_halves[slot]
-            || out.last().is_some_and(|l| l.insn_index >= slot)
+        if slot >= slots || second_halves[slot] || out.last().is_some_and(|l| l.insn_index >= slot)
         {
             continue;
         }

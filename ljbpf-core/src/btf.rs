@@ -532,7 +532,10 @@ pub fn encode_ext(sections: &[ExtSection]) -> Result<Vec<u8>, BtfError> {
                 put(&mut line, l.file_name);
                 put(&mut line, l.line_text);
                 // BPF_LINE_INFO_LINE_NUM(line_col) is line_col >> 10, the column the low 10 bits.
-                put(&mut line, (l.line.min((1 << 22) - 1) << 10) | l.col.min(1023));
+                put(
+                    &mut line,
+                    (l.line.min((1 << 22) - 1) << 10) | l.col.min(1023),
+                );
             }
         }
     }
@@ -650,10 +653,7 @@ mod tests {
     fn rejects_dangling_references_and_nul() {
         let mut btf = Btf::new();
         btf.add(Type::Ptr(7));
-        assert_eq!(
-            btf.encode(),
-            Err(BtfError::UnknownType { from: 1, to: 7 })
-        );
+        assert_eq!(btf.encode(), Err(BtfError::UnknownType { from: 1, to: 7 }));
         assert!(matches!(btf.string("a\0b"), Err(BtfError::NulInName(_))));
     }
 

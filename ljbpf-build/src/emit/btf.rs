@@ -189,9 +189,7 @@ impl Types {
         value: &CType,
     ) -> (Option<TypeId>, Option<TypeId>) {
         let typed = match kind {
-            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::LruPercpuHash => {
-                true
-            }
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::LruPercpuHash => true,
             MapKind::Array | MapKind::PercpuArray => {
                 matches!(key, CType::Int { size: 4, .. })
             }
