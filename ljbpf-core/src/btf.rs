@@ -57,7 +57,7 @@ pub const BTF_VAR_GLOBAL_ALLOCATED: u32 = 1;
 pub type TypeId = u32;
 
 /// One member of a struct or union.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Member {
     /// Member name; empty for an anonymous struct/union member.
     pub name: String,
@@ -70,7 +70,7 @@ pub struct Member {
 }
 
 /// One parameter of a function prototype.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Param {
     /// Parameter name (may be empty).
     pub name: String,
@@ -79,7 +79,7 @@ pub struct Param {
 }
 
 /// One variable of a data section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SecVar {
     /// The `VAR` type.
     pub var: TypeId,
@@ -90,7 +90,7 @@ pub struct SecVar {
 }
 
 /// A BTF type, one `BTF_KIND_*` each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Type {
     /// `BTF_KIND_INT` (1): `size` bytes, `bits` wide, `encoding` a `BTF_INT_*` bit or 0.
     Int {
@@ -230,6 +230,8 @@ pub struct Btf {
     /// Offset of each string already in `strings` (lookup only: offsets follow insertion
     /// order, so output does not depend on hash order).
     offsets: HashMap<String, u32>,
+    /// Id of each type already added (lookup only, as `offsets`).
+    ids: HashMap<Type, TypeId>,
 }
 
 impl Default for Btf {
@@ -245,13 +247,21 @@ impl Btf {
             types: Vec::new(),
             strings: vec![0],
             offsets: HashMap::from([(String::new(), 0)]),
+            ids: HashMap::new(),
         }
     }
 
-    /// Adds a type and returns its id. References are checked when encoding.
+    /// Adds a type and returns its id; a type equal to one already added (same kind, name and
+    /// referenced ids) gets that one's id, so repeated `int`s and pointers are written once.
+    /// References are checked when encoding.
     pub fn add(&mut self, ty: Type) -> TypeId {
-        self.types.push(ty);
-        self.types.len() as TypeId
+        if let Some(&id) = self.ids.get(&ty) {
+            return id;
+        }
+        self.types.push(ty.clone());
+        let id = self.types.len() as TypeId;
+        self.ids.insert(ty, id);
+        id
     }
 
     /// The type with id `id` (`None` for `void` and unknown ids).
@@ -714,6 +724,22 @@ mod tests {
             ..ExtSection::default()
         }]);
         assert!(matches!(unsorted, Err(BtfError::Unsorted { .. })));
+    }
+
+    #[test]
+    fn equal_types_are_added_once() {
+        let mut btf = Btf::new();
+        let int = Type::Int {
+            name: "int".into(),
+            size: 4,
+            encoding: BTF_INT_SIGNED,
+            bits: 32,
+        };
+        let a = btf.add(int.clone());
+        let p = btf.add(Type::Ptr(a));
+        assert_eq!(btf.add(int), a);
+        assert_eq!(btf.add(Type::Ptr(a)), p);
+        assert_eq!(btf.len(), 2);
     }
 
     #[test]
