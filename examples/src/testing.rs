@@ -122,7 +122,8 @@ pub fn log2_rows(report: &str) -> Vec<(u64, u64, u64)> {
         .collect()
 }
 
-/// Asserts that `binary` embeds its probe (`section`, e.g. `socket/count`, is in it) and
+/// Asserts that `binary` embeds its probe (`section`, e.g. `tracepoint/syscalls/sys_exit_read`
+/// or a Lua line of the object's BTF line info, is in it) and
 /// contains nothing of Lua: no C API symbols, no LuaJIT version strings.
 pub fn assert_no_lua(binary: &str, section: &str) {
     // Lossy UTF-8 keeps every ASCII byte in place, and std's optimised `str::contains` keeps

@@ -84,6 +84,7 @@ pub fn compile_source(
         inputs: vec![path.to_path_buf()],
         programs: Vec::new(),
         elf_programs: Vec::new(),
+        btf: emit::btf::Types::new(),
         event_types: BTreeMap::new(),
         listing: String::new(),
         helpers: BTreeMap::new(),
@@ -119,7 +120,7 @@ pub fn compile_source(
             }
         })
         .collect();
-    let elf_bytes = write_object(&maps, out.elf_programs).map_err(|e| {
+    let elf_bytes = write_object(&maps, out.elf_programs, out.btf).map_err(|e| {
         Diagnostics::one(Diagnostic::new(
             Span::new(&file, 0),
             format!("internal error writing the ELF object: {e}"),
@@ -286,6 +287,7 @@ struct Programs<'a> {
     inputs: Vec<std::path::PathBuf>,
     programs: Vec<CompiledProgram>,
     elf_programs: Vec<elf::ProgramSpec>,
+    btf: emit::btf::Types,
     event_types: BTreeMap<u32, CType>,
     listing: String,
     /// Helpers the programs call, by id.
@@ -368,7 +370,7 @@ impl Programs<'_> {
                 ),
             ));
         }
-        let section = p.kind.section(&p.name);
+        let section = p.kind.section();
         emit::listing::program(
             &mut self.listing,
             &p.name,
@@ -389,10 +391,13 @@ impl Programs<'_> {
             .into_iter()
             .map(|(slot, line)| (slot, Span::new(file, line)))
             .collect();
+        let func = self.btf.program(&p.name, p.kind.class().context());
         self.elf_programs.push(elf::ProgramSpec {
             name: p.name.clone(),
             section: section.clone(),
             code: code.clone(),
+            func: Some(func),
+            lines: line_records(file, self.source, &code, &laid.line_runs(), p.span.line),
             map_relocs: laid
                 .map_relocs()
                 .map(|(slot, m)| elf::MapReloc {
@@ -419,32 +424,89 @@ impl Programs<'_> {
     }
 }
 
+/// The `.BTF.ext` line records of a program: one per `(first slot, Lua line)` run, with the
+/// line's text, as the kernel wants them (`check_btf_line`, kernel/bpf/verifier.c): strictly
+/// increasing, the first at instruction 0 (a run that does not start there gets the
+/// declaration's line), none on the second half of an `LD_IMM64` (its opcode is 0).
+fn line_records(
+    file: &str,
+    source: &str,
+    code: &[u8],
+    runs: &[(u32, u32)],
+    decl_line: u32,
+) -> Vec<elf::LineSpec> {
+    let lines: Vec<&str> = source.lines().collect();
+    let slots = code.len() / 8;
+    let mut second_halves = vec![false; slots];
+    let mut slot = 0;
+    while slot < slots {
+        // BPF_LD | BPF_IMM | BPF_DW takes two slots.
+        if code[slot * 8] == 0x18 && slot + 1 < slots {
+            second_halves[slot + 1] = true;
+            slot += 2;
+        } else {
+            slot += 1;
+        }
+    }
+    let mut out: Vec<elf::LineSpec> = Vec::new();
+    let first_line = runs.first().map_or(decl_line, |&(_, line)| line);
+    let start = runs.first().is_none_or(|&(slot, _)| slot != 0);
+    let runs = start
+        .then_some((0, first_line))
+        .into_iter()
+        .chain(runs.iter().copied());
+    for (slot, line) in runs {
+        let slot = slot as usize;
+        if slot >= slots || second_halves[slot] || out.last().is_some_and(|l| l.insn_index >= slot)
+        {
+            continue;
+        }
+        let text = (line as usize)
+            .checked_sub(1)
+            .and_then(|i| lines.get(i))
+            .map_or("", |l| l.trim_end());
+        out.push(elf::LineSpec {
+            insn_index: slot,
+            file: file.to_string(),
+            line,
+            text: text.to_string(),
+        });
+    }
+    out
+}
+
 /// The ELF object of a file's maps and programs.
 fn write_object(
     maps: &[MapInfo],
     programs: Vec<elf::ProgramSpec>,
+    mut types: emit::btf::Types,
 ) -> Result<Vec<u8>, elf::ElfError> {
+    let maps = maps
+        .iter()
+        .map(|m| {
+            // A ring buffer has no keys or values; its size is max_entries bytes.
+            let (key_size, value_size) = match m.kind.keys() {
+                Keys::None => (0, 0),
+                Keys::Any | Keys::Index => (m.key.size(), m.value.size()),
+            };
+            let (key_type, value_type) = types.map(m.kind, &m.key, &m.value);
+            elf::MapSpec {
+                name: m.name.clone(),
+                map_type: m.kind.map_type(),
+                key_size,
+                value_size,
+                max_entries: m.max_entries,
+                map_flags: m.kind.flags(),
+                key_type,
+                value_type,
+            }
+        })
+        .collect();
     let spec = elf::ObjectSpec {
         license: "GPL".to_string(),
-        maps: maps
-            .iter()
-            .map(|m| {
-                // A ring buffer has no keys or values; its size is max_entries bytes.
-                let (key_size, value_size) = match m.kind.keys() {
-                    Keys::None => (0, 0),
-                    Keys::Any | Keys::Index => (m.key.size(), m.value.size()),
-                };
-                elf::MapSpec {
-                    name: m.name.clone(),
-                    map_type: m.kind.map_type(),
-                    key_size,
-                    value_size,
-                    max_entries: m.max_entries,
-                    map_flags: m.kind.flags(),
-                }
-            })
-            .collect(),
+        maps,
         programs,
+        btf: types.into_btf(),
     };
     elf::write_object(&spec)
 }

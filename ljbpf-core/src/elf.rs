@@ -1,5 +1,5 @@
 //! ELF writer: turns compiled programs and map definitions into a BPF relocatable object
-//! that aya 0.14 (`aya-obj` 0.3) loads.
+//! that aya 0.14 (`aya-obj` 0.3) and libbpf 1.x (`bpftool prog loadall`) load.
 //!
 //! Pure data, no kernel. The layout mirrors what clang emits for libbpf-style C:
 //!
@@ -9,17 +9,29 @@
 //!                                              global STT_FUNC symbol per program (value, size)
 //!   .rel<section>    R_BPF_64_64 at insn_index*8 against the map's symbol
 //!   license          NUL-terminated string, global STT_OBJECT `_license`
-//!   maps             28-byte legacy `struct bpf_map_def` per map, global STT_OBJECT per map
+//!   .maps            BTF-defined maps: zeroed `struct { int (*type)[T]; ... }` per map,
+//!                    global STT_OBJECT per map
+//!   .BTF             types (the caller's, plus the map definitions, their VARs and the
+//!                    `.maps` DATASEC)
+//!   .BTF.ext         func_info (program start -> its FUNC) and line_info per program section
 //! ```
+//!
+//! Maps follow libbpf's convention for `SEC(".maps")` (`tools/lib/bpf/bpf_helpers.h`:
+//! `__uint(name, val)` is `int (*name)[val]`, `__type(name, val)` is `typeof(val) *name`):
+//! libbpf 1.x rejects legacy `maps` definitions ("legacy map definitions in 'maps' section are
+//! not supported"), and aya-obj parses `.maps` the same way (`parse_btf_map_def`).
 //!
 //! Programs that share a section name share one ELF section (concatenated in spec order), as
 //! clang does for two functions with the same `SEC()`. aya-obj parses every STT_FUNC symbol of a
 //! program section as its own program and applies relocations by section offset
-//! (`aya-obj/src/relocation.rs`, `relocate_maps`), so that layout loads correctly.
+//! (`aya-obj/src/relocation.rs`, `relocate_maps`), so that layout loads correctly; both loaders
+//! split `.BTF.ext` records per program by the same offsets.
 
 use std::collections::BTreeMap;
 
 use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
+
+use crate::btf::{self, Btf, BtfError, Member, SecVar, Type, TypeId};
 use object::{
     elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
     SymbolKind, SymbolScope,
@@ -34,9 +46,8 @@ const LD_IMM64: u8 = 0x18;
 /// `src_reg` value of an `LD_IMM64` whose immediate is a map fd (include/uapi/linux/bpf.h).
 const BPF_PSEUDO_MAP_FD: u8 = 1;
 
-/// Size of the legacy `struct bpf_map_def` as aya-obj reads it: seven `u32` fields
-/// `{type, key_size, value_size, max_entries, map_flags, id, pinning}`.
-const MAP_DEF_SIZE: usize = 28;
+/// Size of one member of a BTF map definition: every member is a pointer.
+const MAP_MEMBER_SIZE: u32 = 8;
 
 /// Section names aya-obj classifies by prefix as something other than a program
 /// (`EbpfSectionKind::from_name` in aya-obj 0.3), so a program must not live there.
@@ -44,7 +55,7 @@ const RESERVED_SECTION_PREFIXES: &[&str] = &[
     "license", "version", "maps", ".maps", ".text", ".bss", ".data", ".rodata", ".BTF", ".rel",
 ];
 
-/// One legacy map definition (`struct bpf_map_def` in section `maps`).
+/// One map: a BTF-defined map in section `.maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapSpec {
     /// Symbol name of the map; aya looks maps up by this name.
@@ -59,6 +70,12 @@ pub struct MapSpec {
     pub max_entries: u32,
     /// `BPF_F_*` map creation flags.
     pub map_flags: u32,
+    /// BTF type of the key in [`ObjectSpec::btf`] (`__type(key, K)`); `None` writes
+    /// `__uint(key_size, N)` instead (when `key_size` is not 0), for the map kinds the kernel
+    /// creates without key/value BTF.
+    pub key_type: Option<TypeId>,
+    /// BTF type of the value, as `key_type`.
+    pub value_type: Option<TypeId>,
 }
 
 /// One BPF program: a function symbol in a program section.
@@ -73,6 +90,24 @@ pub struct ProgramSpec {
     pub code: Vec<u8>,
     /// Instructions that load a map fd, to be patched by the loader.
     pub map_relocs: Vec<MapReloc>,
+    /// Its `FUNC` in [`ObjectSpec::btf`] (the func_info record at its first instruction).
+    pub func: Option<TypeId>,
+    /// Line records, sorted by instruction; the first should be at instruction 0 (the kernel
+    /// requires a line record at the start of every function).
+    pub lines: Vec<LineSpec>,
+}
+
+/// A source line of a run of instructions (one `.BTF.ext` line_info record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineSpec {
+    /// Index (in 8-byte units) of the first instruction of the run.
+    pub insn_index: usize,
+    /// Source file name, as shown in verifier logs and `bpftool prog dump ... linum`.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u32,
+    /// The text of the line.
+    pub text: String,
 }
 
 /// A reference from an instruction to a map.
@@ -94,6 +129,9 @@ pub struct ObjectSpec {
     pub maps: Vec<MapSpec>,
     /// Programs, in output order.
     pub programs: Vec<ProgramSpec>,
+    /// Types the maps and programs refer to (keys, values, functions); the writer adds the
+    /// map definitions and the `.maps` DATASEC and writes it as `.BTF`.
+    pub btf: Btf,
 }
 
 /// Why an [`ObjectSpec`] cannot be written.
@@ -102,8 +140,9 @@ pub enum ElfError {
     /// The object has no programs.
     #[error("object has no programs")]
     NoPrograms,
-    /// A program or map name is empty or contains a NUL byte.
-    #[error("invalid symbol name {name:?}: must be non-empty and contain no NUL byte")]
+    /// A program or map name is empty or contains a NUL byte, or a map name is not a C
+    /// identifier (it names a BTF variable, which the kernel requires to be one).
+    #[error("invalid symbol name {name:?}: must be non-empty and contain no NUL byte (map names: a C identifier)")]
     InvalidName {
         /// The offending name.
         name: String,
@@ -176,6 +215,21 @@ pub enum ElfError {
         /// Number of maps in the object.
         maps: usize,
     },
+    /// Line records of a program are not sorted or point past its code.
+    #[error("program {program}: line record at insn {insn_index} is out of order or range")]
+    BadLine {
+        /// Program name.
+        program: String,
+        /// The record's instruction index.
+        insn_index: usize,
+    },
+    /// The BTF could not be encoded.
+    #[error("cannot encode BTF")]
+    Btf {
+        /// The underlying error.
+        #[source]
+        source: BtfError,
+    },
     /// The `object` crate failed to serialise the file.
     #[error("cannot write elf object")]
     Write {
@@ -192,37 +246,55 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
 
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
+    let mut btf = spec.btf.clone();
+    let btf_err = |source| ElfError::Btf { source };
+
     // Map symbols first: relocations must refer to symbols that already exist.
     let map_symbols = if spec.maps.is_empty() {
         Vec::new()
     } else {
-        let section = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
-        let mut data = Vec::with_capacity(spec.maps.len() * MAP_DEF_SIZE);
+        let section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
+        let int = btf.add(Type::Int {
+            name: "int".into(),
+            size: 4,
+            encoding: btf::BTF_INT_SIGNED,
+            bits: 32,
+        });
+        // clang's name for the index type of arrays (any 4-byte integer does).
+        let index = btf.add(Type::Int {
+            name: "__ARRAY_SIZE_TYPE__".into(),
+            size: 4,
+            encoding: 0,
+            bits: 32,
+        });
+        let mut offset = 0u32;
         let mut symbols = Vec::with_capacity(spec.maps.len());
+        let mut vars = Vec::with_capacity(spec.maps.len());
         for map in &spec.maps {
-            let offset = data.len() as u64;
-            let fields = [
-                map.map_type,
-                map.key_size,
-                map.value_size,
-                map.max_entries,
-                map.map_flags,
-                0, // id
-                0, // pinning: PIN_NONE
-            ];
-            for field in fields {
-                data.extend_from_slice(&field.to_le_bytes());
-            }
+            let def = map_definition(&mut btf, map, int, index);
+            let size = btf.size_of(def);
+            let var = btf.add(Type::Var {
+                name: map.name.clone(),
+                ty: def,
+                linkage: btf::BTF_VAR_GLOBAL_ALLOCATED,
+            });
+            vars.push(SecVar { var, offset, size });
             symbols.push(add_symbol(
                 &mut obj,
                 &map.name,
                 section,
-                offset,
-                MAP_DEF_SIZE as u64,
+                u64::from(offset),
+                u64::from(size),
                 SymbolKind::Data,
             ));
+            offset += size;
         }
-        obj.set_section_data(section, data, 4);
+        btf.add(Type::DataSec {
+            name: ".maps".into(),
+            size: offset,
+            vars,
+        });
+        obj.set_section_data(section, vec![0; offset as usize], 8);
         symbols
     };
 
@@ -237,6 +309,7 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
         groups[index].1.push(program);
     }
 
+    let mut ext_sections = Vec::with_capacity(groups.len());
     for (section_name, programs) in &groups {
         let section = obj.add_section(
             Vec::new(),
@@ -245,8 +318,28 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
         );
         let mut code = Vec::new();
         let mut relocations = Vec::new();
+        let mut ext = btf::ExtSection {
+            name: btf.string(section_name).map_err(btf_err)?,
+            section: section_name.to_string(),
+            ..btf::ExtSection::default()
+        };
         for program in programs {
             let start = code.len() as u64;
+            if let Some(func) = program.func {
+                ext.funcs.push(btf::FuncInfo {
+                    insn_off: start as u32,
+                    func,
+                });
+            }
+            for line in &program.lines {
+                ext.lines.push(btf::LineInfo {
+                    insn_off: (start as usize + line.insn_index * INSN_SIZE) as u32,
+                    file_name: btf.string(&line.file).map_err(btf_err)?,
+                    line_text: btf.string(&line.text).map_err(btf_err)?,
+                    line: line.line,
+                    col: 0,
+                });
+            }
             code.extend_from_slice(&program.code);
             add_symbol(
                 &mut obj,
@@ -272,6 +365,7 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
             obj.add_relocation(section, relocation)
                 .map_err(|source| ElfError::Write { source })?;
         }
+        ext_sections.push(ext);
     }
 
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
@@ -288,7 +382,62 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
         SymbolKind::Data,
     );
 
+    let ext = btf::encode_ext(&ext_sections).map_err(btf_err)?;
+    let types = btf.encode().map_err(btf_err)?;
+    let section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Other);
+    obj.set_section_data(section, types, 4);
+    let section = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Other);
+    obj.set_section_data(section, ext, 4);
+
     obj.write().map_err(|source| ElfError::Write { source })
+}
+
+/// The anonymous struct of a BTF-defined map, as `struct { __uint(type, T); ... } name
+/// SEC(".maps")` compiles: integers as `int (*)[N]`, key and value types as pointers to them.
+fn map_definition(btf: &mut Btf, map: &MapSpec, int: TypeId, index: TypeId) -> TypeId {
+    let mut members = Vec::new();
+    let uint = |btf: &mut Btf, members: &mut Vec<Member>, name: &str, value: u32| {
+        let array = btf.add(Type::Array {
+            elem: int,
+            index,
+            len: value,
+        });
+        let ptr = btf.add(Type::Ptr(array));
+        push_member(members, name, ptr);
+    };
+    uint(btf, &mut members, "type", map.map_type);
+    uint(btf, &mut members, "max_entries", map.max_entries);
+    for (name, size_name, ty, size) in [
+        ("key", "key_size", map.key_type, map.key_size),
+        ("value", "value_size", map.value_type, map.value_size),
+    ] {
+        match ty {
+            Some(ty) => {
+                let ptr = btf.add(Type::Ptr(ty));
+                push_member(&mut members, name, ptr);
+            }
+            None if size != 0 => uint(btf, &mut members, size_name, size),
+            None => {}
+        }
+    }
+    if map.map_flags != 0 {
+        uint(btf, &mut members, "map_flags", map.map_flags);
+    }
+    btf.add(Type::Struct {
+        name: String::new(),
+        is_union: false,
+        size: members.len() as u32 * MAP_MEMBER_SIZE,
+        members,
+    })
+}
+
+fn push_member(members: &mut Vec<Member>, name: &str, ty: TypeId) {
+    members.push(Member {
+        name: name.to_string(),
+        ty,
+        bit_offset: members.len() as u32 * MAP_MEMBER_SIZE * 8,
+        bitfield_size: 0,
+    });
 }
 
 fn add_symbol(
@@ -335,6 +484,11 @@ fn validate(spec: &ObjectSpec) -> Result<(), ElfError> {
             return Err(ElfError::DuplicateName { name: name.clone() });
         }
     }
+    if let Some(map) = spec.maps.iter().find(|m| !btf::is_identifier(&m.name)) {
+        return Err(ElfError::InvalidName {
+            name: map.name.clone(),
+        });
+    }
     for program in &spec.programs {
         let section = &program.section;
         if section.is_empty()
@@ -355,6 +509,16 @@ fn validate(spec: &ObjectSpec) -> Result<(), ElfError> {
             });
         }
         let insns = program.code.len() / INSN_SIZE;
+        let mut previous = None;
+        for line in &program.lines {
+            if line.insn_index >= insns || previous.is_some_and(|p| p >= line.insn_index) {
+                return Err(ElfError::BadLine {
+                    program: program.name.clone(),
+                    insn_index: line.insn_index,
+                });
+            }
+            previous = Some(line.insn_index);
+        }
         for reloc in &program.map_relocs {
             // LD_IMM64 occupies two slots, so it cannot start at the last one.
             if reloc.insn_index + 1 >= insns {
@@ -411,6 +575,8 @@ mod tests {
                 value_size: 8,
                 max_entries: 16,
                 map_flags: 0,
+                key_type: None,
+                value_type: None,
             }],
             programs: vec![ProgramSpec {
                 name: "on_enter".into(),
@@ -420,7 +586,15 @@ mod tests {
                     insn_index: 0,
                     map: 0,
                 }],
+                func: None,
+                lines: vec![LineSpec {
+                    insn_index: 0,
+                    file: "probe.lua".into(),
+                    line: 3,
+                    text: "counts[1] = 2".into(),
+                }],
             }],
+            btf: Btf::new(),
         }
     }
 
@@ -442,8 +616,11 @@ mod tests {
                 r_type: elf::R_BPF_64_64
             }
         );
-        let maps = file.section_by_name("maps").expect("maps");
-        assert_eq!(maps.size(), 28);
+        // type, max_entries, key_size, value_size: four pointers.
+        let maps = file.section_by_name(".maps").expect("maps");
+        assert_eq!(maps.size(), 32);
+        assert!(file.section_by_name(".BTF").is_some());
+        assert!(file.section_by_name(".BTF.ext").is_some());
         let license = file.section_by_name("license").expect("license");
         assert_eq!(license.data().expect("data"), b"GPL\0");
         let func = file
@@ -458,7 +635,7 @@ mod tests {
             .find(|s| s.name() == Ok("counts"))
             .expect("map symbol");
         assert_eq!(map.kind(), SymbolKind::Data);
-        assert_eq!(map.size(), 28);
+        assert_eq!(map.size(), 32);
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //! - [`map`]: map kinds (kernel type, key rules, what programs may do, Rust binding);
 //! - [`program`]: program kinds (constructor, section, kernel type, context, verdicts);
 //! - [`context`]: fixed context layouts (`__sk_buff`, `pt_regs` per architecture);
+//! - [`btf`]: the BTF and BTF.ext encoder;
 //! - [`elf`]: the ELF object writer;
 //! - [`tracefs`]: tracepoint format files;
-//! - [`reloc`]: kernel-layout relocations a loader applies.
+//! - [`reloc`]: kernel-layout relocations a loader applies;
+//! - [`requires`]: the kernel features a probe uses, with their first versions.
 
+pub mod btf;
 pub mod context;
 pub mod elf;
 pub mod helper;

@@ -149,15 +149,20 @@ impl ProgramKind {
         self.class().name()
     }
 
-    /// The ELF section of program `program` of this kind.
-    pub fn section(&self, program: &str) -> String {
+    /// The ELF section of a program of this kind, in the forms both aya-obj
+    /// (`ProgramSection::from_str`: only the part before the first `/` counts) and libbpf 1.x
+    /// (`section_defs` in tools/lib/bpf/libbpf.c) accept: `tracepoint/<category>/<name>`,
+    /// `kprobe/<function>`, `uprobe/<path>:<symbol>` (libbpf's auto-attach form; an absolute
+    /// path gives `uprobe//usr/bin/bash:readline`), and exactly `socket` for socket filters
+    /// (libbpf's `SEC_DEF("socket", ...)` takes no suffix: `socket/<name>` is "failed to guess
+    /// program type"). Programs with the same section share it.
+    pub fn section(&self) -> String {
         let prefix = self.class().section_prefix();
         match self {
             ProgramKind::Tracepoint { category, name } => format!("{prefix}/{category}/{name}"),
             ProgramKind::Kprobe { function, .. } => format!("{prefix}/{function}"),
-            ProgramKind::SocketFilter { .. } | ProgramKind::Uprobe { .. } => {
-                format!("{prefix}/{program}")
-            }
+            ProgramKind::SocketFilter { .. } => prefix.to_string(),
+            ProgramKind::Uprobe { path, symbol, .. } => format!("{prefix}/{path}:{symbol}"),
         }
     }
 

@@ -236,6 +236,8 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
             section: prog.section.into(),
             code,
             map_relocs,
+            func: None,
+            lines: Vec::new(),
         });
     }
     let map_names = maps
@@ -246,6 +248,7 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
         license: "GPL".into(),
         maps,
         programs,
+        btf: ljbpf_core::btf::Btf::new(),
     })
     .expect("write elf");
     Box::leak(Box::new(ProbeSpec {
@@ -265,6 +268,8 @@ pub fn hash_map(name: &str, key_size: u32, value_size: u32, max_entries: u32) ->
         value_size,
         max_entries,
         map_flags: 0,
+        key_type: None,
+        value_type: None,
     }
 }
 
@@ -278,6 +283,8 @@ pub fn map(name: &str, map_type: u32, key_size: u32, value_size: u32, max_entrie
         value_size,
         max_entries,
         map_flags: 0,
+        key_type: None,
+        value_type: None,
     }
 }
 
