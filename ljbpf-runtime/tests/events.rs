@@ -16,18 +16,6 @@ use ljbpf_runtime::{
 mod common;
 use common::*;
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-
-const HELPER_KTIME_GET_NS: i32 = 5;
-const HELPER_GET_SMP_PROCESSOR_ID: i32 = 8;
-const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
-const HELPER_GET_STACKID: i32 = 27;
-const HELPER_RINGBUF_OUTPUT: i32 = 130;
-
 /// `BPF_F_CURRENT_CPU`: the `flags` (u64) of `bpf_perf_event_output` selecting this CPU's
 /// buffer.
 const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
@@ -85,9 +73,9 @@ fn perf_spec_on(event: &'static str) -> &'static ProbeSpec {
     let mut asm = Asm::default();
     asm.mov(6, 1)
         .only_tgid(std::process::id(), "mine")
-        .call(HELPER_GET_CURRENT_PID_TGID)
+        .call(Helper::GetCurrentPidTgid)
         .stx_dw(10, -16, 0)
-        .call(HELPER_GET_SMP_PROCESSOR_ID)
+        .call(Helper::GetSmpProcessorId)
         .stx_dw(10, -8, 0)
         .mov(1, 6)
         .ld_map(2, 0)
@@ -95,13 +83,13 @@ fn perf_spec_on(event: &'static str) -> &'static ProbeSpec {
         .mov(4, 10)
         .add_imm(4, -16)
         .mov_imm(5, 16)
-        .call(HELPER_PERF_EVENT_OUTPUT)
+        .call(Helper::PerfEventOutput)
         .mov_imm(0, 0)
         .exit();
     spec(
         "perf",
         // max_entries 0: aya sizes a perf event array to the number of CPUs.
-        vec![map("events", BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 0)],
+        vec![map("events", MapKind::PerfEventArray, 4, 4, 0)],
         vec![tracepoint("on_syscall", "syscalls", event, asm)],
     )
 }
@@ -251,21 +239,21 @@ fn ring_buffer_reader_reads_typed_events() {
     const N: usize = 5_000;
     let mut asm = Asm::default();
     asm.only_tgid(std::process::id(), "mine")
-        .call(HELPER_GET_CURRENT_PID_TGID)
+        .call(Helper::GetCurrentPidTgid)
         .stx_dw(10, -16, 0)
-        .call(HELPER_KTIME_GET_NS)
+        .call(Helper::KtimeGetNs)
         .stx_dw(10, -8, 0)
         .ld_map(1, 0)
         .mov(2, 10)
         .add_imm(2, -16)
         .mov_imm(3, 16)
         .mov_imm(4, 0)
-        .call(HELPER_RINGBUF_OUTPUT)
+        .call(Helper::RingbufOutput)
         .mov_imm(0, 0)
         .exit();
     let spec = spec(
         "ring",
-        vec![map("ring", BPF_MAP_TYPE_RINGBUF, 0, 0, 256 * 1024)],
+        vec![map("ring", MapKind::Ringbuf, 0, 0, 256 * 1024)],
         vec![tracepoint(
             "on_getppid",
             "syscalls",
@@ -343,7 +331,7 @@ fn per_cpu_values_sum_over_cpus() {
         .ld_map(1, 0)
         .mov(2, 10)
         .add_imm(2, -4)
-        .call(HELPER_MAP_LOOKUP_ELEM)
+        .call(Helper::MapLookupElem)
         .jeq_imm(0, 0, "out")
         .mov_imm(1, 1)
         .atomic_add_dw(0, 0, 1)
@@ -352,7 +340,7 @@ fn per_cpu_values_sum_over_cpus() {
         .exit();
     let spec = spec(
         "percpu",
-        vec![map("counts", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1)],
+        vec![map("counts", MapKind::PercpuArray, 4, 8, 1)],
         vec![tracepoint("on_getuid", "syscalls", "sys_enter_getuid", asm)],
     );
     let mut probe = Probe::load(spec).expect("load");
@@ -410,12 +398,12 @@ fn stack_traces_symbolise() {
         .mov(1, 6)
         .ld_map(2, 0)
         .mov_imm(3, 0)
-        .call(HELPER_GET_STACKID)
+        .call(Helper::GetStackid)
         .stx_dw(10, -16, 0)
         .mov(1, 6)
         .ld_map(2, 0)
         .mov_imm(3, BPF_F_USER_STACK as i32)
-        .call(HELPER_GET_STACKID)
+        .call(Helper::GetStackid)
         .stx_dw(10, -8, 0)
         .st_w(10, -20, 0)
         .ld_map(1, 1)
@@ -424,14 +412,14 @@ fn stack_traces_symbolise() {
         .mov(3, 10)
         .add_imm(3, -16)
         .mov_imm(4, 0)
-        .call(HELPER_MAP_UPDATE_ELEM)
+        .call(Helper::MapUpdateElem)
         .mov_imm(0, 0)
         .exit();
     let spec = spec(
         "stacks",
         vec![
-            map("stacks", BPF_MAP_TYPE_STACK_TRACE, 4, 127 * 8, 1024),
-            map("ids", BPF_MAP_TYPE_ARRAY, 4, 16, 1),
+            map("stacks", MapKind::StackTrace, 4, 127 * 8, 1024),
+            map("ids", MapKind::Array, 4, 16, 1),
         ],
         vec![tracepoint(
             "on_getpgid",

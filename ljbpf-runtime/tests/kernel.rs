@@ -17,7 +17,7 @@ use common::*;
 
 fn getpid_counter_spec() -> &'static ProbeSpec {
     let mut asm = Asm::default();
-    asm.call(HELPER_GET_CURRENT_PID_TGID)
+    asm.call(Helper::GetCurrentPidTgid)
         .rsh_imm(0, 32)
         .stx_w(10, -4, 0)
         .count_key_at_fp4(0, &["init", "done"])
@@ -67,7 +67,7 @@ fn socket_filter_test_run_sees_packet_after_ethernet_header() {
         .add_imm(3, -8) // to
         .mov_imm(4, 1) // len; r1 is still the skb
         .st_dw(10, -8, 0)
-        .call(HELPER_SKB_LOAD_BYTES)
+        .call(Helper::SkbLoadBytes)
         .ldx_b(0, 10, -8)
         .mul_imm(0, 2)
         .add_imm(0, 1)

@@ -17,10 +17,6 @@ use ljbpf_runtime::{Error, PerfReader, Probe, ProbeSpec, ProgramKind};
 mod common;
 use common::*;
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
-const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
-const HELPER_PROBE_READ_USER_STR: i32 = 114;
 const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
 
 /// `struct pt_regs` offsets on x86_64 (arch/x86/include/uapi/asm/ptrace.h).
@@ -54,7 +50,7 @@ fn counting_uprobe(symbol: &'static str) -> &'static ProbeSpec {
         .ld_map(1, 0)
         .mov(2, 10)
         .add_imm(2, -4)
-        .call(HELPER_MAP_LOOKUP_ELEM)
+        .call(Helper::MapLookupElem)
         .jeq_imm(0, 0, "out")
         .mov_imm(1, 1)
         .atomic_add_dw(0, 0, 1)
@@ -62,7 +58,7 @@ fn counting_uprobe(symbol: &'static str) -> &'static ProbeSpec {
         .ld_map(1, 0)
         .mov(2, 10)
         .add_imm(2, -4)
-        .call(HELPER_MAP_LOOKUP_ELEM)
+        .call(Helper::MapLookupElem)
         .jeq_imm(0, 0, "out")
         .ldx_dw(1, 6, PT_REGS_DI)
         .atomic_add_dw(0, 0, 1)
@@ -71,7 +67,7 @@ fn counting_uprobe(symbol: &'static str) -> &'static ProbeSpec {
         .exit();
     spec(
         "uprobe",
-        vec![map("stats", BPF_MAP_TYPE_ARRAY, 4, 8, 2)],
+        vec![map("stats", MapKind::Array, 4, 8, 2)],
         vec![Prog {
             name: "on_target",
             section: Box::leak(format!("uprobe/{symbol}").into_boxed_str()),
@@ -318,7 +314,7 @@ impl ReadlineEvent {
 fn readline_spec() -> &'static ProbeSpec {
     let mut asm = Asm::default();
     asm.mov(6, 1)
-        .call(HELPER_GET_CURRENT_PID_TGID)
+        .call(Helper::GetCurrentPidTgid)
         .stx_dw(10, -72, 0);
     for off in (-64..0).step_by(8) {
         asm.st_dw(10, off, 0);
@@ -327,19 +323,19 @@ fn readline_spec() -> &'static ProbeSpec {
         .add_imm(1, -64)
         .mov_imm(2, 64)
         .ldx_dw(3, 6, PT_REGS_AX)
-        .call(HELPER_PROBE_READ_USER_STR)
+        .call(Helper::ProbeReadUserStr)
         .mov(1, 6)
         .ld_map(2, 0)
         .ld_imm64(3, BPF_F_CURRENT_CPU)
         .mov(4, 10)
         .add_imm(4, -72)
         .mov_imm(5, 72)
-        .call(HELPER_PERF_EVENT_OUTPUT)
+        .call(Helper::PerfEventOutput)
         .mov_imm(0, 0)
         .exit();
     spec(
         "bashreadline",
-        vec![map("lines", BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 0)],
+        vec![map("lines", MapKind::PerfEventArray, 4, 4, 0)],
         vec![Prog {
             name: "on_readline_return",
             section: "uretprobe/readline",

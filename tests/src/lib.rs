@@ -7,6 +7,7 @@ pub mod gen;
 use std::path::{Path, PathBuf};
 
 use ljbpf_build::{CompiledProbe, Diagnostics, Options};
+use ljbpf_runtime::aya::maps::{Array, MapData};
 
 /// Set to `1` to rewrite golden files instead of comparing them.
 pub const BLESS_ENV: &str = "LJBPF_BLESS";
@@ -113,4 +114,87 @@ pub fn ipv4_frame(ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
     ip[2..4].copy_from_slice(&len.to_be_bytes());
     ip.extend_from_slice(payload);
     frame(0x0800, &ip)
+}
+
+/// An IPv4 header to build: addresses 10.0.0.1 → 10.0.0.2, TTL 64, checksum left as 0xabcd.
+pub struct Ip4 {
+    pub tos: u8,
+    pub ttl: u8,
+    pub proto: u8,
+    pub src: u32,
+    pub dst: u32,
+    /// Option bytes (a multiple of 4): the header length is 5 + options.len() / 4 words.
+    pub options: Vec<u8>,
+    pub flags_frag: u16,
+    pub ident: u16,
+}
+
+impl Ip4 {
+    pub fn new(proto: u8) -> Self {
+        Ip4 {
+            tos: 0,
+            ttl: 64,
+            proto,
+            src: 0x0a00_0001,
+            dst: 0x0a00_0002,
+            options: Vec::new(),
+            flags_frag: 0,
+            ident: 0x1234,
+        }
+    }
+
+    /// The header followed by `payload`.
+    pub fn with(&self, payload: &[u8]) -> Vec<u8> {
+        assert_eq!(self.options.len() % 4, 0);
+        let ihl = 5 + self.options.len() / 4;
+        let tlen = (ihl * 4 + payload.len()) as u16;
+        let mut h = vec![0x40 | ihl as u8, self.tos];
+        h.extend_from_slice(&tlen.to_be_bytes());
+        h.extend_from_slice(&self.ident.to_be_bytes());
+        h.extend_from_slice(&self.flags_frag.to_be_bytes());
+        h.extend_from_slice(&[self.ttl, self.proto, 0xab, 0xcd]);
+        h.extend_from_slice(&self.src.to_be_bytes());
+        h.extend_from_slice(&self.dst.to_be_bytes());
+        h.extend_from_slice(&self.options);
+        h.extend_from_slice(payload);
+        h
+    }
+}
+
+/// A UDP header (checksum 0x55aa) followed by `data`.
+pub fn udp(src: u16, dst: u16, data: &[u8]) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&src.to_be_bytes());
+    u.extend_from_slice(&dst.to_be_bytes());
+    u.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0x55, 0xaa]);
+    u.extend_from_slice(data);
+    u
+}
+
+/// TCP header with data offset 5 and `flags` (FIN=1, SYN=2, RST=4, PSH=8, ACK=16, URG=32,
+/// ECE=64, CWR=128).
+pub fn tcp(src: u16, dst: u16, seq: u32, flags: u8) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&src.to_be_bytes());
+    t.extend_from_slice(&dst.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xf0, 0, 0, 0, 0]);
+    t
+}
+
+/// The `u64` array map `name` of a loaded probe.
+pub fn array_u64<'a>(
+    probe: &'a mut ljbpf_runtime::Probe,
+    name: &str,
+) -> Array<&'a mut MapData, u64> {
+    Array::try_from(probe.map_mut(name).unwrap()).unwrap()
+}
+
+/// Runs socket-filter program `prog` once on `data` (`BPF_PROG_TEST_RUN`); its return value.
+pub fn test_run(p: &ljbpf_runtime::Probe, prog: &str, data: &[u8]) -> u32 {
+    p.test_run(prog, data, 1)
+        .unwrap_or_else(|e| panic!("{prog}: {e}"))
+        .retval
 }

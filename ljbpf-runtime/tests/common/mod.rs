@@ -1,10 +1,13 @@
-//! Shared by the kernel test binaries: a tiny BPF assembler, spec building with ljbpf-build's
-//! ELF writer, and the root check.
+//! Shared by the kernel test binaries: a tiny BPF assembler (over `ljbpf_core::insn`), spec
+//! building with the compiler's ELF writer (`ljbpf_core::elf`), and the root check.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 
+pub use ljbpf_core::helper::Helper;
+use ljbpf_core::insn::{AluOp, Insn, JmpOp, Label, MapId, RawInsn, Reg, Size, Src};
+pub use ljbpf_core::map::MapKind;
 use ljbpf_runtime::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind};
 
 /// The compiler's ELF writer, from the crate both sides share.
@@ -13,154 +16,188 @@ pub use ljbpf_core::elf;
 pub use elf::{MapReloc, MapSpec, ObjectSpec, ProgramSpec};
 
 // ---------------------------------------------------------------------------------------------
-// A tiny BPF assembler (encoding per Documentation/bpf/standardization/instruction-set.rst).
-//
-//   byte 0: opcode = operation | source | class     byte 1: src_reg << 4 | dst_reg
-//   bytes 2-3: offset (i16 LE)                      bytes 4-7: immediate (i32 LE)
+// A tiny BPF assembler over the compiler's instruction type: `ljbpf_core::insn` encodes, so the
+// tests and the compiler share one encoder; this only names registers by number and lays out
+// string labels.
 
-pub const BPF_MAP_TYPE_HASH: u32 = 1;
-
-pub const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
-pub const HELPER_MAP_UPDATE_ELEM: i32 = 2;
-pub const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
-pub const HELPER_SKB_LOAD_BYTES: i32 = 26;
-
-#[derive(Clone, Copy)]
-pub struct Insn {
-    pub code: u8,
-    pub dst: u8,
-    pub src: u8,
-    pub off: i16,
-    pub imm: i32,
-}
-
+/// Builds one program: instructions with jumps to named labels, laid out by [`Asm::finish`].
 #[derive(Default)]
 pub struct Asm {
-    pub insns: Vec<Insn>,
-    pub relocs: Vec<MapReloc>,
-    pub labels: HashMap<&'static str, usize>,
-    pub fixups: Vec<(usize, &'static str)>,
+    pub insns: Vec<Insn<Reg>>,
+    /// Label name → its number in `Label(n)` jump targets.
+    pub names: HashMap<&'static str, u32>,
+    /// Label number → index in `insns` of the instruction it marks.
+    pub labels: HashMap<u32, usize>,
 }
 
 impl Asm {
-    pub fn op(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) -> &mut Self {
-        self.insns.push(Insn {
-            code,
-            dst,
-            src,
-            off,
-            imm,
-        });
+    pub fn push(&mut self, insn: Insn<Reg>) -> &mut Self {
+        self.insns.push(insn);
         self
     }
-    /// `dst = imm` (BPF_ALU64 | BPF_MOV | BPF_K)
+    fn alu(&mut self, op: AluOp, dst: u8, src: Src<Reg>) -> &mut Self {
+        self.push(Insn::Alu64 {
+            op,
+            dst: Reg(dst),
+            src,
+        })
+    }
+    fn target(&mut self, name: &'static str) -> Label {
+        let n = self.names.len() as u32;
+        Label(*self.names.entry(name).or_insert(n))
+    }
+    fn jmp_imm(&mut self, op: JmpOp, dst: u8, imm: i32, label: &'static str) -> &mut Self {
+        let target = self.target(label);
+        self.push(Insn::Jmp {
+            op,
+            dst: Reg(dst),
+            src: Src::Imm(imm),
+            target,
+        })
+    }
+    /// `dst = imm`
     pub fn mov_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
-        self.op(0xb7, dst, 0, 0, imm)
+        self.alu(AluOp::Mov, dst, Src::Imm(imm))
     }
-    /// `dst = src` (BPF_ALU64 | BPF_MOV | BPF_X)
+    /// `dst = src`
     pub fn mov(&mut self, dst: u8, src: u8) -> &mut Self {
-        self.op(0xbf, dst, src, 0, 0)
+        self.alu(AluOp::Mov, dst, Src::Reg(Reg(src)))
     }
-    /// `dst += imm` (BPF_ALU64 | BPF_ADD | BPF_K)
+    /// `dst += imm`
     pub fn add_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
-        self.op(0x07, dst, 0, 0, imm)
+        self.alu(AluOp::Add, dst, Src::Imm(imm))
     }
-    /// `dst *= imm` (BPF_ALU64 | BPF_MUL | BPF_K)
+    /// `dst *= imm`
     pub fn mul_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
-        self.op(0x27, dst, 0, 0, imm)
+        self.alu(AluOp::Mul, dst, Src::Imm(imm))
     }
-    /// `dst >>= imm` (BPF_ALU64 | BPF_RSH | BPF_K)
+    /// `dst >>= imm`
     pub fn rsh_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
-        self.op(0x77, dst, 0, 0, imm)
+        self.alu(AluOp::Rsh, dst, Src::Imm(imm))
     }
-    /// `dst = imm64` (BPF_LD | BPF_IMM | BPF_DW), two slots.
+    /// `dst = imm64`, two slots.
     pub fn ld_imm64(&mut self, dst: u8, imm: u64) -> &mut Self {
-        self.op(0x18, dst, 0, 0, imm as u32 as i32)
-            .op(0, 0, 0, 0, (imm >> 32) as u32 as i32)
+        self.push(Insn::LdImm64 {
+            dst: Reg(dst),
+            imm: imm as i64,
+        })
     }
-    /// `*(u64 *)(dst + off) = src` (BPF_STX | BPF_MEM | BPF_DW)
+    /// `*(u64 *)(dst + off) = src`
     pub fn stx_dw(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
-        self.op(0x7b, dst, src, off, 0)
+        self.push(Insn::Stx {
+            size: Size::DW,
+            dst: Reg(dst),
+            src: Reg(src),
+            off,
+        })
     }
-    /// `dst = *(u64 *)(src + off)` (BPF_LDX | BPF_MEM | BPF_DW)
+    /// `dst = *(u64 *)(src + off)`
     pub fn ldx_dw(&mut self, dst: u8, src: u8, off: i16) -> &mut Self {
-        self.op(0x79, dst, src, off, 0)
+        self.push(Insn::Ldx {
+            size: Size::DW,
+            dst: Reg(dst),
+            src: Reg(src),
+            off,
+        })
     }
-    /// `*(u32 *)(dst + off) = imm` (BPF_ST | BPF_MEM | BPF_W)
+    /// `*(u32 *)(dst + off) = imm`
     pub fn st_w(&mut self, dst: u8, off: i16, imm: i32) -> &mut Self {
-        self.op(0x62, dst, 0, off, imm)
+        self.push(Insn::St {
+            size: Size::W,
+            dst: Reg(dst),
+            off,
+            imm,
+        })
     }
-    /// `if dst != imm goto label` (BPF_JMP | BPF_JNE | BPF_K)
+    /// `if dst != imm goto label`
     pub fn jne_imm(&mut self, dst: u8, imm: i32, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
-        self.op(0x55, dst, 0, 0, imm)
+        self.jmp_imm(JmpOp::Jne, dst, imm, label)
     }
-    /// `if (s64)dst < imm goto label` (BPF_JMP | BPF_JSLT | BPF_K)
+    /// `if (s64)dst < imm goto label`
     pub fn jslt_imm(&mut self, dst: u8, imm: i32, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
-        self.op(0xc5, dst, 0, 0, imm)
+        self.jmp_imm(JmpOp::Jslt, dst, imm, label)
     }
     /// Exits with 0 unless the current tgid is `tgid` (clobbers r0-r5; keeps r6-r9).
     pub fn only_tgid(&mut self, tgid: u32, tag: &'static str) -> &mut Self {
-        self.call(HELPER_GET_CURRENT_PID_TGID)
+        self.call(Helper::GetCurrentPidTgid)
             .rsh_imm(0, 32)
             .jeq_imm(0, tgid as i32, tag)
             .mov_imm(0, 0)
             .exit()
             .label(tag)
     }
-    /// `dst = map` (BPF_LD | BPF_IMM | BPF_DW, src_reg = BPF_PSEUDO_MAP_FD), two slots.
+    /// `dst = map` (map `map` of the object), two slots, relocated.
     pub fn ld_map(&mut self, dst: u8, map: usize) -> &mut Self {
-        self.relocs.push(MapReloc {
-            insn_index: self.insns.len(),
-            map,
-        });
-        self.op(0x18, dst, 1, 0, 0).op(0, 0, 0, 0, 0)
+        self.push(Insn::LdMap {
+            dst: Reg(dst),
+            map: MapId(map as u32),
+        })
     }
-    /// `r0 = ntoh(*(u8 *)(skb->data + imm))` (BPF_LD | BPF_ABS | BPF_B); needs r6 = ctx.
+    /// `r0 = ntoh(*(u8 *)(skb->data + imm))`; needs r6 = ctx.
     pub fn ld_abs_b(&mut self, imm: i32) -> &mut Self {
-        self.op(0x30, 0, 0, 0, imm)
+        self.push(Insn::LdAbs { size: Size::B, imm })
     }
-    /// `r0 = ntohs(*(u16 *)(skb->data + imm))` (BPF_LD | BPF_ABS | BPF_H); needs r6 = ctx.
+    /// `r0 = ntohs(*(u16 *)(skb->data + imm))`; needs r6 = ctx.
     pub fn ld_abs_h(&mut self, imm: i32) -> &mut Self {
-        self.op(0x28, 0, 0, 0, imm)
+        self.push(Insn::LdAbs { size: Size::H, imm })
     }
-    /// `dst = *(u8 *)(src + off)` (BPF_LDX | BPF_MEM | BPF_B)
+    /// `dst = *(u8 *)(src + off)`
     pub fn ldx_b(&mut self, dst: u8, src: u8, off: i16) -> &mut Self {
-        self.op(0x71, dst, src, off, 0)
+        self.push(Insn::Ldx {
+            size: Size::B,
+            dst: Reg(dst),
+            src: Reg(src),
+            off,
+        })
     }
-    /// `*(u32 *)(dst + off) = src` (BPF_STX | BPF_MEM | BPF_W)
+    /// `*(u32 *)(dst + off) = src`
     pub fn stx_w(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
-        self.op(0x63, dst, src, off, 0)
+        self.push(Insn::Stx {
+            size: Size::W,
+            dst: Reg(dst),
+            src: Reg(src),
+            off,
+        })
     }
-    /// `*(u64 *)(dst + off) = imm` (BPF_ST | BPF_MEM | BPF_DW)
+    /// `*(u64 *)(dst + off) = imm`
     pub fn st_dw(&mut self, dst: u8, off: i16, imm: i32) -> &mut Self {
-        self.op(0x7a, dst, 0, off, imm)
+        self.push(Insn::St {
+            size: Size::DW,
+            dst: Reg(dst),
+            off,
+            imm,
+        })
     }
-    /// `lock *(u64 *)(dst + off) += src` (BPF_STX | BPF_ATOMIC | BPF_DW, imm = BPF_ADD)
+    /// `lock *(u64 *)(dst + off) += src`
     pub fn atomic_add_dw(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
-        self.op(0xdb, dst, src, off, 0x00)
+        self.push(Insn::AtomicAdd {
+            size: Size::DW,
+            dst: Reg(dst),
+            src: Reg(src),
+            off,
+        })
     }
-    /// `call helper` (BPF_JMP | BPF_CALL)
-    pub fn call(&mut self, helper: i32) -> &mut Self {
-        self.op(0x85, 0, 0, 0, helper)
+    /// `call helper`
+    pub fn call(&mut self, helper: Helper) -> &mut Self {
+        self.push(Insn::Call { helper })
     }
-    /// `if dst == imm goto label` (BPF_JMP | BPF_JEQ | BPF_K)
+    /// `if dst == imm goto label`
     pub fn jeq_imm(&mut self, dst: u8, imm: i32, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
-        self.op(0x15, dst, 0, 0, imm)
+        self.jmp_imm(JmpOp::Jeq, dst, imm, label)
     }
-    /// `goto label` (BPF_JMP | BPF_JA)
+    /// `goto label`
     pub fn ja(&mut self, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
-        self.op(0x05, 0, 0, 0, 0)
+        let target = self.target(label);
+        self.push(Insn::Ja { target })
     }
-    /// `exit` (BPF_JMP | BPF_EXIT)
+    /// `exit`
     pub fn exit(&mut self) -> &mut Self {
-        self.op(0x95, 0, 0, 0, 0)
+        self.push(Insn::Exit)
     }
+    /// Marks the next instruction as `name`.
     pub fn label(&mut self, name: &'static str) -> &mut Self {
-        self.labels.insert(name, self.insns.len());
+        let Label(n) = self.target(name);
+        self.labels.insert(n, self.insns.len());
         self
     }
     /// `map[*(u32 *)(r10 - 4)] += 1`, creating the entry: lookup, atomic add, or update.
@@ -170,7 +207,7 @@ impl Asm {
         self.ld_map(1, map)
             .mov(2, 10)
             .add_imm(2, -4)
-            .call(HELPER_MAP_LOOKUP_ELEM)
+            .call(Helper::MapLookupElem)
             .jeq_imm(0, 0, init)
             .mov_imm(1, 1)
             .atomic_add_dw(0, 0, 1)
@@ -183,22 +220,39 @@ impl Asm {
             .mov(3, 10)
             .add_imm(3, -16)
             .mov_imm(4, 0) // BPF_ANY
-            .call(HELPER_MAP_UPDATE_ELEM)
+            .call(Helper::MapUpdateElem)
             .label(done)
     }
+    /// Lays out the program: each instruction's slot (`ld_imm64` and map loads take two), jump
+    /// offsets from the labels, and the map relocations; returns the code and the relocations.
     pub fn finish(&mut self) -> (Vec<u8>, Vec<MapReloc>) {
-        for &(at, label) in &self.fixups {
-            let target = self.labels[label];
-            self.insns[at].off = i16::try_from(target as isize - at as isize - 1).expect("jump");
-        }
-        let mut code = Vec::with_capacity(self.insns.len() * 8);
+        let mut slot = Vec::with_capacity(self.insns.len() + 1);
+        let mut at = 0usize;
         for insn in &self.insns {
-            code.push(insn.code);
-            code.push(insn.src << 4 | insn.dst);
-            code.extend_from_slice(&insn.off.to_le_bytes());
-            code.extend_from_slice(&insn.imm.to_le_bytes());
+            slot.push(at);
+            at += insn.slots() as usize;
         }
-        (code, std::mem::take(&mut self.relocs))
+        slot.push(at);
+        let mut raw = Vec::with_capacity(at);
+        let mut relocs = Vec::new();
+        for (i, insn) in self.insns.iter().enumerate() {
+            let offset = match insn.target() {
+                Some(Label(n)) => {
+                    let target = slot[self.labels[&n]];
+                    i16::try_from(target as isize - slot[i] as isize - 1).expect("jump")
+                }
+                None => 0,
+            };
+            if let Insn::LdMap { map, .. } = insn {
+                relocs.push(MapReloc {
+                    insn_index: slot[i],
+                    map: map.0 as usize,
+                });
+            }
+            insn.encode(offset, &mut raw);
+        }
+        let code = raw.into_iter().flat_map(RawInsn::to_bytes).collect();
+        (code, relocs)
     }
 }
 
@@ -263,7 +317,7 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
 pub fn hash_map(name: &str, key_size: u32, value_size: u32, max_entries: u32) -> MapSpec {
     MapSpec {
         name: name.into(),
-        map_type: BPF_MAP_TYPE_HASH,
+        map_type: MapKind::Hash.map_type(),
         key_size,
         value_size,
         max_entries,
@@ -273,12 +327,11 @@ pub fn hash_map(name: &str, key_size: u32, value_size: u32, max_entries: u32) ->
     }
 }
 
-/// Whether kernel tests can run; prints why not, or panics under `LJBPF_REQUIRE_KERNEL=1`.
 /// Any map definition.
-pub fn map(name: &str, map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapSpec {
+pub fn map(name: &str, kind: MapKind, key_size: u32, value_size: u32, max_entries: u32) -> MapSpec {
     MapSpec {
         name: name.into(),
-        map_type,
+        map_type: kind.map_type(),
         key_size,
         value_size,
         max_entries,
@@ -337,6 +390,7 @@ pub fn gettid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
+/// Whether kernel tests can run; prints why not, or panics under `LJBPF_REQUIRE_KERNEL=1`.
 pub fn kernel(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
