@@ -345,6 +345,11 @@ impl Programs<'_> {
             self.opts.isa,
             &self.opts.snapshots_after,
             &self.map_names,
+            &self
+                .views
+                .iter()
+                .map(|v| (v.key.size(), v.value.size()))
+                .collect::<Vec<_>>(),
             &mut snapshots,
         )
         .map_err(|e| one(Span::new(file, e.line), e.message))?;

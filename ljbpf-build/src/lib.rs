@@ -6,7 +6,8 @@
 //! probe.lua ─ lua::load      sandboxed LuaJIT runs the file → declarations (maps, programs)
 //!           ─ lua::decode    program functions → LuaJIT bytecode with lines
 //!           ─ lower          bytecode → BPF over virtual registers, typed as LuaJIT types values
-//!           ─ mir::pipeline  named passes: dce, regalloc (checked), frame, jumps, layout
+//!           ─ mir::pipeline  named passes: legalize, dce, regalloc (checked), peephole, frame,
+//!                            jumps, layout
 //!           ─ emit::*        listing, Rust bindings; ljbpf_core::elf writes the object
 //! ```
 //!

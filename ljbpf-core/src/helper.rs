@@ -1,6 +1,24 @@
-//! The BPF helper functions ljbpf calls: one table (id, name, argument count, result, first
+//! The BPF helper functions ljbpf calls: one table (id, name, argument kinds, result, first
 //! kernel), from `include/uapi/linux/bpf.h` (`___BPF_FUNC_MAPPER`, Linux 6.18) and the kernel
 //! versions that introduced each helper (the `bpf-helpers(7)` man page, commit history).
+
+/// What a helper does with one argument register (`R1` first), as far as stack memory goes:
+/// which pointer arguments it reads, and how many bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArgKind {
+    /// A value, the context or a map: no stack memory is read through it.
+    Value,
+    /// A map key: reads the key size of the map in `R1`.
+    MapKey,
+    /// A map value: reads the value size of the map in `R1`.
+    MapValue,
+    /// Memory it reads, as many bytes as argument register `R<n>` says.
+    Reads(u8),
+    /// Memory it writes (reads nothing there).
+    Writes,
+    /// An address it reads through with probe-read semantics, as many bytes as `R<n>` says.
+    ReadsUnsafe(u8),
+}
 
 /// What a helper leaves in R0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -12,7 +30,7 @@ pub enum HelperResult {
 }
 
 macro_rules! helpers {
-    ($($variant:ident = $id:literal, $name:literal, $args:literal, $result:ident, $since:literal;)*) => {
+    ($($variant:ident = $id:literal, $name:literal, [$($arg:ident $(($n:literal))?),*], $result:ident, $since:literal;)*) => {
         /// A kernel helper function.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Helper {
@@ -36,9 +54,14 @@ macro_rules! helpers {
                 match self { $(Helper::$variant => $name,)* }
             }
 
+            /// What it does with each argument register, R1 first.
+            pub fn arg_kinds(self) -> &'static [ArgKind] {
+                match self { $(Helper::$variant => &[$(ArgKind::$arg $(($n))?),*],)* }
+            }
+
             /// How many of R1..R5 it reads.
             pub fn args(self) -> u8 {
-                match self { $(Helper::$variant => $args,)* }
+                self.arg_kinds().len() as u8
             }
 
             /// What it returns in R0.
@@ -60,23 +83,23 @@ macro_rules! helpers {
 }
 
 helpers! {
-    MapLookupElem = 1, "bpf_map_lookup_elem", 2, MapValueOrNull, "3.19";
-    MapUpdateElem = 2, "bpf_map_update_elem", 4, Int, "3.19";
-    MapDeleteElem = 3, "bpf_map_delete_elem", 2, Int, "3.19";
-    ProbeRead = 4, "bpf_probe_read", 3, Int, "4.1";
-    KtimeGetNs = 5, "bpf_ktime_get_ns", 0, Int, "4.1";
-    TracePrintk = 6, "bpf_trace_printk", 5, Int, "4.1";
-    GetPrandomU32 = 7, "bpf_get_prandom_u32", 0, Int, "4.1";
-    GetSmpProcessorId = 8, "bpf_get_smp_processor_id", 0, Int, "4.1";
-    GetCurrentPidTgid = 14, "bpf_get_current_pid_tgid", 0, Int, "4.2";
-    GetCurrentUidGid = 15, "bpf_get_current_uid_gid", 0, Int, "4.2";
-    GetCurrentComm = 16, "bpf_get_current_comm", 2, Int, "4.2";
-    PerfEventOutput = 25, "bpf_perf_event_output", 5, Int, "4.4";
-    SkbLoadBytes = 26, "bpf_skb_load_bytes", 4, Int, "4.5";
-    GetStackid = 27, "bpf_get_stackid", 3, Int, "4.6";
-    ProbeReadUser = 112, "bpf_probe_read_user", 3, Int, "5.5";
-    ProbeReadKernel = 113, "bpf_probe_read_kernel", 3, Int, "5.5";
-    ProbeReadUserStr = 114, "bpf_probe_read_user_str", 3, Int, "5.5";
-    ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", 3, Int, "5.5";
-    RingbufOutput = 130, "bpf_ringbuf_output", 4, Int, "5.8";
+    MapLookupElem = 1, "bpf_map_lookup_elem", [Value, MapKey], MapValueOrNull, "3.19";
+    MapUpdateElem = 2, "bpf_map_update_elem", [Value, MapKey, MapValue, Value], Int, "3.19";
+    MapDeleteElem = 3, "bpf_map_delete_elem", [Value, MapKey], Int, "3.19";
+    ProbeRead = 4, "bpf_probe_read", [Writes, Value, ReadsUnsafe(2)], Int, "4.1";
+    KtimeGetNs = 5, "bpf_ktime_get_ns", [], Int, "4.1";
+    TracePrintk = 6, "bpf_trace_printk", [Reads(2), Value, Value, Value, Value], Int, "4.1";
+    GetPrandomU32 = 7, "bpf_get_prandom_u32", [], Int, "4.1";
+    GetSmpProcessorId = 8, "bpf_get_smp_processor_id", [], Int, "4.1";
+    GetCurrentPidTgid = 14, "bpf_get_current_pid_tgid", [], Int, "4.2";
+    GetCurrentUidGid = 15, "bpf_get_current_uid_gid", [], Int, "4.2";
+    GetCurrentComm = 16, "bpf_get_current_comm", [Writes, Value], Int, "4.2";
+    PerfEventOutput = 25, "bpf_perf_event_output", [Value, Value, Value, Reads(5), Value], Int, "4.4";
+    SkbLoadBytes = 26, "bpf_skb_load_bytes", [Value, Value, Writes, Value], Int, "4.5";
+    GetStackid = 27, "bpf_get_stackid", [Value, Value, Value], Int, "4.6";
+    ProbeReadUser = 112, "bpf_probe_read_user", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
+    ProbeReadKernel = 113, "bpf_probe_read_kernel", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
+    ProbeReadUserStr = 114, "bpf_probe_read_user_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
+    ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
+    RingbufOutput = 130, "bpf_ringbuf_output", [Value, Reads(3), Value, Value], Int, "5.8";
 }

@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ legalize ─ dce ─ regalloc ─ frame ─ jumps ─ layout → Laid (slots, records, relocations)
+//! VCode ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -15,6 +15,7 @@ pub mod jumps;
 pub mod layout;
 pub mod legalize;
 pub mod liveness;
+pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
 

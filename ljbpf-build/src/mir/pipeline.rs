@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, dce, frame, jumps, layout, legalize, regalloc};
+use super::{check, dce, frame, jumps, layout, legalize, peephole, regalloc};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -39,6 +39,7 @@ passes! {
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
+    Peephole = "peephole", "drop byte swaps that cancel";
     Frame = "frame", "write the whole stack frame at entry";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
     Layout = "layout", "labels to offsets, instructions to slots";
@@ -97,12 +98,13 @@ pub enum Stage {
 }
 
 /// Runs the back end on the code lowering made, for ISA level `isa`. `after` asks for the code as it is after each
-/// of those passes (`maps` names map loads in it).
+/// of those passes (`maps` names map loads in it; `map_sizes` are their key and value sizes).
 pub fn run(
     mut code: VCode,
     isa: Isa,
     after: &[Pass],
     maps: &[String],
+    map_sizes: &[(u32, u32)],
     snapshots: &mut Vec<Snapshot>,
 ) -> Result<Laid, PassError> {
     let mut snap = |pass: Pass, stage: &dyn Fn() -> (Stage, String)| {
@@ -128,7 +130,9 @@ pub fn run(
     })?;
     let mut code = alloc.code;
     snap(Pass::Regalloc, &|| phys(&code));
-    frame::run(&mut code);
+    peephole::run(&mut code);
+    snap(Pass::Peephole, &|| phys(&code));
+    frame::run(&mut code, map_sizes);
     snap(Pass::Frame, &|| phys(&code));
     jumps::run(&mut code, isa);
     snap(Pass::Jumps, &|| phys(&code));

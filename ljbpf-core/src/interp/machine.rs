@@ -148,8 +148,8 @@ impl Machine {
         &self.packet
     }
 
-    pub(super) fn reset_stack(&mut self) {
-        self.regions[0].bytes.fill(0);
+    pub(super) fn reset_stack(&mut self, fill: u8) {
+        self.regions[0].bytes.fill(fill);
     }
 
     pub(super) fn ctx_ptr(&self) -> u64 {

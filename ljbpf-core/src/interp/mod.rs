@@ -55,6 +55,10 @@ pub struct Program<R> {
     pub targets: Vec<usize>,
     /// Number of register-file entries (max key + 1).
     pub keys: usize,
+    /// The byte the stack holds when the program starts. Code after ljbpf's frame pass must
+    /// not depend on it (the kernel's stack starts with whatever was there): tests run it with
+    /// a pattern that is not zero, so a read of a byte nothing wrote shows.
+    pub stack_fill: u8,
 }
 
 impl<R: Key> Program<R> {
@@ -67,7 +71,14 @@ impl<R: Key> Program<R> {
             insns,
             targets,
             keys,
+            stack_fill: 0,
         }
+    }
+
+    /// The same code, started on a stack filled with `byte`.
+    pub fn with_stack_fill(mut self, byte: u8) -> Program<R> {
+        self.stack_fill = byte;
+        self
     }
 
     /// Code with symbolic labels: `labels[l]` is the index of the instruction label `l`
@@ -258,7 +269,8 @@ fn be(bytes: &[u8]) -> u64 {
 pub const BUDGET: u64 = 1_000_000;
 
 impl Machine {
-    /// Runs `prog` once: R1 = the context, R10 = the top of a zeroed stack. Returns R0 at
+    /// Runs `prog` once: R1 = the context, R10 = the top of a stack filled with
+    /// [`Program::stack_fill`]. Returns R0 at
     /// `exit`, or 0 when a legacy packet load falls outside the packet (the kernel ends the
     /// program that way).
     pub fn run<R: Key>(&mut self, prog: &Program<R>) -> Result<u64, Fault> {
@@ -266,7 +278,7 @@ impl Machine {
             val: vec![0; prog.keys],
             def: vec![false; prog.keys],
         };
-        self.reset_stack();
+        self.reset_stack(prog.stack_fill);
         regs.set(Reg::R1, self.ctx_ptr());
         regs.set(Reg::R10, self.stack_top());
         let mut pc = 0usize;

@@ -16,6 +16,9 @@ use ljbpf_build::{CompiledProbe, CompiledProgram, Options, Pass};
 
 use super::*;
 
+/// What the stack holds at entry for code that must not read unwritten stack bytes.
+const POISON: u8 = 0xa5;
+
 /// Options that keep the code after every pass.
 pub fn snapshot_options() -> Options {
     Options {
@@ -50,20 +53,24 @@ pub fn stages(program: &CompiledProgram) -> Result<Vec<Stage>, String> {
     let mut out = Vec::new();
     let mut relocs = None;
     for Snapshot { pass, code, text } in &program.snapshots {
+        // From the frame pass on, the code must not read a stack byte nothing wrote: the kernel
+        // does not zero the stack, so neither does the interpreter.
+        let fill = if *pass >= Pass::Frame { POISON } else { 0 };
         let code = match code {
-            Code::Virtual(c) => StageCode::Virtual(interp::Program::from_labels(
-                c.insns.iter().map(|r| r.insn).collect(),
-                &c.labels,
-            )),
-            Code::Physical(c) => StageCode::Physical(interp::Program::from_labels(
-                c.insns.iter().map(|r| r.insn).collect(),
-                &c.labels,
-            )),
+            Code::Virtual(c) => StageCode::Virtual(
+                interp::Program::from_labels(c.insns.iter().map(|r| r.insn).collect(), &c.labels)
+                    .with_stack_fill(fill),
+            ),
+            Code::Physical(c) => StageCode::Physical(
+                interp::Program::from_labels(c.insns.iter().map(|r| r.insn).collect(), &c.labels)
+                    .with_stack_fill(fill),
+            ),
             Code::Laid(l) => {
                 relocs = Some(l.map_relocs().collect::<Vec<_>>());
-                StageCode::Physical(interp::Program::from_placed(
-                    l.insns.iter().map(|p| (p.slot, p.insn, p.jump)),
-                ))
+                StageCode::Physical(
+                    interp::Program::from_placed(l.insns.iter().map(|p| (p.slot, p.insn, p.jump)))
+                        .with_stack_fill(fill),
+                )
             }
         };
         out.push(Stage {
@@ -94,7 +101,9 @@ pub fn stages(program: &CompiledProgram) -> Result<Vec<Stage>, String> {
             .collect();
         out.push(Stage {
             name: "bytes".to_owned(),
-            code: StageCode::Physical(interp::Program::from_placed(decoded)),
+            code: StageCode::Physical(
+                interp::Program::from_placed(decoded).with_stack_fill(POISON),
+            ),
             text,
         });
     }
