@@ -139,8 +139,16 @@ pub fn compile_source(
         inputs: out.inputs,
         requires,
     };
-    probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o"))
-        .map_err(|e| Diagnostics::one(Diagnostic::new(Span::new(&file, 0), e)))?;
+    probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o")).map_err(|e| {
+        // A map's types are refused at the map's line.
+        let span = e
+            .map
+            .and_then(|i| named.get(i))
+            .map_or_else(|| Span::new(&file, 0), |&i| loaded.maps[i].span.clone());
+        let mut d = Diagnostic::new(span, e.message);
+        d.hint = e.hint;
+        Diagnostics::one(d)
+    })?;
     Ok(probe)
 }
 
