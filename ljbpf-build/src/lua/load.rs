@@ -123,8 +123,8 @@ fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
     Diagnostic::new(Span::new(file, 0), first.to_string())
 }
 
-/// Runs `source` (the text of probe file `file`) and returns its declarations.
-pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
+/// Runs `source` (the bytes of probe file `file`) and returns its declarations.
+pub fn load(file: &str, source: &[u8]) -> Result<Loaded, Diagnostics> {
     let at = |line: u32, msg: String| Diagnostic::new(Span::new(file, line), msg);
     let internal = |e: mlua::Error| {
         at(
