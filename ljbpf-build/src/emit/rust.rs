@@ -344,7 +344,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
             if let Some(other) = idents.insert(id.clone(), s.c_name()) {
                 return Err(fail((
                     format!(
-                        "{} and {other} would both be the Rust struct `{id}`",
+                        "`{}` and `{other}` would both be the Rust struct `{id}`",
                         s.c_name()
                     ),
                     Some("rename one of them in the ffi.cdef".into()),
