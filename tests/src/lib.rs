@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod gen;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 
