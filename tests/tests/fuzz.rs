@@ -26,7 +26,7 @@ fn compiled_means_verified() {
         stats.add(&verdict);
         match &verdict {
             Verdict::Panic(m) | Verdict::InternalError(m) | Verdict::VerifierRejected(m) => {
-                defects.push(format!("file {n}: {verdict:?}\n{m}\nsource:\n{source}"));
+                defects.push(format!("file {n}: {verdict:?}\n{m}\nsource:\n{}", String::from_utf8_lossy(&source)));
             }
             Verdict::Verified | Verdict::Rejected | Verdict::CompiledUnchecked => {}
         }
