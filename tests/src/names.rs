@@ -11,7 +11,6 @@ pub fn keyword_items(p: &mut keywords::Probe) -> usize {
         r#type: 1,
         r#match: 2,
         r#gen: 3,
-        ..Default::default()
     };
     let value = keywords::r#impl {
         r: 0,

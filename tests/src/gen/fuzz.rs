@@ -105,10 +105,8 @@ pub fn bindings_problems(bindings: &str) -> Option<String> {
                     dup = Some(format!("struct {name} twice"));
                 }
             }
-            syn::Item::Static(s) => {
-                if !values.insert(s.ident.to_string()) {
-                    dup = Some(format!("static {} twice", s.ident));
-                }
+            syn::Item::Static(s) if !values.insert(s.ident.to_string()) => {
+                dup = Some(format!("static {} twice", s.ident));
             }
             syn::Item::Impl(i) => {
                 for it in &i.items {
@@ -123,7 +121,9 @@ pub fn bindings_problems(bindings: &str) -> Option<String> {
             _ => {}
         }
     }
-    for t in ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "Result", "Vec", "Default"] {
+    for t in [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "Result", "Vec", "Default",
+    ] {
         if types.contains(t) {
             dup = Some(format!("struct {t} shadows a type the bindings use"));
         }
@@ -460,9 +460,39 @@ pub(crate) fn huge_file(rng: &mut Rng) -> String {
 /// Map, program, struct and field names: Rust keywords (raw or not), names of generated items,
 /// sets that collide with each other, and ordinary ones.
 pub(crate) const NAMES: &[&str] = &[
-    "type", "fn", "match", "gen", "try", "async", "in", "let", "const", "pub", "loop", "impl",
-    "self", "Self", "crate", "super", "_", "", "foo", "FOO", "Foo", "load", "inner",
-    "attach_all", "all", "attach_foo", "test_run_foo", "x", "_pad0", "bytes", "r", "m", "p",
+    "type",
+    "fn",
+    "match",
+    "gen",
+    "try",
+    "async",
+    "in",
+    "let",
+    "const",
+    "pub",
+    "loop",
+    "impl",
+    "self",
+    "Self",
+    "crate",
+    "super",
+    "_",
+    "",
+    "foo",
+    "FOO",
+    "Foo",
+    "load",
+    "inner",
+    "attach_all",
+    "all",
+    "attach_foo",
+    "test_run_foo",
+    "x",
+    "_pad0",
+    "bytes",
+    "r",
+    "m",
+    "p",
 ];
 
 /// C struct names, some of which the bindings use themselves.
@@ -472,7 +502,7 @@ pub(crate) const STRUCT_NAMES: &[&str] = &[
 
 /// A probe file whose names come from [`NAMES`] and [`STRUCT_NAMES`], with bytes that are not
 /// UTF-8 in a comment, in string constants and in print formats.
-pub(crate) fn names_file(rng: &mut Rng) -> Vec<u8> {
+pub fn names_file(rng: &mut Rng) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::new();
     if rng.chance(1, 2) {
         s.extend_from_slice(b"-- caf\xe9 \xff\xfe\n");
@@ -491,7 +521,9 @@ pub(crate) fn names_file(rng: &mut Rng) -> Vec<u8> {
     cdef.push_str(" }; ]]\n");
     if rng.chance(1, 4) {
         let t = rng.pick(STRUCT_NAMES);
-        cdef.push_str(&format!("ffi.cdef[[ typedef struct {{ uint64_t q; }} {t}; ]]\n"));
+        cdef.push_str(&format!(
+            "ffi.cdef[[ typedef struct {{ uint64_t q; }} {t}; ]]\n"
+        ));
     }
     s.extend_from_slice(cdef.as_bytes());
     let mut entries = Vec::new();
@@ -528,9 +560,13 @@ pub(crate) fn names_file(rng: &mut Rng) -> Vec<u8> {
             s.extend_from_slice(format!("  local v{i} = {var}[1]\n").as_bytes());
         }
         match rng.below(3) {
-            0 => s.extend_from_slice(b"  if pkt.ip.udp.data(0, 2) == '\xff\xfe' then return 1 end\n"),
+            0 => {
+                s.extend_from_slice(b"  if pkt.ip.udp.data(0, 2) == '\xff\xfe' then return 1 end\n")
+            }
             1 => s.extend_from_slice(b"  print('\xe9t\xe9 %d', 1)\n"),
-            _ => s.extend_from_slice(b"  if pkt.ip.udp.data(0, 2) == '\\255\\254' then return 1 end\n"),
+            _ => s.extend_from_slice(
+                b"  if pkt.ip.udp.data(0, 2) == '\\255\\254' then return 1 end\n",
+            ),
         }
         s.extend_from_slice(b"  return 0\nend)\n");
         entries.push(format!("  [{name:?}] = p{k},\n"));
