@@ -162,8 +162,8 @@ impl Builder {
         match self.build() {
             Ok(b) => b,
             Err(text) => {
-                for line in text.lines() {
-                    println!("cargo:warning={line}");
+                for line in warning_lines(&text) {
+                    println!("{line}");
                 }
                 eprintln!("{text}");
                 eprintln!("error: ljbpf could not compile the probe files above");
@@ -173,6 +173,27 @@ impl Builder {
     }
 }
 
+/// Diagnostics as `cargo:warning=` lines. Cargo reads every line of a build script's stdout
+/// that starts with `cargo:` as a directive, so each line of the text gets the prefix and any
+/// other control character (a `\r`, an escape sequence) is escaped: whatever a probe file makes
+/// a message say, it stays a warning.
+fn warning_lines(text: &str) -> Vec<String> {
+    text.split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut out = String::from("cargo:warning=");
+            for c in line.chars() {
+                if c.is_control() {
+                    out.extend(c.escape_default());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// Leaves a file untouched when its content is the same, so cargo does not rebuild what
 /// includes it.
 fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -180,4 +201,18 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     }
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warning_lines;
+
+    #[test]
+    fn no_diagnostic_makes_a_directive() {
+        let text = "a.lua:1: error: x\ncargo:rustc-link-arg=-evil\r\ncargo:rustc-env=A=1\rcargo:x";
+        for line in warning_lines(text) {
+            assert!(line.starts_with("cargo:warning="), "{line}");
+            assert!(!line.contains(['\r', '\n']), "{line:?}");
+        }
+    }
 }

@@ -33,9 +33,10 @@ pub fn compile_file(path: &Path, opts: &Options) -> Result<CompiledProbe, Diagno
     compile_source(path, &read_source(path)?, opts)
 }
 
-/// The text of a probe file; a read failure is a diagnostic about the file.
-fn read_source(path: &Path) -> Result<String, Diagnostics> {
-    std::fs::read_to_string(path).map_err(|e| {
+/// The bytes of a probe file (Lua source is bytes: a comment or string need not be UTF-8); a
+/// read failure is a diagnostic about the file.
+fn read_source(path: &Path) -> Result<Vec<u8>, Diagnostics> {
+    std::fs::read(path).map_err(|e| {
         Diagnostics::one(Diagnostic::new(
             Span::new(path.display().to_string(), 0),
             format!("cannot read the probe file: {e}"),
@@ -58,14 +59,19 @@ pub fn bytecode_listing(path: &Path) -> Result<String, Diagnostics> {
     Ok(out)
 }
 
-/// Compiles probe source text as if read from `path`.
+/// Compiles probe source (text or bytes) as if read from `path`.
 pub fn compile_source(
     path: &Path,
-    source: &str,
+    source: impl AsRef<[u8]>,
     opts: &Options,
 ) -> Result<CompiledProbe, Diagnostics> {
     let file = path.display().to_string();
-    let loaded = load::load(&file, source)?;
+    let bytes = source.as_ref();
+    let loaded = load::load(&file, bytes)?;
+    // Listing and BTF line records quote source lines as text; the program's strings come
+    // from LuaJIT's constants, as bytes, not from this.
+    let text = String::from_utf8_lossy(bytes);
+    let source: &str = &text;
     let mut errors = Vec::new();
     let views = map_views(&loaded, &mut errors);
     check_layouts(&loaded, &file, &mut errors);
@@ -139,8 +145,16 @@ pub fn compile_source(
         inputs: out.inputs,
         requires,
     };
-    probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o"))
-        .map_err(|e| Diagnostics::one(Diagnostic::new(Span::new(&file, 0), e)))?;
+    probe.bindings = emit::rust::bindings(&probe, &format!("{name}.o")).map_err(|e| {
+        // A map's types are refused at the map's line.
+        let span = e
+            .map
+            .and_then(|i| named.get(i))
+            .map_or_else(|| Span::new(&file, 0), |&i| loaded.maps[i].span.clone());
+        let mut d = Diagnostic::new(span, e.message);
+        d.hint = e.hint;
+        Diagnostics::one(d)
+    })?;
     Ok(probe)
 }
 

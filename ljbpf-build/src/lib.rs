@@ -27,6 +27,7 @@ pub mod kernel;
 pub mod lower;
 pub mod lua;
 pub mod mir;
+pub mod names;
 pub mod tracepoint;
 
 pub use artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};

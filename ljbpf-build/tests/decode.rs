@@ -10,7 +10,7 @@ fn ops(body: &str) -> Vec<Op> {
     let src = format!(
         "return {{ p = bpf.socket(function (skb)\n  local a, b = skb.len, skb.mark\n  {body}\nend) }}\n"
     );
-    let loaded = load("decode.lua", &src).unwrap_or_else(|e| panic!("{body}: {e}"));
+    let loaded = load("decode.lua", src.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
     loaded.programs[0]
         .proto
         .ins

@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod gen;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 
@@ -32,8 +33,9 @@ pub fn kernel_ready(test: &str) -> bool {
     false
 }
 
-/// Compiles probe text as the file `name` (as given in diagnostics).
-pub fn compile_str(name: &str, source: &str) -> Result<CompiledProbe, Diagnostics> {
+/// Compiles probe text (or bytes: Lua source need not be UTF-8) as the file `name` (as given
+/// in diagnostics).
+pub fn compile_str(name: &str, source: impl AsRef<[u8]>) -> Result<CompiledProbe, Diagnostics> {
     ljbpf_build::compile_source(Path::new(name), source, &Options::default())
 }
 

@@ -20,6 +20,9 @@ const WHOLE_FILE: &[&str] = &[
     "007-no-programs",
     "053-top-level-infinite-loop",
     "134-top-level-runaway-memory",
+    "152-hand-made-program-table",
+    "153-hand-made-map-table",
+    "160-mutated-declaration",
 ];
 
 fn bad_files() -> Vec<PathBuf> {
@@ -46,7 +49,8 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 fn check(path: &PathBuf) -> Vec<String> {
     let file = path.file_name().unwrap().to_string_lossy().to_string();
     let name = format!("bad/{file}");
-    let source = std::fs::read_to_string(path).unwrap();
+    // Bytes: some cases are not UTF-8, as Lua files need not be.
+    let source = std::fs::read(path).unwrap();
     let result = match catch_unwind(AssertUnwindSafe(|| compile_str(&name, &source))) {
         Ok(r) => r,
         Err(p) => {

@@ -26,7 +26,10 @@ fn compiled_means_verified() {
         stats.add(&verdict);
         match &verdict {
             Verdict::Panic(m) | Verdict::InternalError(m) | Verdict::VerifierRejected(m) => {
-                defects.push(format!("file {n}: {verdict:?}\n{m}\nsource:\n{source}"));
+                defects.push(format!(
+                    "file {n}: {verdict:?}\n{m}\nsource:\n{}",
+                    String::from_utf8_lossy(&source)
+                ));
             }
             Verdict::Verified | Verdict::Rejected | Verdict::CompiledUnchecked => {}
         }
@@ -96,4 +99,30 @@ fn array_maps_need_4_byte_keys() {
             ),
         );
     }
+}
+
+/// The name generator alone: keyword and colliding names and non-UTF-8 bytes are either
+/// compiled into bindings that parse and declare each item once, or refused cleanly; both
+/// happen.
+#[test]
+fn keyword_and_colliding_names() {
+    let mut rng = Rng::new(SEED);
+    let mut stats = FuzzStats::default();
+    let mut defects = Vec::new();
+    for n in 0..150 {
+        let source = gen::names_file(&mut rng);
+        let verdict = gen::fuzz_one(&format!("names{n}.lua"), &source, false);
+        stats.add(&verdict);
+        if let Verdict::Panic(m) | Verdict::InternalError(m) = &verdict {
+            defects.push(format!(
+                "file {n}: {m}\nsource:\n{}",
+                String::from_utf8_lossy(&source)
+            ));
+        }
+    }
+    assert!(defects.is_empty(), "{}", defects.join("\n\n"));
+    assert!(
+        stats.compiled > 10 && stats.rejected_by_compiler > 10,
+        "{stats}"
+    );
 }

@@ -444,3 +444,32 @@ fn documented_builtins() {
         failures.join("\n")
     );
 }
+
+/// String constants are Lua byte strings end to end: bytes that are not UTF-8 (here in the
+/// constant, written as escapes and as raw bytes, and in a comment) are compared as themselves,
+/// not as U+FFFD.
+#[test]
+fn byte_strings_compare_their_bytes() {
+    if !kernel_ready("byte_strings_compare_their_bytes") {
+        return;
+    }
+    let mut ip = Ip4::new(17);
+    ip.ttl = 64;
+    let pkt = frame(0x0800, &ip.with(&udp(1, 80, b"\xff\xfeAB")));
+    let mut source = b"-- a comment that is not UTF-8: \xff\xfe\xe9\n".to_vec();
+    source.extend_from_slice(
+        b"return {\n  esc = bpf.socket(function (skb) return pkt.ip.udp.data(0, 2) == '\\255\\254' and 1 or 0 end),\n",
+    );
+    source.extend_from_slice(
+        b"  raw = bpf.socket(function (skb) return pkt.ip.udp.data(0, 3) == '\xff\xfeA' and 1 or 0 end),\n",
+    );
+    // What a lossy conversion would have made of the bytes: must not match.
+    source.extend_from_slice(
+        b"  lossy = bpf.socket(function (skb) return pkt.ip.udp.data(0, 3) == '\\239\\191\\189' and 1 or 0 end),\n}\n",
+    );
+    let compiled = ljbpf_tests::compile_str("bytes.lua", &source).unwrap_or_else(|d| panic!("{d}"));
+    let p = ljbpf_tests::load(&compiled);
+    assert_eq!(test_run(&p, "esc", &pkt), 1, "{}", compiled.listing);
+    assert_eq!(test_run(&p, "raw", &pkt), 1, "{}", compiled.listing);
+    assert_eq!(test_run(&p, "lossy", &pkt), 0, "{}", compiled.listing);
+}

@@ -12,9 +12,24 @@ use ljbpf_core::program::ProgramKind;
 
 use crate::artifact::CompiledProbe;
 use crate::ctype::{CType, StructDef};
+use crate::names;
+
+/// Why bindings cannot be generated: the message, and a hint.
+type Refused = (String, Option<String>);
+
+/// Why the bindings of a probe cannot be generated, and which map's types are the cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingsError {
+    /// Index into `CompiledProbe::maps` of the map whose key, value or event type is the cause.
+    pub map: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: Option<String>,
+}
 
 /// Rust spelling of a C type; `structs` collects the structs that need declaring.
-fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, String> {
+fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, Refused> {
     Ok(match ty {
         // `char` (text) as bytes, whatever C's signedness.
         CType::Bool | CType::Int { is_char: true, .. } => quote!(u8),
@@ -47,43 +62,28 @@ fn rust_type(ty: &CType, structs: &mut Vec<StructDef>) -> Result<TokenStream, St
             quote!(#name)
         }
         CType::Void | CType::Opaque { .. } => {
-            return Err(format!("type {} has no size", ty.c_name()))
+            return Err((format!("type {} has no size", ty.c_name()), None))
         }
     })
 }
 
-fn struct_ident(def: &StructDef) -> Result<Ident, String> {
+fn struct_ident(def: &StructDef) -> Result<Ident, Refused> {
     let name = def
         .name
         .clone()
         .or_else(|| def.typedef_name.clone())
         .ok_or_else(|| {
-            "an anonymous struct cannot be a map key or value; give it a name".to_string()
+            (
+                "an anonymous struct cannot be a map key or value".to_string(),
+                Some("give it a name".to_string()),
+            )
         })?;
-    Ok(format_ident!("{}", sanitize(&name)))
-}
-
-fn sanitize(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match s.as_str() {
-        "type" | "struct" | "enum" | "fn" | "mod" | "use" | "impl" | "self" | "Self" | "crate"
-        | "super" | "match" | "loop" | "move" | "ref" | "box" | "where" | "async" | "await"
-        | "dyn" => format!("r#{s}"),
-        _ => s,
-    }
+    names::type_ident(&name)
+        .map_err(|r| (format!("C type name `{name}` {}", r.reason), Some(r.hint)))
 }
 
 /// A `#[repr(C)]` struct with explicit padding, so it is `Pod`.
-fn struct_decl(def: &StructDef) -> Result<TokenStream, String> {
+fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
     let name = struct_ident(def)?;
     let size = def.size as usize;
     let mut fields = Vec::new();
@@ -111,14 +111,37 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, String> {
             const _: () = assert!(::core::mem::size_of::<#name>() == #n);
         });
     }
+    // Every field name, the padding's included, once: `_pad0` in the C struct would collide.
+    let mut taken = BTreeSet::new();
     for f in &def.fields {
         if f.offset > at {
             let p = format_ident!("_pad{}", pad);
+            taken.insert(p.to_string());
             let n = Literal::usize_unsuffixed((f.offset - at) as usize);
             fields.push(quote!(#[doc(hidden)] pub #p: [u8; #n]));
             pad += 1;
         }
-        let fname = format_ident!("{}", sanitize(&f.name));
+        let fname = names::rust_ident(&f.name).map_err(|r| {
+            (
+                format!(
+                    "field {} of {} {}",
+                    names::quoted(&f.name),
+                    def.c_name(),
+                    r.reason
+                ),
+                Some(r.hint),
+            )
+        })?;
+        if !taken.insert(fname.to_string()) {
+            return Err((
+                format!(
+                    "field `{}` of {} has the name of the padding the Rust struct needs there",
+                    f.name,
+                    def.c_name()
+                ),
+                Some("rename the field in the ffi.cdef".into()),
+            ));
+        }
         let mut inner = Vec::new();
         let ty = rust_type(&f.ty, &mut inner)?;
         ignored.extend(inner);
@@ -132,6 +155,15 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, String> {
     }
     if def.size > at {
         let p = format_ident!("_pad{}", pad);
+        if taken.contains(&p.to_string()) {
+            return Err((
+                format!(
+                    "a field of {} has the name `{p}` of the padding the Rust struct needs at its end",
+                    def.c_name()
+                ),
+                Some("rename the field in the ffi.cdef".into()),
+            ));
+        }
         let n = Literal::usize_unsuffixed((def.size - at) as usize);
         fields.push(quote!(#[doc(hidden)] pub #p: [u8; #n]));
     }
@@ -187,16 +219,23 @@ fn kind_tokens(kind: &ProgramKind) -> TokenStream {
 
 /// The bindings module body for `probe`; `elf_file` is the object's file name under
 /// `$OUT_DIR/ljbpf/`.
-pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String> {
+pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, BindingsError> {
     let mut structs: Vec<StructDef> = Vec::new();
+    // Which map first used each struct, to say where a struct's name is refused.
+    let mut struct_map: Vec<usize> = Vec::new();
     let mut map_methods = Vec::new();
-    for m in &probe.maps {
-        let name = format_ident!("{}", sanitize(&m.name));
+    for (mi, m) in probe.maps.iter().enumerate() {
+        let fail = |what: &str, (e, hint): Refused| BindingsError {
+            map: Some(mi),
+            message: format!("map `{}` {what}: {e}", m.name),
+            hint,
+        };
+        // The loader refused every name that has no identifier.
+        let name =
+            names::rust_ident(&m.name).map_err(|r| fail("name", (r.reason, Some(r.hint))))?;
         let mname = &m.name;
-        let k =
-            rust_type(&m.key, &mut structs).map_err(|e| format!("map `{}` key: {e}", m.name))?;
-        let v = rust_type(&m.value, &mut structs)
-            .map_err(|e| format!("map `{}` value: {e}", m.name))?;
+        let k = rust_type(&m.key, &mut structs).map_err(|e| fail("key", e))?;
+        let v = rust_type(&m.value, &mut structs).map_err(|e| fail("value", e))?;
         let (ty, expected, ctor) = match m.kind.binding() {
             Binding::HashMap => (
                 quote!(::ljbpf_runtime::aya::maps::HashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
@@ -224,7 +263,8 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                     .as_ref()
                     .map(|t| rust_type(t, &mut structs))
                     .transpose();
-                let ev = ev.map_err(|e| format!("map `{}` events: {e}", m.name))?;
+                let ev = ev.map_err(|e| fail("events", e))?;
+                struct_map.resize(structs.len(), mi);
                 let (reader, what) = if m.kind.binding() == Binding::RingEvents {
                     (quote!(::ljbpf_runtime::RingBufReader), "ring buffer")
                 } else {
@@ -247,6 +287,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 continue;
             }
             Binding::StackTraces => {
+                struct_map.resize(structs.len(), mi);
                 let doc = format!(
                     "The addresses of stack `stack_id` in the `{}` stack trace map.",
                     m.name
@@ -260,6 +301,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 continue;
             }
             Binding::PerfEvents | Binding::RingEvents | Binding::Untyped => {
+                struct_map.resize(structs.len(), mi);
                 let doc = format!("The `{}` map ({}), untyped.", m.name, m.kind);
                 map_methods.push(quote! {
                     #[doc = #doc]
@@ -270,6 +312,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
                 continue;
             }
         };
+        struct_map.resize(structs.len(), mi);
         let doc = format!(
             "The `{}` map: {} of {} → {} ({} entries).",
             m.name,
@@ -288,9 +331,26 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
     }
     let mut decls = Vec::new();
     let mut seen = BTreeSet::new();
-    for s in &structs {
+    // C names differ but Rust names may not (`struct a` and a typedef `a` of another struct).
+    let mut idents: std::collections::BTreeMap<String, String> = Default::default();
+    for (s, &mi) in structs.iter().zip(&struct_map) {
+        let fail = |(message, hint): Refused| BindingsError {
+            map: Some(mi),
+            message,
+            hint,
+        };
         if seen.insert(s.c_name()) {
-            decls.push(struct_decl(s)?);
+            let id = struct_ident(s).map_err(fail)?.to_string();
+            if let Some(other) = idents.insert(id.clone(), s.c_name()) {
+                return Err(fail((
+                    format!(
+                        "`{}` and `{other}` would both be the Rust struct `{id}`",
+                        s.c_name()
+                    ),
+                    Some("rename one of them in the ffi.cdef".into()),
+                )));
+            }
+            decls.push(struct_decl(s).map_err(fail)?);
         }
     }
 
@@ -327,10 +387,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
         infos.push(quote! {
             ::ljbpf_runtime::ProgramInfo { name: #name, kind: #kind, insns: #insns, stack_bytes: #stack, lines: #lines_id, relocs: #relocs_id }
         });
-        let insns_id = format_ident!(
-            "INSNS_{}",
-            sanitize(&p.name).trim_start_matches("r#").to_uppercase()
-        );
+        let insns_id = names::insns_ident(&p.name);
         let words = p.code.chunks(8).map(|c| {
             let mut b = [0u8; 8];
             b.copy_from_slice(c);
@@ -342,14 +399,14 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
             p.name
         );
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
-        let attach = format_ident!("attach_{}", sanitize(&p.name));
+        let attach = names::method_ident("attach_", &p.name);
         let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.as_str());
         prog_methods.push(quote! {
             #[doc = #doc]
             pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
         });
         if p.kind.class().test_run() {
-            let tr = format_ident!("test_run_{}", sanitize(&p.name));
+            let tr = names::method_ident("test_run_", &p.name);
             let doc = format!(
                 "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",
                 p.name
@@ -407,7 +464,10 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, String>
             #(#map_methods)*
         }
     };
-    let file: syn::File = syn::parse2(tokens)
-        .map_err(|e| format!("internal error: generated bindings do not parse: {e}"))?;
+    let file: syn::File = syn::parse2(tokens).map_err(|e| BindingsError {
+        map: None,
+        message: format!("internal error: generated bindings do not parse: {e}"),
+        hint: None,
+    })?;
     Ok(prettyplease::unparse(&file))
 }

@@ -575,7 +575,7 @@ impl<'a> Lowerer<'a> {
                         None => Arg::Reg(self.reg_of(o)),
                     });
                 }
-                let off = self.string_on_stack(pc, fmt.as_bytes())?;
+                let off = self.string_on_stack(pc, &fmt)?;
                 let mut args = vec![Arg::Stack(off), Arg::Imm(fmt.len() as i64 + 1)];
                 args.extend(vals);
                 self.call_helper(Helper::TracePrintk, &args);
@@ -586,7 +586,8 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn ctype_arg(&self, v: Val) -> LResult<CType> {
         let name = match v {
-            Val::K(Const::CType(n)) | Val::K(Const::Str(n)) => n,
+            Val::K(Const::CType(n)) => n,
+            Val::K(Const::Str(n)) => String::from_utf8_lossy(&n).into_owned(),
             other => return Err(self.err(format!("expected a C type, got {}", other.describe()))),
         };
         self.env

@@ -171,12 +171,10 @@ impl<'a> Lowerer<'a> {
                 }
             }
             Op::ISEQS | Op::ISNES => {
-                let s = self.kstr(d)?;
+                let s = self.kbytes(d)?;
                 let c = match &a {
                     Val::K(Const::Str(x)) => Cond::Known(*x == s),
-                    Val::Slice { .. } | Val::Ref { .. } => {
-                        self.equal_bytes(a.clone(), s.as_bytes())?
-                    }
+                    Val::Slice { .. } | Val::Ref { .. } => self.equal_bytes(a.clone(), &s)?,
                     Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } => Cond::Known(false),
                     other => {
                         return Err(

@@ -416,10 +416,18 @@ impl<'a> Lowerer<'a> {
         st[i] = v;
     }
 
+    /// A string constant used as a name (global, field, method): bytes that are not UTF-8
+    /// become U+FFFD, which no name has, so such a key is reported as unknown.
     fn kstr(&self, idx: u16) -> LResult<String> {
+        self.kbytes(idx)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// A string constant as the bytes of the Lua string.
+    fn kbytes(&self, idx: u16) -> LResult<Vec<u8>> {
         self.proto
             .kstr(idx)
-            .map(str::to_string)
+            .map(<[u8]>::to_vec)
             .ok_or_else(|| self.err("internal error: expected a string constant"))
     }
 

@@ -101,7 +101,7 @@ impl Lowerer<'_> {
         let (a, d) = (ins.a, ins.d);
         match ins.op {
             Op::KSTR => {
-                let s = self.kstr(d)?;
+                let s = self.kbytes(d)?;
                 self.set(st, a, Val::K(Const::Str(s)));
             }
             Op::KCDATA => {
@@ -264,7 +264,9 @@ impl Lowerer<'_> {
                 let obj = self.get(st, ins.b);
                 let key = self.get(st, ins.c);
                 let v = match (&obj, &key) {
-                    (_, Val::K(Const::Str(s))) => self.index_str(obj.clone(), s)?,
+                    (_, Val::K(Const::Str(s))) => {
+                        self.index_str(obj.clone(), &String::from_utf8_lossy(s))?
+                    }
                     _ => self.index(obj, key)?,
                 };
                 let v = self.fetch_ctx(v)?;
@@ -289,7 +291,9 @@ impl Lowerer<'_> {
                 let key = self.get(st, ins.c);
                 let val = self.get(st, a);
                 match &key {
-                    Val::K(Const::Str(s)) => self.store_str(obj, s, val)?,
+                    Val::K(Const::Str(s)) => {
+                        self.store_str(obj, &String::from_utf8_lossy(s), val)?
+                    }
                     _ => self.store(obj, key, val)?,
                 }
             }
@@ -381,12 +385,12 @@ impl Lowerer<'_> {
             }
             Op::CAT => {
                 // `a .. b .. c` over slots B..C: folded when every part is a constant.
-                let mut out = String::new();
+                let mut out = Vec::new();
                 for slot in ins.b..=ins.c {
                     match self.get(st, slot) {
-                        Val::K(Const::Str(s)) => out.push_str(&s),
+                        Val::K(Const::Str(s)) => out.extend_from_slice(&s),
                         Val::K(c @ Const::Num(_)) => match const_int(&c) {
-                            Some(k) => out.push_str(&k.to_string()),
+                            Some(k) => out.extend_from_slice(k.to_string().as_bytes()),
                             None => return Err(self.err("cannot concatenate a non-integer number")),
                         },
                         _ => {

@@ -16,8 +16,8 @@ pub enum Const {
     Bool(bool),
     /// A Lua number.
     Num(f64),
-    /// A string.
-    Str(String),
+    /// A string: Lua's bytes, not necessarily UTF-8.
+    Str(Vec<u8>),
     /// An `int64_t` cdata (`LL`).
     Int64(i64),
     /// A `uint64_t` cdata (`ULL`).
@@ -41,7 +41,10 @@ impl Const {
             Const::Nil => "nil".into(),
             Const::Bool(b) => b.to_string(),
             Const::Num(n) => format!("number {n}"),
-            Const::Str(s) => format!("string {s:?}"),
+            Const::Str(s) => match std::str::from_utf8(s) {
+                Ok(text) => format!("string {text:?}"),
+                Err(_) => format!("string \"{}\"", crate::names::escape_bytes(s)),
+            },
             Const::Int64(v) => format!("{v}LL"),
             Const::UInt64(v) => format!("{v}ULL"),
             Const::Map(_) => "a map".into(),
@@ -151,8 +154,8 @@ impl Proto {
         })
     }
 
-    /// The string constant D/C of an instruction (`funck(f, -d-1)`).
-    pub fn kstr(&self, idx: u16) -> Option<&str> {
+    /// The string constant D/C of an instruction (`funck(f, -d-1)`), as bytes.
+    pub fn kstr(&self, idx: u16) -> Option<&[u8]> {
         match self.kgc.get(idx as usize) {
             Some(Const::Str(s)) => Some(s),
             _ => None,
@@ -174,7 +177,11 @@ impl Const {
                 Value::Number(n) => n,
                 _ => 0.0,
             }),
-            "string" => Const::Str(s),
+            // The bytes themselves: a lossy conversion would change what the program compares.
+            "string" => Const::Str(match &payload {
+                Value::String(s) => s.as_bytes().to_vec(),
+                _ => Vec::new(),
+            }),
             "map" => Const::Map(match payload {
                 Value::Integer(i) => (i - 1) as u32,
                 Value::Number(n) => (n as i64 - 1) as u32,

@@ -6,6 +6,7 @@ use mlua::{HookTriggers, Lua, Table, Value, VmState};
 
 use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::names;
 use ljbpf_core::map::MapKind;
 use ljbpf_core::program::{ProgramClass, ProgramKind};
 
@@ -74,13 +75,6 @@ pub struct Layout {
     pub offsets: Vec<(String, u32)>,
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`.
-fn is_c_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Lua's name for a value's type (mlua says "integer" for integral numbers).
 fn lua_type(v: &Value) -> &'static str {
     match v {
@@ -129,8 +123,8 @@ fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
     Diagnostic::new(Span::new(file, 0), first.to_string())
 }
 
-/// Runs `source` (the text of probe file `file`) and returns its declarations.
-pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
+/// Runs `source` (the bytes of probe file `file`) and returns its declarations.
+pub fn load(file: &str, source: &[u8]) -> Result<Loaded, Diagnostics> {
     let at = |line: u32, msg: String| Diagnostic::new(Span::new(file, line), msg);
     let internal = |e: mlua::Error| {
         at(
@@ -162,6 +156,18 @@ pub fn load(file: &str, source: &str) -> Result<Loaded, Diagnostics> {
         kinds.set(k.name(), true).map_err(internal)?;
     }
     globals.set("__ljbpf_map_kinds", kinds).map_err(internal)?;
+    // Top-level `print` goes to stderr, escaped, never to stdout (see the prelude).
+    let print_file = file.to_string();
+    let sink = lua
+        .create_function(move |_, text: mlua::LuaString| {
+            eprintln!(
+                "{print_file}: print: {}",
+                crate::names::escape_bytes(&text.as_bytes())
+            );
+            Ok(())
+        })
+        .map_err(internal)?;
+    globals.set("__ljbpf_print", sink).map_err(internal)?;
     lua.load(PRELUDE)
         .set_name("=ljbpf-prelude")
         .exec()
@@ -255,7 +261,11 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
         });
     }
 
-    // The returned table: sorted keys, deterministic.
+    // The returned table: sorted keys, deterministic. Only the prelude's private copies of
+    // declarations are read (raw, so no metamethod of the probe file runs here, after the time
+    // limit's hook is gone): a made-up table that looks like a declaration is not one.
+    let genuine: Table = state.get("genuine").map_err(internal)?;
+    let not_decl_hint = "return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)";
     let mut entries: Vec<(String, Table)> = Vec::new();
     for pair in ret.pairs::<Value, Value>() {
         let (k, v) = pair.map_err(internal)?;
@@ -270,17 +280,32 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
             continue;
         };
         let k = k.to_string_lossy();
-        match v {
-            Value::Table(t) => entries.push((k, t)),
-            other => errors.push(
+        let rec: Option<Table> = match &v {
+            Value::Table(t) => genuine.raw_get(t.clone()).map_err(internal)?,
+            _ => None,
+        };
+        match (rec, v) {
+            (Some(rec), _) => entries.push((k, rec)),
+            (None, Value::Table(_)) => errors.push(
                 at(
                     0,
                     format!(
-                        "returned key `{k}` is {}, not a map or program",
+                        "returned key {} is a table, not a map or program",
+                        names::quoted(&k)
+                    ),
+                )
+                .hint(not_decl_hint),
+            ),
+            (None, other) => errors.push(
+                at(
+                    0,
+                    format!(
+                        "returned key {} is {}, not a map or program",
+                        names::quoted(&k),
                         with_article(lua_type(&other))
                     ),
                 )
-                .hint("return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)"),
+                .hint(not_decl_hint),
             ),
         }
     }
@@ -289,22 +314,38 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
     let dump: mlua::Function = state.get("dump").map_err(internal)?;
     let mut programs = Vec::new();
     for (name, t) in &entries {
-        let tag: Option<String> = t.get("__ljbpf").map_err(internal)?;
+        let tag: Option<String> = t.raw_get("__ljbpf").map_err(internal)?;
+        let line: u32 = t.raw_get("line").map_err(internal)?;
+        if name.is_empty() {
+            // An empty key would otherwise read as "not returned" and be named after an upvalue.
+            let r = names::rust_ident(name).expect_err("empty names are refused");
+            errors.push(
+                at(
+                    line,
+                    format!(
+                        "{} name `` (the returned key) {}",
+                        tag.as_deref().unwrap_or("map"),
+                        r.reason
+                    ),
+                )
+                .hint(r.hint),
+            );
+            continue;
+        }
         match tag.as_deref() {
             Some("map") => {
-                let id: usize = t.get("id").map_err(internal)?;
-                if let Some(m) = maps.get_mut(id - 1) {
+                let id: usize = t.raw_get("id").map_err(internal)?;
+                if let Some(m) = id.checked_sub(1).and_then(|i| maps.get_mut(i)) {
                     if m.name.is_empty() {
                         m.name = name.clone();
                     }
                 }
             }
             Some("program") => {
-                let line: u32 = t.get("line").map_err(internal)?;
-                let kind: String = t.get("kind").map_err(internal)?;
-                let target: Option<String> = t.get("target").map_err(internal)?;
+                let kind: String = t.raw_get("kind").map_err(internal)?;
+                let target: Option<String> = t.raw_get("target").map_err(internal)?;
                 let ret: bool = t
-                    .get::<Option<bool>>("ret")
+                    .raw_get::<Option<bool>>("ret")
                     .map_err(internal)?
                     .unwrap_or(false);
                 // The prelude tags a declaration with the kind's section prefix.
@@ -340,7 +381,7 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                         continue;
                     }
                 };
-                let f: mlua::Function = t.get("fn").map_err(internal)?;
+                let f: mlua::Function = t.raw_get("fn").map_err(internal)?;
                 let dumped: Table = dump.call(f).map_err(internal)?;
                 match Proto::from_dump(lua, &state_describe(state)?, &dumped) {
                     Ok(proto) => programs.push(ProgramDecl {
@@ -349,16 +390,13 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                         proto,
                         span: Span::new(file, line),
                     }),
-                    Err(e) => errors.push(at(line, format!("cannot read program `{name}`: {e}"))),
+                    Err(e) => errors.push(at(
+                        line,
+                        format!("cannot read program {}: {e}", names::quoted(name)),
+                    )),
                 }
             }
-            _ => errors.push(
-                at(
-                    0,
-                    format!("returned key `{name}` is a table, not a map or program"),
-                )
-                .hint("return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)"),
-            ),
+            _ => return Err(at(0, "internal error: a declaration without a kind".into()).into()),
         }
     }
 
@@ -374,38 +412,32 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
             }
         }
     }
-    // Names become ELF symbols, kernel object names and Rust identifiers.
-    let names = maps
+    // Names become ELF symbols, kernel object names and Rust identifiers: one check decides
+    // them all. In line order, so of two colliding names the later line is the one refused.
+    let mut decls: Vec<(names::Decl, &Span)> = maps
         .iter()
-        .map(|m| (&m.name, &m.span, "map"))
-        .chain(programs.iter().map(|p| (&p.name, &p.span, "program")));
-    for (name, span, what) in names {
-        if !name.is_empty() && !is_c_identifier(name) {
-            errors.push(
-                Diagnostic::new(
-                    span.clone(),
-                    format!("{what} name `{name}` is not a C identifier"),
-                )
-                .hint(
-                    "use letters, digits and _ (it names the kernel object and the Rust binding)",
-                ),
-            );
-        }
-    }
-    let mut seen = std::collections::BTreeMap::new();
-    for m in &maps {
-        if m.name.is_empty() {
-            continue;
-        }
-        if let Some(prev) = seen.insert(m.name.clone(), m.span.clone()) {
-            errors.push(Diagnostic::new(
-                m.span.clone(),
-                format!(
-                    "two maps are named `{}` (the other is declared at {prev})",
-                    m.name
-                ),
-            ));
-        }
+        .filter(|m| !m.name.is_empty())
+        .map(|m| (names::Kind::Map, &m.name, &m.span))
+        .chain(
+            programs
+                .iter()
+                .map(|p| (names::Kind::Program, &p.name, &p.span)),
+        )
+        .map(|(kind, name, span)| {
+            (
+                names::Decl {
+                    kind,
+                    name,
+                    at: span.to_string(),
+                },
+                span,
+            )
+        })
+        .collect();
+    decls.sort_by_key(|(_, span)| span.line);
+    let plain: Vec<names::Decl> = decls.iter().map(|(d, _)| d.clone()).collect();
+    for (i, msg, hint) in names::check_decls(&plain) {
+        errors.push(Diagnostic::new(decls[i].1.clone(), msg).hint(hint));
     }
 
     let layouts = layouts(lua, &ctypes, &maps).map_err(internal)?;

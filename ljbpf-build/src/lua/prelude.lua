@@ -12,6 +12,11 @@ jit.off()
 
 local L = { maps = {}, cdefs = {}, ctype_names = {}, next_map = 0 }
 __ljbpf = L
+-- Every table bpf.map/bpf.tracepoint/... returned, mapped to a private copy of its
+-- declaration. The compiler reads only these copies: a table the probe file makes up to look
+-- like a declaration is not in here, and changing a returned table afterwards changes nothing.
+local genuine = {}
+L.genuine = genuine
 
 local function denied(what, instead)
   return function()
@@ -91,9 +96,13 @@ function bpf.map(kind, max_entries, key, val)
   local vname, verr = ctype_name(val or 'uint32_t')
   if not vname then error('bpf.map: bad value type: ' .. (verr or ('expected a ctype (ffi.typeof) or a C type string, got a ' .. type(val))), 2) end
   L.next_map = L.next_map + 1
+  local line = caller_line()
+  local rec = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
+                key = kname, val = vname, line = line }
+  L.maps[L.next_map] = rec
   local m = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
-              key = kname, val = vname, line = caller_line() }
-  L.maps[L.next_map] = m
+              key = kname, val = vname, line = line }
+  genuine[m] = rec
   return setmetatable(m, { __index = function(_, k)
     error('maps can only be indexed inside program functions (key ' .. tostring(k) .. ')', 2)
   end })
@@ -106,6 +115,9 @@ local function program(kind, fn, extra)
   end
   local p = { __ljbpf = 'program', kind = kind, fn = fn, line = caller_line() }
   for k, v in pairs(extra) do p[k] = v end
+  local rec = {}
+  for k, v in pairs(p) do rec[k] = v end
+  genuine[p] = rec
   return p
 end
 
@@ -145,7 +157,8 @@ function L.describe(v)
   if t == 'nil' or t == 'boolean' or t == 'string' then return t, v end
   if t == 'number' then return 'number', v end
   if t == 'table' then
-    if v.__ljbpf == 'map' then return 'map', v.id end
+    local rec = genuine[v]
+    if rec and rec.__ljbpf == 'map' then return 'map', rec.id end
     if libs[v] then return 'lib', libs[v] end
     return 'table', v
   end
@@ -176,7 +189,8 @@ function L.dump(fn)
   for i = 1, info.gcconsts do
     local k = jutil.funck(fn, -i)
     local kind, payload = L.describe(k)
-    if kind == 'proto' or (kind == 'table' and k.__ljbpf == nil and not libs[k]) then
+    -- Tables among a function's constants are templates of table constructors.
+    if kind == 'proto' or kind == 'table' then
       -- templates of table constructors and child functions
       kind, payload = type(k) == 'table' and 'template' or 'proto', tostring(k)
     end
@@ -234,3 +248,14 @@ package.loaded['os'] = os
 package.loaded['debug'] = debug
 _G.ffi = uffi
 _G.bpf = bpf
+
+-- A build script's stdout is where cargo reads directives (`cargo:rustc-link-arg=...`), so the
+-- probe file's `print` must never reach it: the loader gets the text and shows it escaped on
+-- stderr. (io is gone above; this is the only other way Lua writes to stdout.)
+local print_sink = __ljbpf_print
+__ljbpf_print = nil
+print = function(...)
+  local parts = {}
+  for i = 1, select('#', ...) do parts[i] = tostring((select(i, ...))) end
+  print_sink(table.concat(parts, '\t'))
+end

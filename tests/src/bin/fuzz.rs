@@ -74,7 +74,10 @@ fn main() -> ExitCode {
             let _ = std::fs::create_dir_all(&out);
             let path = out.join(format!("seed{seed}-file{n}-{kind}.lua"));
             let comment: String = message.lines().map(|l| format!("-- {l}\n")).collect();
-            let _ = std::fs::write(&path, format!("{comment}{source}"));
+            // Bytes as generated: a fuzzed file need not be UTF-8.
+            let mut file = comment.into_bytes();
+            file.extend_from_slice(&source);
+            let _ = std::fs::write(&path, file);
             println!(
                 "{kind}: {} ({})",
                 path.display(),

@@ -87,7 +87,7 @@ pub struct Stats {
 /// Compiles probe text, turning a panic into an error.
 pub(crate) fn compile_caught(
     name: &str,
-    source: &str,
+    source: impl AsRef<[u8]>,
     options: &ljbpf_build::Options,
 ) -> Result<ljbpf_build::CompiledProbe, (bool, String)> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -85,8 +85,68 @@ pub(crate) fn is_c_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Compiles `source` and, if `kernel`, loads it into the verifier.
-pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
+/// Problems of generated bindings that rustc would report: they must parse, and no two items
+/// of one namespace (structs, statics, `Probe` methods) may share a name, nor may a struct take
+/// the name of a type the bindings use.
+pub fn bindings_problems(bindings: &str) -> Option<String> {
+    let file = match syn::parse_file(bindings) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("bindings do not parse: {e}")),
+    };
+    let mut types = std::collections::BTreeSet::new();
+    let mut values = std::collections::BTreeSet::new();
+    let mut methods = std::collections::BTreeSet::new();
+    let mut dup = None;
+    for item in &file.items {
+        match item {
+            syn::Item::Struct(s) => {
+                let name = s.ident.to_string();
+                if !types.insert(name.clone()) {
+                    dup = Some(format!("struct {name} twice"));
+                }
+            }
+            syn::Item::Static(s) if !values.insert(s.ident.to_string()) => {
+                dup = Some(format!("static {} twice", s.ident));
+            }
+            syn::Item::Impl(i) => {
+                for it in &i.items {
+                    if let syn::ImplItem::Fn(f) = it {
+                        let key = (quote_path(&i.self_ty), f.sig.ident.to_string());
+                        if !methods.insert(key.clone()) {
+                            dup = Some(format!("method {}::{} twice", key.0, key.1));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for t in [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "Result", "Vec", "Default",
+    ] {
+        if types.contains(t) {
+            dup = Some(format!("struct {t} shadows a type the bindings use"));
+        }
+    }
+    dup.map(|d| format!("bindings declare {d}"))
+}
+
+fn quote_path(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect::<Vec<_>>()
+            .join("::"),
+        _ => "?".into(),
+    }
+}
+
+/// Compiles `source` (bytes: Lua files need not be UTF-8) and, if `kernel`, loads it into the
+/// verifier.
+pub fn fuzz_one(name: &str, source: &[u8], kernel: bool) -> Verdict {
     let compiled = match compile_caught(name, source, &ljbpf_build::Options::default()) {
         Ok(p) => p,
         Err((true, msg)) => return Verdict::Panic(msg),
@@ -98,6 +158,9 @@ pub fn fuzz_one(name: &str, source: &str, kernel: bool) -> Verdict {
             return Verdict::Rejected;
         }
     };
+    if let Some(problem) = bindings_problems(&compiled.bindings) {
+        return Verdict::InternalError(format!("{problem}\n{}", compiled.bindings));
+    }
     if !kernel {
         return Verdict::CompiledUnchecked;
     }
@@ -283,9 +346,9 @@ pub(crate) const PROGRAM_DECLS: &[&str] = &[
     "F",
 ];
 
-/// A random probe file for the robustness fuzzer.
-pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> String {
-    match rng.below(10) {
+/// A random probe file for the robustness fuzzer (bytes: some are not UTF-8).
+pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> Vec<u8> {
+    match rng.below(12) {
         // A valid generated program (sometimes huge).
         0 | 1 => {
             let p = Program::generate(rng);
@@ -293,15 +356,17 @@ pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> String {
                 let many: Vec<Program> = (0..2 + rng.below(6))
                     .map(|_| Program::generate(rng))
                     .collect();
-                probe_file(&many)
+                probe_file(&many).into_bytes()
             } else {
-                p.probe_source()
+                p.probe_source().into_bytes()
             }
         }
         // Fragments in random declarations.
-        2..=4 => fragment_file(rng),
+        2..=4 => fragment_file(rng).into_bytes(),
         // A huge function.
-        5 => huge_file(rng),
+        5 => huge_file(rng).into_bytes(),
+        // Names from Rust keywords and colliding sets, bytes that are not UTF-8.
+        10 | 11 => names_file(rng),
         // Byte mutations of a corpus file or a generated program.
         _ => {
             let base = if !corpus.is_empty() && rng.chance(2, 3) {
@@ -392,8 +457,130 @@ pub(crate) fn huge_file(rng: &mut Rng) -> String {
     s
 }
 
-/// Random byte-level edits of `text`.
-pub fn mutate(rng: &mut Rng, text: &str) -> String {
+/// Map, program, struct and field names: Rust keywords (raw or not), names of generated items,
+/// sets that collide with each other, and ordinary ones.
+pub(crate) const NAMES: &[&str] = &[
+    "type",
+    "fn",
+    "match",
+    "gen",
+    "try",
+    "async",
+    "in",
+    "let",
+    "const",
+    "pub",
+    "loop",
+    "impl",
+    "self",
+    "Self",
+    "crate",
+    "super",
+    "_",
+    "",
+    "foo",
+    "FOO",
+    "Foo",
+    "load",
+    "inner",
+    "attach_all",
+    "all",
+    "attach_foo",
+    "test_run_foo",
+    "x",
+    "_pad0",
+    "bytes",
+    "r",
+    "m",
+    "p",
+];
+
+/// C struct names, some of which the bindings use themselves.
+pub(crate) const STRUCT_NAMES: &[&str] = &[
+    "s", "Probe", "fn", "type", "Self", "self", "Default", "Result", "u32", "Vec", "a",
+];
+
+/// A probe file whose names come from [`NAMES`] and [`STRUCT_NAMES`], with bytes that are not
+/// UTF-8 in a comment, in string constants and in print formats.
+pub fn names_file(rng: &mut Rng) -> Vec<u8> {
+    let mut s: Vec<u8> = Vec::new();
+    if rng.chance(1, 2) {
+        s.extend_from_slice(b"-- caf\xe9 \xff\xfe\n");
+    }
+    let sname = *rng.pick(STRUCT_NAMES);
+    let mut cdef = format!("ffi.cdef[[ struct {sname} {{ uint8_t lead;");
+    let mut fields: Vec<&str> = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let f = *rng.pick(NAMES);
+        // Empty and repeated field names are C errors of their own: keep to other cases.
+        if !f.is_empty() && !fields.contains(&f) && f != "lead" {
+            fields.push(f);
+            cdef.push_str(&format!(" uint32_t {f};"));
+        }
+    }
+    cdef.push_str(" }; ]]\n");
+    if rng.chance(1, 4) {
+        let t = rng.pick(STRUCT_NAMES);
+        cdef.push_str(&format!(
+            "ffi.cdef[[ typedef struct {{ uint64_t q; }} {t}; ]]\n"
+        ));
+    }
+    s.extend_from_slice(cdef.as_bytes());
+    let mut entries = Vec::new();
+    // The variable each program reads a map through: its upvalue name names an unreturned map.
+    let mut vars: Vec<String> = Vec::new();
+    let maps = rng.below(3);
+    for i in 0..maps {
+        let value = if rng.chance(1, 2) {
+            format!("'struct {sname}'")
+        } else {
+            "'uint64_t'".to_string()
+        };
+        let decl = format!("local m{i} = bpf.map('hash', 8, 'uint32_t', {value})\n");
+        s.extend_from_slice(decl.as_bytes());
+        let name = *rng.pick(NAMES);
+        // A Lua local can hold only a Lua name; the others are returned under a key.
+        let lua_name = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !matches!(name, "in" | "local" | "end" | "function" | "return");
+        if lua_name && rng.chance(1, 2) {
+            // Named after the upvalue that holds it.
+            s.extend_from_slice(format!("local {name} = m{i}\n").as_bytes());
+            vars.push(name.to_string());
+        } else {
+            entries.push(format!("  [{name:?}] = m{i},\n"));
+            vars.push(format!("m{i}"));
+        }
+    }
+    for k in 0..1 + rng.below(3) {
+        let name = *rng.pick(NAMES);
+        s.extend_from_slice(format!("local p{k} = bpf.socket(function (skb)\n").as_bytes());
+        for (i, var) in vars.iter().enumerate() {
+            s.extend_from_slice(format!("  local v{i} = {var}[1]\n").as_bytes());
+        }
+        match rng.below(3) {
+            0 => {
+                s.extend_from_slice(b"  if pkt.ip.udp.data(0, 2) == '\xff\xfe' then return 1 end\n")
+            }
+            1 => s.extend_from_slice(b"  print('\xe9t\xe9 %d', 1)\n"),
+            _ => s.extend_from_slice(
+                b"  if pkt.ip.udp.data(0, 2) == '\\255\\254' then return 1 end\n",
+            ),
+        }
+        s.extend_from_slice(b"  return 0\nend)\n");
+        entries.push(format!("  [{name:?}] = p{k},\n"));
+    }
+    s.extend_from_slice(b"return {\n");
+    for e in entries {
+        s.extend_from_slice(e.as_bytes());
+    }
+    s.extend_from_slice(b"}\n");
+    s
+}
+
+/// Random byte-level edits of `text`; the result need not be UTF-8.
+pub fn mutate(rng: &mut Rng, text: &str) -> Vec<u8> {
     let mut bytes = text.as_bytes().to_vec();
     const TOKENS: &[&str] = &[
         "(", ")", "[", "]", "{", "}", "end", "then", "local", "nil", "1LL", "0.5", "..", "#",
@@ -429,5 +616,5 @@ pub fn mutate(rng: &mut Rng, text: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    bytes
 }

@@ -1,0 +1,3 @@
+return {
+  [''] = bpf.socket(function (skb) return 0 end),
+}

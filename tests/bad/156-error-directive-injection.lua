@@ -1,0 +1,1 @@
+error('boom\ncargo:rustc-link-arg=-evil')

@@ -1,0 +1,3 @@
+return {
+  ['caf\233'] = bpf.socket(function (skb) return 0 end),
+}
