@@ -101,6 +101,13 @@ enum Failure {
 }
 
 fn main() -> ExitCode {
+    // `ljbpf dump FILE | head` ends quietly when the reader goes away, like other Unix tools,
+    // instead of panicking on a broken pipe (Rust ignores SIGPIPE by default).
+    // SAFETY: restoring the default disposition of a signal has no preconditions; no other
+    // thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let mut opts = Options {
         events_dir: cli.events_dir,

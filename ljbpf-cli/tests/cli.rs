@@ -153,6 +153,43 @@ fn dump_prints_the_listing_with_lua_lines() {
     assert!(listing.contains("local n = counts[ctx.id]"), "{listing}");
 }
 
+/// `ljbpf dump FILE | head -1`: the reader closes the pipe early; ljbpf ends without a panic.
+#[test]
+fn dump_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read as _;
+    let scratch = Scratch::new("pipe");
+    // A listing far larger than a pipe's buffer (64 KiB), so the writer meets the closed end.
+    let body: String = (0..3000)
+        .map(|i| format!("    x = x + pkt[{}]\n", i % 40))
+        .collect();
+    let big = format!(
+        "return {{ f = bpf.socket(function (skb)\n    local x = 0\n{body}    return x\n  end) }}\n"
+    );
+    std::fs::write(scratch.0.join("big.lua"), big).unwrap();
+    let mut child = Command::new(LJBPF)
+        .current_dir(&scratch.0)
+        .args(["dump", "big.lua"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ljbpf");
+    // Read one byte, then close the pipe while ljbpf is still writing.
+    let mut out = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    out.read_exact(&mut byte).unwrap();
+    drop(out);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
+}
+
 #[test]
 fn compile_writes_a_bpf_elf_object() {
     let scratch = Scratch::new("compile");
