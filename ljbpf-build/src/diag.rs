@@ -105,3 +105,23 @@ impl From<Diagnostic> for Diagnostics {
         Diagnostics::one(d)
     }
 }
+
+/// The candidates that share the longest prefix (at least 3 bytes) with `want`, for "did you
+/// mean" (in the candidates' order, at most 5).
+pub fn closest(cands: Vec<String>, want: &str) -> Vec<String> {
+    let common = |c: &str| {
+        c.bytes()
+            .zip(want.bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let top = cands.iter().map(|c| common(c)).max().unwrap_or(0);
+    if top < 3 {
+        return Vec::new();
+    }
+    cands
+        .into_iter()
+        .filter(|c| common(c) == top)
+        .take(5)
+        .collect()
+}

@@ -276,31 +276,14 @@ fn suggest(events_dir: &Path, cat: &str, name: &str) -> Vec<String> {
         v.sort();
         v
     };
-    let best = |cands: Vec<String>, want: &str| -> Vec<String> {
-        let common = |c: &str| {
-            c.bytes()
-                .zip(want.bytes())
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
-        let top = cands.iter().map(|c| common(c)).max().unwrap_or(0);
-        if top < 3 {
-            return Vec::new();
-        }
-        cands
-            .into_iter()
-            .filter(|c| common(c) == top)
-            .take(5)
-            .collect()
-    };
     let cat_dir = events_dir.join(cat);
     if cat_dir.is_dir() {
-        best(list(&cat_dir), name)
+        crate::diag::closest(list(&cat_dir), name)
             .into_iter()
             .map(|n| format!("{cat}/{n}"))
             .collect()
     } else {
-        best(list(events_dir), cat)
+        crate::diag::closest(list(events_dir), cat)
             .into_iter()
             .map(|c| format!("{c}/{name}"))
             .collect()

@@ -195,20 +195,8 @@ impl BtfEvents {
         }
         cands.sort();
         cands.dedup();
-        let common = |c: &str| {
-            c.bytes()
-                .zip(name.bytes())
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
-        let top = cands.iter().map(|c| common(c)).max().unwrap_or(0);
-        if top < 3 {
-            return Vec::new();
-        }
-        cands
+        crate::diag::closest(cands, name)
             .into_iter()
-            .filter(|c| common(c) == top)
-            .take(5)
             .map(|c| format!("{category}/{c}"))
             .collect()
     }
