@@ -6,6 +6,19 @@
 
 use crate::program::Name;
 
+/// What the relocated instruction computes from the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RelocKind {
+    /// A load's offset or an address addition's immediate inside the field: moves with it.
+    Offset,
+    /// Where a string field's bytes start, relative to the record (before `& 0xffff`): a load
+    /// of the field's `__data_loc` word (`dst = *(u32 *)(r6 + off)`), or, for a `char` array
+    /// in the record, the field's offset itself (`dst = off`). The loader writes whichever the
+    /// loading kernel's field needs: the comm fields of `sched` tracepoints became `__data_loc`
+    /// strings in Linux 6.10.
+    StringStart,
+}
+
 /// One instruction that depends on where a tracepoint field is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldReloc {
@@ -19,6 +32,8 @@ pub struct FieldReloc {
     pub offset: u32,
     /// The field's size in that layout.
     pub size: u32,
+    /// What the instruction computes from the field.
+    pub kind: RelocKind,
 }
 
 /// `BPF_LDX` (include/uapi/linux/bpf_common.h): the instruction class of memory loads.
@@ -26,7 +41,38 @@ const CLASS_LDX: u8 = 0x01;
 /// `BPF_ALU64 | BPF_ADD | BPF_K`: `dst += imm`, how an address inside the record is formed.
 const ALU64_ADD_IMM: u8 = 0x07;
 
+/// The register ljbpf keeps a program's context in (lowering puts R1 there at entry).
+const CTX_REG: u8 = 6;
+/// `BPF_LDX | BPF_MEM | BPF_W`.
+const LDX_W: u8 = 0x61;
+/// `BPF_ALU64 | BPF_MOV | BPF_K`.
+const MOV64_IMM: u8 = 0xb7;
+
 impl FieldReloc {
+    /// Rewrites `slot` for a [`RelocKind::StringStart`] whose field is now at `new_offset`,
+    /// as a `__data_loc` word (`data_loc`) or as the characters themselves.
+    pub fn apply_string(
+        &self,
+        slot: &mut [u8],
+        data_loc: bool,
+        new_offset: u32,
+    ) -> Result<(), String> {
+        if slot.len() != 8 || !matches!(slot[0], LDX_W | MOV64_IMM) {
+            return Err("not a string start".into());
+        }
+        let dst = slot[1] & 0x0f;
+        let off = i16::try_from(new_offset).map_err(|_| "offset too large")?;
+        let raw: [u8; 8] = if data_loc {
+            let [o0, o1] = off.to_le_bytes();
+            [LDX_W, (CTX_REG << 4) | dst, o0, o1, 0, 0, 0, 0]
+        } else {
+            let [i0, i1, i2, i3] = i32::from(off).to_le_bytes();
+            [MOV64_IMM, dst, 0, 0, i0, i1, i2, i3]
+        };
+        slot.copy_from_slice(&raw);
+        Ok(())
+    }
+
     /// Rewrites `slot` (one 8-byte instruction) for the field now being at `new_offset`: a
     /// load's offset or an address addition's immediate moves by the same amount the field did.
     pub fn apply(&self, slot: &mut [u8], new_offset: u32) -> Result<(), String> {
@@ -64,6 +110,7 @@ mod tests {
             field: "child_pid".into(),
             offset,
             size: 4,
+            kind: RelocKind::Offset,
         }
     }
 
@@ -80,5 +127,16 @@ mod tests {
         // anything else is refused
         let mut exit = [0x95, 0, 0, 0, 0, 0, 0, 0];
         assert!(reloc(44).apply(&mut exit, 20).is_err());
+    }
+
+    #[test]
+    fn a_string_start_becomes_a_load_or_a_constant() {
+        // r3 = *(u32 *)(r6 + 8): a __data_loc word; on a kernel with `char comm[16]` at 28...
+        let mut slot = [0x61, 0x63, 8, 0, 0, 0, 0, 0];
+        reloc(8).apply_string(&mut slot, false, 28).unwrap();
+        assert_eq!(slot, [0xb7, 0x03, 0, 0, 28, 0, 0, 0]);
+        // ... and back to a load at another place.
+        reloc(28).apply_string(&mut slot, true, 16).unwrap();
+        assert_eq!(slot, [0x61, 0x63, 16, 0, 0, 0, 0, 0]);
     }
 }

@@ -43,7 +43,7 @@ pub use ljbpf_macros::include_probe;
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
-pub use ljbpf_core::reloc::FieldReloc;
+pub use ljbpf_core::reloc::{FieldReloc, RelocKind};
 pub use ljbpf_core::requires::Requirement;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
 pub use probe::{Probe, TestRun};

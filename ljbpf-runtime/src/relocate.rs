@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ljbpf_core::reloc::FieldReloc;
+use ljbpf_core::reloc::{FieldReloc, RelocKind};
 use ljbpf_core::tracefs::{self, FieldLine};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
@@ -25,7 +25,7 @@ pub(crate) fn relocated_elf(spec: &ProbeSpec) -> Result<Cow<'static, [u8]>, Erro
     }
     let events = ensure_tracefs()?.join("events");
     let mut formats: BTreeMap<&str, Vec<FieldLine>> = BTreeMap::new();
-    let mut patches: Vec<(usize, &FieldReloc, u32)> = Vec::new();
+    let mut patches: Vec<(usize, &FieldReloc, Patch)> = Vec::new();
     let file = object::File::parse(spec.elf).map_err(|e| elf_error(spec, e.to_string()))?;
     for p in spec.programs {
         if p.relocs.is_empty() {
@@ -59,6 +59,30 @@ pub(crate) fn relocated_elf(spec: &ProbeSpec) -> Result<Cow<'static, [u8]>, Erro
                     field: r.field.to_string(),
                 });
             };
+            if r.kind == RelocKind::StringStart {
+                // Either form of a string serves: a __data_loc word or a char array.
+                let data_loc = now.decl.starts_with("__data_loc");
+                if !data_loc && !now.decl.contains('[') {
+                    return Err(Error::ChangedField {
+                        program: p.name.to_string(),
+                        location,
+                        event: r.event.to_string(),
+                        field: r.field.to_string(),
+                        built: r.size,
+                        running: now.size,
+                    });
+                }
+                let at = section_at as usize + symbol.address() as usize + r.insn as usize * 8;
+                patches.push((
+                    at,
+                    r,
+                    Patch::String {
+                        data_loc,
+                        offset: now.offset,
+                    },
+                ));
+                continue;
+            }
             if now.size != r.size {
                 return Err(Error::ChangedField {
                     program: p.name.to_string(),
@@ -70,21 +94,32 @@ pub(crate) fn relocated_elf(spec: &ProbeSpec) -> Result<Cow<'static, [u8]>, Erro
                 });
             }
             let at = section_at as usize + symbol.address() as usize + r.insn as usize * 8;
-            patches.push((at, r, now.offset));
+            patches.push((at, r, Patch::Offset(now.offset)));
         }
     }
     let mut elf = spec.elf.to_vec();
-    for (at, r, offset) in patches {
+    for (at, r, patch) in patches {
         let slot = elf.get_mut(at..at + 8).ok_or_else(|| {
             elf_error(
                 spec,
                 format!("relocation at byte {at} is outside the object"),
             )
         })?;
-        r.apply(slot, offset)
-            .map_err(|e| elf_error(spec, format!("{} field {}: {e}", r.event, r.field)))?;
+        match patch {
+            Patch::Offset(offset) => r.apply(slot, offset),
+            Patch::String { data_loc, offset } => r.apply_string(slot, data_loc, offset),
+        }
+        .map_err(|e| elf_error(spec, format!("{} field {}: {e}", r.event, r.field)))?;
     }
     Ok(Cow::Owned(elf))
+}
+
+/// What one relocated instruction becomes.
+enum Patch {
+    /// The field is now at this offset.
+    Offset(u32),
+    /// The string is now a `__data_loc` word or a char array, at this offset.
+    String { data_loc: bool, offset: u32 },
 }
 
 fn read_format(path: &Path) -> Result<Vec<FieldLine>, Error> {

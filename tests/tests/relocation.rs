@@ -105,15 +105,53 @@ fn fields_built_against_another_layout_read_right() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A string copied with `ffi.copy` reads right whichever form the kernel has: built against
+/// 6.1's `char child_comm[16]`, run on a kernel with a `__data_loc` string (6.10 and later).
+#[test]
+fn strings_read_right_as_arrays_or_data_loc() {
+    let dir = events_dir();
+    let probe = compile(
+        &dir,
+        "    local c = ffi.new('char[16]')\n    ffi.copy(c, ctx.child_comm)\n    seen[ctx.child_pid] = c[0] + c[1] * 256 + c[2] * 65536",
+    );
+    let kinds: Vec<_> = probe.programs[0]
+        .relocs
+        .iter()
+        .map(|r| (r.field.to_string(), r.kind))
+        .collect();
+    assert!(
+        kinds.contains(&(
+            "child_comm".to_string(),
+            ljbpf_runtime::RelocKind::StringStart
+        )),
+        "{kinds:?}"
+    );
+    if !kernel_ready("strings_read_right_as_arrays_or_data_loc") {
+        return;
+    }
+    let mut loaded = ljbpf_runtime::Probe::load(ljbpf_cli::spec(&probe))
+        .unwrap_or_else(|e| panic!("{e}\n{}", probe.listing));
+    loaded.attach("on_fork").unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    let seen: ljbpf_runtime::aya::maps::HashMap<_, i32, i32> =
+        ljbpf_runtime::aya::maps::HashMap::try_from(loaded.map_mut("seen").unwrap()).unwrap();
+    let got = seen.get(&pid, 0).expect("the fork was seen");
+    // At fork the child's comm is the forking thread's.
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let b = comm.as_bytes();
+    let want = i32::from(b[0]) + i32::from(b[1]) * 256 + i32::from(b[2]) * 65536;
+    assert_eq!(got, want, "comm {comm:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_field_gone_or_resized_is_a_load_error_at_the_lua_line() {
     let dir = events_dir();
     let gone = compile(&dir, "    seen[1] = ctx.only_in_this_test");
-    // The comm arrays became 4-byte __data_loc fields in 6.10.
-    let resized = compile(
-        &dir,
-        "    local c = ffi.new('char[16]')\n    ffi.copy(c, ctx.child_comm)\n    seen[c[0]] = 1",
-    );
+    // The comm arrays became 4-byte __data_loc fields in 6.10: a byte of the array is gone.
+    let resized = compile(&dir, "    seen[1] = ctx.child_comm[0]");
     if !kernel_ready("a_field_gone_or_resized_is_a_load_error_at_the_lua_line") {
         return;
     }
@@ -132,7 +170,7 @@ fn a_field_gone_or_resized_is_a_load_error_at_the_lua_line() {
         Err(e) => e.to_string(),
     };
     assert!(
-        e.contains("child_comm") && e.contains("16 bytes") && e.contains("fork.lua:7"),
+        e.contains("child_comm") && e.contains("16 bytes") && e.contains("fork.lua:6"),
         "{e}"
     );
     let _ = std::fs::remove_dir_all(dir);

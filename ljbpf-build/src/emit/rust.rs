@@ -9,6 +9,7 @@ use quote::{format_ident, quote};
 
 use ljbpf_core::map::Binding;
 use ljbpf_core::program::ProgramKind;
+use ljbpf_core::reloc::RelocKind;
 
 use crate::artifact::CompiledProbe;
 use crate::ctype::{CType, StructDef};
@@ -374,12 +375,17 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         let relocs = p.relocs.iter().map(|r| {
             let (insn, event, field, offset, size) =
                 (r.insn, r.event.as_ref(), r.field.as_ref(), r.offset, r.size);
+            let kind = match r.kind {
+                RelocKind::Offset => quote!(::ljbpf_runtime::RelocKind::Offset),
+                RelocKind::StringStart => quote!(::ljbpf_runtime::RelocKind::StringStart),
+            };
             quote!(::ljbpf_runtime::FieldReloc {
                 insn: #insn,
                 event: ::std::borrow::Cow::Borrowed(#event),
                 field: ::std::borrow::Cow::Borrowed(#field),
                 offset: #offset,
                 size: #size,
+                kind: #kind,
             })
         });
         line_statics

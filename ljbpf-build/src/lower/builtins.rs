@@ -467,21 +467,58 @@ impl<'a> Lowerer<'a> {
             }
             Builtin::FfiCopy => {
                 want(self, 2)?;
-                let (dst, size) = self.stack_buffer(arg(self, 0), "ffi.copy")?;
+                let dst_val = arg(self, 0);
+                // Copying into a `char` array copies a string (BTF-derived layouts cannot say
+                // whether a __data_loc array holds characters; the destination can).
+                let dst_text = match &dst_val {
+                    Val::Stack { ty, .. } | Val::Ref { ty, .. } => {
+                        matches!(ty, CType::Array(e, _) if e.is_char())
+                    }
+                    _ => false,
+                };
+                let (dst, size) = self.stack_buffer(dst_val, "ffi.copy")?;
                 let src = arg(self, 1);
-                if let Val::DataLoc { off, rel, is_char } = src {
-                    // The data lives in the record: ctx + (loc & 0xffff) (+ the end of the
-                    // field for __rel_loc), as bcc's TP_DATA_LOC_READ does.
-                    let loc = self.load(
-                        Base::Ctx,
+                // A tracepoint string: ctx + (start & 0xffff), where the start is the field's
+                // __data_loc word (+ the end of the field for __rel_loc), as bcc's
+                // TP_DATA_LOC_READ does, or, for a `char` array in the record, its offset. The
+                // first instruction is marked so that the loader can switch between the two
+                // forms: kernels moved strings from arrays to __data_loc (comm fields in 6.10).
+                let string_start = match &src {
+                    Val::DataLoc { off, rel, is_char } => {
+                        Some((*off, *rel, *is_char || dst_text, false))
+                    }
+                    Val::Ref {
+                        base: Base::Ctx,
                         off,
-                        &CType::Int {
-                            size: 4,
-                            signed: false,
-                            is_char: false,
-                        },
-                    )?;
-                    let o = self.reg_of(loc);
+                        ty: CType::Array(e, _),
+                    } if self.env.tracepoint.is_some() && e.is_char() => {
+                        Some((*off, false, true, true))
+                    }
+                    _ => None,
+                };
+                if let Some((off, rel, is_char, array)) = string_start {
+                    let o = self.tmp();
+                    let first = if array {
+                        Insn::Alu64 {
+                            op: AluOp::Mov,
+                            dst: R::V(o),
+                            src: Src::Imm(off),
+                        }
+                    } else {
+                        Insn::Ldx {
+                            size: Size::W,
+                            dst: R::V(o),
+                            src: R::P(Reg::R6),
+                            off: i16::try_from(off)
+                                .map_err(|_| self.err("field offset is too large"))?,
+                        }
+                    };
+                    // A __rel_loc start also depends on the field's own place: it only moves.
+                    if rel {
+                        self.e_ctx(first, off);
+                    } else {
+                        self.e_string_start(first, off);
+                    }
                     self.alu(AluOp::And, o, Src::Imm(0xffff));
                     if rel {
                         // __rel_loc is relative to the end of its own 4-byte field.

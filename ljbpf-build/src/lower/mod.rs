@@ -330,6 +330,17 @@ impl<'a> Lowerer<'a> {
     /// context, recording the tracepoint field it falls in so the loader can move it to the
     /// loading kernel's layout (other contexts have fixed UAPI layouts).
     fn e_ctx(&mut self, insn: Insn<R>, off: i32) {
+        self.e_field(insn, off, false);
+    }
+
+    /// [`e_ctx`](Self::e_ctx) for the instruction that gives where a string field's bytes start
+    /// (a `__data_loc` word load, or a `char` array's offset): the loader picks the form the
+    /// loading kernel's field needs.
+    fn e_string_start(&mut self, insn: Insn<R>, off: i32) {
+        self.e_field(insn, off, true);
+    }
+
+    fn e_field(&mut self, insn: Insn<R>, off: i32, string: bool) {
         let reloc = self.env.tracepoint.and_then(|tp| {
             let f = tp.fields.iter().find(|f| {
                 let start = i64::from(f.offset);
@@ -340,6 +351,7 @@ impl<'a> Lowerer<'a> {
                 field: f.name.clone(),
                 offset: f.offset,
                 size: f.size,
+                string,
             })
         });
         self.code.insns.push(Rec {

@@ -62,6 +62,9 @@ pub enum Reloc {
         offset: u32,
         /// The field's size at build time.
         size: u32,
+        /// Whether the instruction is where a string field starts
+        /// ([`ljbpf_core::reloc::RelocKind::StringStart`]) rather than an offset in it.
+        string: bool,
     },
 }
 

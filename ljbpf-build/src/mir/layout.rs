@@ -2,7 +2,7 @@
 //! relocations keep their slot for the ELF writer.
 
 use ljbpf_core::insn::{Insn, MapId, RawInsn, Reg, Show};
-use ljbpf_core::reloc::FieldReloc;
+use ljbpf_core::reloc::{FieldReloc, RelocKind};
 
 use super::code::{PCode, Reloc};
 
@@ -64,12 +64,18 @@ impl Laid {
                         field,
                         offset,
                         size,
+                        string,
                     } => FieldReloc {
                         insn: p.slot as u32,
                         event: event.clone().into(),
                         field: field.clone().into(),
                         offset: *offset,
                         size: *size,
+                        kind: if *string {
+                            RelocKind::StringStart
+                        } else {
+                            RelocKind::Offset
+                        },
                     },
                 })
             })

@@ -146,8 +146,14 @@ pub fn run(
             .iter()
             .map(|p| {
                 let reloc = match &p.reloc {
-                    Some(Reloc::TracepointField { event, field, .. }) => {
-                        format!("  ; moves with {event} field {field}")
+                    Some(Reloc::TracepointField {
+                        event,
+                        field,
+                        string,
+                        ..
+                    }) => {
+                        let what = if *string { "string start" } else { "field" };
+                        format!("  ; moves with {event} {what} {field}")
                     }
                     None => String::new(),
                 };

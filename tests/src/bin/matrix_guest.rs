@@ -653,7 +653,8 @@ fn seed_kcount_ksys_write() -> Outcome {
 }
 
 /// `tests/corpus/fork.lua`, compiled against the build host's `sched_process_fork` layout, reads
-/// each child's pid and its parent's right on this kernel (the loader moves the field reads).
+/// each child's parent pid and comm right on this kernel (the loader moves the field reads, and
+/// turns the comm between a `char[16]` array (before Linux 6.10) and a `__data_loc` string).
 fn relocate_fork() -> Outcome {
     let mut probe = fork::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
     probe
@@ -671,16 +672,25 @@ fn relocate_fork() -> Outcome {
         let _ = child.wait();
     }
     let me = std::process::id() as i32;
-    let parents = probe.parents().map_err(|e| format!("map: {}", chain(&e)))?;
+    // At fork the child's comm is the forking thread's.
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let comm = comm.trim_end();
+    let forks = probe.forks().map_err(|e| format!("map: {}", chain(&e)))?;
     for child in children {
-        let parent = parents
+        let f = forks
             .get(&child, 0)
             .map_err(|e| format!("child {child} not seen: {e}"))?;
+        let parent = f.parent;
         // The fork is traced in the forking thread: a thread of this process.
         let status =
             std::fs::read_to_string(format!("/proc/{me}/task/{parent}/status")).unwrap_or_default();
         ensure(status.contains(&format!("Tgid:\t{me}")), || {
             format!("child {child}: recorded parent {parent} is not a thread of {me}")
+        })?;
+        let end = f.comm.iter().position(|b| *b == 0).unwrap_or(f.comm.len());
+        let got = String::from_utf8_lossy(&f.comm[..end]);
+        ensure(got == comm, || {
+            format!("child {child}: recorded comm {got:?}, the forking thread's is {comm:?}")
         })?;
     }
     Ok(())
