@@ -9,11 +9,14 @@
 //!   verifier learns the value's range from it.
 //! - `r = beN r; r = beN r` → the zero-extension alone (nothing for 64 bits).
 //!
+//! - `rX = K; if rX op rY goto L` → `if rY op' K goto L` (op' the swapped condition) when rX is
+//!   read nowhere after: a constant compared with a register needs no register of its own.
+//!
 //! Only instructions no jump lands between are rewritten.
 
-use ljbpf_core::insn::{AluOp, Insn, Reg, Src};
+use ljbpf_core::insn::{AluOp, Insn, Isa, Reg, Src};
 
-use super::code::PCode;
+use super::code::{uses_defs, PCode};
 
 /// The instruction that keeps the low `bits` of `r` and clears the rest, if one is needed.
 fn zero_extend(r: Reg, bits: u8) -> Option<Insn<Reg>> {
@@ -32,8 +35,82 @@ fn zero_extend(r: Reg, bits: u8) -> Option<Insn<Reg>> {
     }
 }
 
-/// Runs the pass in place.
-pub fn run(code: &mut PCode) {
+/// Physical registers live on entry to each instruction (bit r = register r), backward dataflow.
+/// Calls are not taken to kill R1-R5, which only keeps more alive than is.
+fn live_in(code: &PCode) -> Vec<u16> {
+    let n = code.insns.len();
+    let succs = code.successors();
+    let mut live = vec![0u16; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let out = succs[i].iter().fold(0u16, |acc, &s| acc | live[s]);
+            let (uses, defs) = uses_defs(&code.insns[i].insn);
+            let mut inn = out;
+            for d in defs {
+                inn &= !(1 << d.0);
+            }
+            for u in uses {
+                inn |= 1 << u.0;
+            }
+            if inn != live[i] {
+                live[i] = inn;
+                changed = true;
+            }
+        }
+    }
+    live
+}
+
+/// `rX = K; if rX op rY goto L` with rX dead after the jump → `if rY op' K goto L`.
+fn compare_constants(code: &mut PCode, isa: Isa, targeted: &[bool], keep: &mut [bool]) {
+    let n = code.insns.len();
+    let live = live_in(code);
+    for i in 0..n.saturating_sub(1) {
+        if !keep[i] || !keep[i + 1] || targeted[i + 1] {
+            continue;
+        }
+        let Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: x,
+            src: Src::Imm(k),
+        } = code.insns[i].insn
+        else {
+            continue;
+        };
+        let Insn::Jmp {
+            op,
+            dst,
+            src: Src::Reg(y),
+            target,
+        } = code.insns[i + 1].insn
+        else {
+            continue;
+        };
+        let Some(swapped) = op.swap().filter(|s| s.min_isa() <= isa) else {
+            continue;
+        };
+        let after = |j: usize| live.get(j).copied().unwrap_or(0);
+        let taken = code
+            .target_index(&code.insns[i + 1].insn)
+            .map_or(u16::MAX, after);
+        let dead = (taken | after(i + 2)) & (1 << x.0) == 0;
+        if dst != x || y == x || !dead {
+            continue;
+        }
+        code.insns[i + 1].insn = Insn::Jmp {
+            op: swapped,
+            dst: y,
+            src: Src::Imm(k),
+            target,
+        };
+        keep[i] = false;
+    }
+}
+
+/// Runs the pass in place; conditions it swaps stay within `isa`.
+pub fn run(code: &mut PCode, isa: Isa) {
     let n = code.insns.len();
     let mut targeted = vec![false; n + 1];
     for l in code.labels.iter().flatten() {
@@ -76,7 +153,81 @@ pub fn run(code: &mut PCode) {
         }
         i += 1;
     }
+    compare_constants(code, isa, &targeted, &mut keep);
     if keep.iter().any(|k| !k) {
         code.retain(&keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ljbpf_core::insn::{JmpOp, Label};
+
+    use super::super::code::Rec;
+    use super::*;
+
+    fn code(insns: Vec<Insn<Reg>>, labels: Vec<Option<usize>>) -> PCode {
+        PCode {
+            insns: insns.into_iter().map(|i| Rec::new(i, 1)).collect(),
+            labels,
+            vregs: 0,
+            stack_bytes: 0,
+        }
+    }
+
+    fn mov(dst: u8, k: i32) -> Insn<Reg> {
+        Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: Reg(dst),
+            src: Src::Imm(k),
+        }
+    }
+
+    fn jsge(dst: u8, src: u8) -> Insn<Reg> {
+        Insn::Jmp {
+            op: JmpOp::Jsge,
+            dst: Reg(dst),
+            src: Src::Reg(Reg(src)),
+            target: Label(0),
+        }
+    }
+
+    #[test]
+    fn a_dead_constant_register_is_compared_in_place() {
+        // r3 = 1; if r3 s>= r2 goto L; r0 = 0; exit; L: r0 = 1; exit
+        let insns = vec![
+            mov(3, 1),
+            jsge(3, 2),
+            mov(0, 0),
+            Insn::Exit,
+            mov(0, 1),
+            Insn::Exit,
+        ];
+        let mut c = code(insns.clone(), vec![Some(4)]);
+        run(&mut c, Isa::V3);
+        assert_eq!(
+            c.insns[0].insn,
+            Insn::Jmp {
+                op: JmpOp::Jsle,
+                dst: Reg(2),
+                src: Src::Imm(1),
+                target: Label(0),
+            }
+        );
+        assert_eq!(c.insns.len(), 5);
+        // v1 has no `s<=`: left alone.
+        let mut c = code(insns.clone(), vec![Some(4)]);
+        run(&mut c, Isa::V1);
+        assert_eq!(c.insns.len(), 6);
+        // r3 read at the target: left alone.
+        let mut live = insns;
+        live[4] = Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: Reg(0),
+            src: Src::Reg(Reg(3)),
+        };
+        let mut c = code(live, vec![Some(4)]);
+        run(&mut c, Isa::V3);
+        assert_eq!(c.insns.len(), 6);
     }
 }

@@ -39,7 +39,7 @@ passes! {
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
-    Peephole = "peephole", "drop byte swaps that cancel";
+    Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write the whole stack frame at entry";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
     Layout = "layout", "labels to offsets, instructions to slots";
@@ -130,7 +130,7 @@ pub fn run(
     })?;
     let mut code = alloc.code;
     snap(Pass::Regalloc, &|| phys(&code));
-    peephole::run(&mut code);
+    peephole::run(&mut code, isa);
     snap(Pass::Peephole, &|| phys(&code));
     frame::run(&mut code, map_sizes);
     snap(Pass::Frame, &|| phys(&code));
