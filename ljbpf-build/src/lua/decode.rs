@@ -137,7 +137,8 @@ impl Proto {
         let mut upvalues = Vec::new();
         for uv in t.get::<Table>("uv")?.sequence_values::<Table>() {
             let uv = uv?;
-            let name: String = uv.get("name")?;
+            // Names are bytes in Lua; a non-UTF-8 one gets U+FFFD and then fails as a name.
+            let name = uv.get::<mlua::LuaString>("name")?.to_string_lossy();
             let kind: String = uv.get("kind")?;
             let payload: Value = uv.get("payload")?;
             let value = described(describe_fn, &kind, payload, 0)?;

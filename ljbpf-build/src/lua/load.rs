@@ -232,7 +232,12 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
     let cdefs: Table = state.get("cdefs").map_err(internal)?;
     for cdef in cdefs.sequence_values::<Table>() {
         let cdef = cdef.map_err(internal)?;
-        let src: String = cdef.get("src").map_err(internal)?;
+        // Probe files are bytes: a non-UTF-8 byte in a declaration becomes U+FFFD here, which
+        // no C identifier accepts, so it is an error at its line rather than an internal one.
+        let src = cdef
+            .get::<mlua::LuaString>("src")
+            .map_err(internal)?
+            .to_string_lossy();
         let line: u32 = cdef.get("line").map_err(internal)?;
         if let Err(e) = ctypes.cdef(&src) {
             errors.push(at(
@@ -255,8 +260,14 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
             name: String::new(),
             kind,
             max_entries: m.get::<f64>("max_entries").map_err(internal)? as u32,
-            key: m.get("key").map_err(internal)?,
-            value: m.get("val").map_err(internal)?,
+            key: m
+                .get::<mlua::LuaString>("key")
+                .map_err(internal)?
+                .to_string_lossy(),
+            value: m
+                .get::<mlua::LuaString>("val")
+                .map_err(internal)?
+                .to_string_lossy(),
             span: Span::new(file, m.get("line").map_err(internal)?),
         });
     }
@@ -343,7 +354,10 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
             }
             Some("program") => {
                 let kind: String = t.raw_get("kind").map_err(internal)?;
-                let target: Option<String> = t.raw_get("target").map_err(internal)?;
+                let target: Option<String> = t
+                    .raw_get::<Option<mlua::LuaString>>("target")
+                    .map_err(internal)?
+                    .map(|s| s.to_string_lossy());
                 let ret: bool = t
                     .raw_get::<Option<bool>>("ret")
                     .map_err(internal)?

@@ -526,6 +526,11 @@ pub fn names_file(rng: &mut Rng) -> Vec<u8> {
         ));
     }
     s.extend_from_slice(cdef.as_bytes());
+    // A byte that is not UTF-8 inside a C declaration (once an internal error while reading
+    // declarations; now an error at its line).
+    if rng.chance(1, 6) {
+        s.extend_from_slice(b"ffi.cdef[[ struct odd_t { uint32_t \xe9id; }; ]]\n");
+    }
     let mut entries = Vec::new();
     // The variable each program reads a map through: its upvalue name names an unreturned map.
     let mut vars: Vec<String> = Vec::new();
