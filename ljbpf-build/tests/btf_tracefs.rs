@@ -7,31 +7,15 @@
 //! --no-capture`). Needs tracefs, so root; skips with a printed reason otherwise, unless
 //! `LJBPF_REQUIRE_KERNEL=1`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::{mount_tracefs_if_missing, skip};
 use ljbpf_build::kernel::btf::Btf;
 use ljbpf_build::kernel::events::{self, BtfEvents, EventError};
 use ljbpf_build::tracepoint::{self, TpField};
-
-fn require_kernel() -> bool {
-    std::env::var("LJBPF_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!require_kernel(), "LJBPF_REQUIRE_KERNEL=1 but {why}");
-    println!("SKIP: {why}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
 
 fn vmlinux() -> Option<Btf> {
     let path = Path::new(ljbpf_build::kernel::DEFAULT_VMLINUX);
@@ -44,11 +28,7 @@ fn vmlinux() -> Option<Btf> {
 
 fn events_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(tracepoint::DEFAULT_EVENTS_DIR);
-    if !dir.is_dir() && is_root() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
+    mount_tracefs_if_missing(&dir);
     if std::fs::read_dir(&dir).is_err() || !dir.join("sched").is_dir() {
         skip(&format!(
             "{} is not readable (tracefs not mounted, or not root)",

@@ -5,33 +5,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::Rng;
+use common::{is_root, mount_tracefs_if_missing, skip, Rng};
 use ljbpf_build::tracepoint::{self, TpError, TpFieldKind};
-
-fn require_kernel() -> bool {
-    std::env::var("LJBPF_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
 
 /// The live events directory, mounting tracefs if needed and possible; `None` (after printing
 /// why) when unavailable and not required.
 fn live_events_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(tracepoint::DEFAULT_EVENTS_DIR);
-    if !dir.is_dir() && is_root() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
+    mount_tracefs_if_missing(&dir);
     if dir.is_dir() {
         return Some(dir);
     }
@@ -44,8 +26,7 @@ fn live_events_dir() -> Option<PathBuf> {
             ", and not root to mount it"
         }
     );
-    assert!(!require_kernel(), "LJBPF_REQUIRE_KERNEL=1 but {why}");
-    println!("SKIP: {why}");
+    skip(&why);
     None
 }
 
