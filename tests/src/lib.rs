@@ -13,6 +13,30 @@ use ljbpf_runtime::aya::maps::{Array, MapData};
 /// Set to `1` to rewrite golden files instead of comparing them.
 pub const BLESS_ENV: &str = "LJBPF_BLESS";
 
+/// A probe that declares one map of every kind the probe language offers (and a program, so
+/// that it loads).
+pub const ALL_MAP_KINDS: &str = r#"
+ffi.cdef[[ struct lpm_key { uint32_t prefixlen; uint32_t addr; }; ]]
+local maps = {
+  hash = bpf.map('hash', 16),
+  array = bpf.map('array', 16),
+  percpu_hash = bpf.map('percpu_hash', 16),
+  percpu_array = bpf.map('percpu_array', 16),
+  lru_hash = bpf.map('lru_hash', 16),
+  lru_percpu_hash = bpf.map('lru_percpu_hash', 16),
+  perf_event_array = bpf.map('perf_event_array'),
+  stack_trace = bpf.map('stack_trace', 16),
+  prog_array = bpf.map('prog_array', 4),
+  cgroup_array = bpf.map('cgroup_array', 4),
+  devmap = bpf.map('devmap', 4),
+  sockmap = bpf.map('sockmap', 4),
+  lpm_trie = bpf.map('lpm_trie', 16, 'struct lpm_key', 'uint32_t'),
+  ringbuf = bpf.map('ringbuf', 4096),
+}
+maps.prog = bpf.tracepoint('syscalls/sys_enter_getpid', function (ctx) end)
+return maps
+"#;
+
 /// The tests crate's directory.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use aya_obj::maps::Map;
 use ljbpf_build::{compile_file, CompiledProbe, Options};
-use ljbpf_tests::{compile_ok, kernel_ready, root};
+use ljbpf_tests::{compile_ok, kernel_ready, root, ALL_MAP_KINDS};
 use object::{Object as _, ObjectSection as _};
 
 /// Every probe file of the corpus and the examples.
@@ -305,30 +305,7 @@ fn bpftool_creates_every_map_kind() {
     let Some(bpftool) = bpftool("bpftool_creates_every_map_kind") else {
         return;
     };
-    let probe = compile_ok(
-        "maps.lua",
-        r#"
-ffi.cdef[[ struct lpm_key { uint32_t prefixlen; uint32_t addr; }; ]]
-local maps = {
-  hash = bpf.map('hash', 16),
-  array = bpf.map('array', 16),
-  percpu_hash = bpf.map('percpu_hash', 16),
-  percpu_array = bpf.map('percpu_array', 16),
-  lru_hash = bpf.map('lru_hash', 16),
-  lru_percpu_hash = bpf.map('lru_percpu_hash', 16),
-  perf_event_array = bpf.map('perf_event_array'),
-  stack_trace = bpf.map('stack_trace', 16),
-  prog_array = bpf.map('prog_array', 4),
-  cgroup_array = bpf.map('cgroup_array', 4),
-  devmap = bpf.map('devmap', 4),
-  sockmap = bpf.map('sockmap', 4),
-  lpm_trie = bpf.map('lpm_trie', 16, 'struct lpm_key', 'uint32_t'),
-  ringbuf = bpf.map('ringbuf', 4096),
-}
-maps.prog = bpf.tracepoint('syscalls/sys_enter_getpid', function (ctx) end)
-return maps
-"#,
-    );
+    let probe = compile_ok("maps.lua", ALL_MAP_KINDS);
     let obj = aya_obj::Object::parse(&probe.elf).expect("aya-obj parses the object");
     match obj.maps.get("lpm_trie") {
         Some(map @ Map::Btf(def)) => {
