@@ -86,6 +86,10 @@ pub fn compile_source(
         loaded: &loaded,
         views: &views,
         map_names: loaded.maps.iter().map(|m| m.name.clone()).collect(),
+        map_sizes: views
+            .iter()
+            .map(|v| (v.key.size(), v.value.size()))
+            .collect(),
         layouts: kernel::Layouts::new(opts.btf.as_deref(), opts.events_dir.as_deref()),
         inputs: vec![path.to_path_buf()],
         programs: Vec::new(),
@@ -297,6 +301,8 @@ struct Programs<'a> {
     loaded: &'a Loaded,
     views: &'a [MapView],
     map_names: Vec<String>,
+    /// Key and value size of each map, by map id (what the frame pass needs to know).
+    map_sizes: Vec<(u32, u32)>,
     layouts: kernel::Layouts,
     inputs: Vec<std::path::PathBuf>,
     programs: Vec<CompiledProgram>,
@@ -359,11 +365,7 @@ impl Programs<'_> {
             self.opts.isa,
             &self.opts.snapshots_after,
             &self.map_names,
-            &self
-                .views
-                .iter()
-                .map(|v| (v.key.size(), v.value.size()))
-                .collect::<Vec<_>>(),
+            &self.map_sizes,
             &mut snapshots,
         )
         .map_err(|e| one(Span::new(file, e.line), e.message))?;

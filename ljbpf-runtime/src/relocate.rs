@@ -59,42 +59,35 @@ pub(crate) fn relocated_elf(spec: &ProbeSpec) -> Result<Cow<'static, [u8]>, Erro
                     field: r.field.to_string(),
                 });
             };
-            if r.kind == RelocKind::StringStart {
-                // Either form of a string serves: a __data_loc word or a char array.
-                let data_loc = now.decl.starts_with("__data_loc");
-                if !data_loc && !now.decl.contains('[') {
-                    return Err(Error::ChangedField {
-                        program: p.name.to_string(),
-                        location,
-                        event: r.event.to_string(),
-                        field: r.field.to_string(),
-                        built: r.size,
-                        running: now.size,
-                    });
-                }
-                let at = section_at as usize + symbol.address() as usize + r.insn as usize * 8;
-                patches.push((
-                    at,
-                    r,
+            let changed = || Error::ChangedField {
+                program: p.name.to_string(),
+                location: location.clone(),
+                event: r.event.to_string(),
+                field: r.field.to_string(),
+                built: r.size,
+                running: now.size,
+            };
+            let patch = match r.kind {
+                RelocKind::StringStart => {
+                    // Either form of a string serves: a __data_loc word or a char array.
+                    let data_loc = now.decl.starts_with("__data_loc");
+                    if !data_loc && !now.decl.contains('[') {
+                        return Err(changed());
+                    }
                     Patch::String {
                         data_loc,
                         offset: now.offset,
-                    },
-                ));
-                continue;
-            }
-            if now.size != r.size {
-                return Err(Error::ChangedField {
-                    program: p.name.to_string(),
-                    location,
-                    event: r.event.to_string(),
-                    field: r.field.to_string(),
-                    built: r.size,
-                    running: now.size,
-                });
-            }
+                    }
+                }
+                RelocKind::Offset => {
+                    if now.size != r.size {
+                        return Err(changed());
+                    }
+                    Patch::Offset(now.offset)
+                }
+            };
             let at = section_at as usize + symbol.address() as usize + r.insn as usize * 8;
-            patches.push((at, r, Patch::Offset(now.offset)));
+            patches.push((at, r, patch));
         }
     }
     let mut elf = spec.elf.to_vec();

@@ -240,8 +240,7 @@ impl Checker<'_> {
         let Some(vinsn) = main else {
             return Ok(());
         };
-        let (vuses, vdefs) = uses_defs(vinsn);
-        let (vuses, vdefs): (Vec<R>, Vec<R>) = (vuses, vdefs);
+        let (vuses, vdefs): (Vec<R>, Vec<R>) = uses_defs(vinsn);
         let spill_move = matches!(vinsn, Insn::Alu64 { op: AluOp::Mov, .. })
             && !matches!(insn, Insn::Alu64 { .. });
         let read_places: Vec<Place> = if spill_move {
