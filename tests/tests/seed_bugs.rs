@@ -1,5 +1,5 @@
-//! One regression test per applicable defect of the reference compiler
-//! (`shared/reference/seed-known-bugs.md`, numbered as there). Each asserts the behaviour the
+//! One regression test per applicable defect measured in the reference compiler (bcc's
+//! LuaJIT→BPF compiler), numbered as the team's list of them. Each asserts the behaviour the
 //! reference got wrong; runtime-side items (21, 24, 25, 27, 28) are covered by the runtime's
 //! own tests (perf over all CPUs, socket lifetime, deletes, uprobe cleanup, symbolisation).
 
