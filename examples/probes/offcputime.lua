@@ -8,6 +8,8 @@
 --
 -- The Rust side (src/bin/offcputime.rs) writes config[0] = the tgid to trace (0: every process)
 -- and config[1] = the shortest off-CPU interval to count, in microseconds, before attaching.
+-- `ljbpf run offcputime.lua` shows counts with its stacks symbolised (show = 'stacks'); the
+-- `show` options are not part of the compiled code.
 local ffi = require('ffi')
 
 ffi.cdef[[
@@ -24,10 +26,12 @@ struct offcpu_start_t {
 };
 ]]
 
-local config = bpf.map('array', 2, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))
-local start = bpf.map('hash', 10240, ffi.typeof('uint32_t'), ffi.typeof('struct offcpu_start_t'))
+local config = bpf.map('array', 2, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'), { show = 'hide' })
+local start = bpf.map('hash', 10240, ffi.typeof('uint32_t'), ffi.typeof('struct offcpu_start_t'),
+                      { show = 'hide' })
 local stacks = bpf.map('stack_trace', 16384)
-local counts = bpf.map('hash', 10240, ffi.typeof('struct offcpu_key_t'), ffi.typeof('uint64_t'))
+local counts = bpf.map('hash', 10240, ffi.typeof('struct offcpu_key_t'), ffi.typeof('uint64_t'),
+                       { show = 'stacks' })
 
 return {
   config = config,

@@ -5,12 +5,13 @@
 -- since, in microseconds, and counts it in slot floor(log2(usecs)) of hist (slot 0 holds 0 and
 -- 1 us). config[0] is the process (tgid) to trace, or 0 for every process; the Rust side
 -- (src/bin/readlat.rs) sets it from --pid. A read that was already running when the probe was
--- attached has no entry time and is not counted.
+-- attached has no entry time and is not counted. `ljbpf run readlat.lua` shows hist as a log2
+-- histogram (the `show` options are not part of the compiled code).
 local ffi = require('ffi')
 
-local config = bpf.map('array', 1, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))
-local start = bpf.map('hash', 10240, ffi.typeof('uint64_t'), ffi.typeof('uint64_t'))
-local hist = bpf.map('array', 64, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))
+local config = bpf.map('array', 1, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'), { show = 'hide' })
+local start = bpf.map('hash', 10240, ffi.typeof('uint64_t'), ffi.typeof('uint64_t'), { show = 'hide' })
+local hist = bpf.map('array', 64, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'), { show = 'log2' })
 
 return {
   config = config,

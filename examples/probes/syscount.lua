@@ -2,11 +2,12 @@
 --
 -- Every syscall entry fires raw_syscalls/sys_enter; ctx.id is the syscall number. The Rust side
 -- (src/bin/syscount.rs) writes the process to trace into config[0] before attaching: a tgid,
--- or 0 for every process.
+-- or 0 for every process. The `show` options say how `ljbpf run syscount.lua` shows the maps
+-- (they are not part of the compiled code).
 local ffi = require('ffi')
 
-local config = bpf.map('array', 1, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))
-local counts = bpf.map('hash', 1024, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'))
+local config = bpf.map('array', 1, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'), { show = 'hide' })
+local counts = bpf.map('hash', 1024, ffi.typeof('uint32_t'), ffi.typeof('uint64_t'), { show = 'syscalls' })
 
 return {
   config = config,

@@ -8,6 +8,7 @@ use ljbpf_core::map::MapKind;
 use ljbpf_core::program::ProgramKind;
 use ljbpf_core::reloc::FieldReloc;
 use ljbpf_core::requires::Requirement;
+use ljbpf_core::show::Show;
 
 use crate::ctype::CType;
 use crate::diag::Span;
@@ -68,6 +69,8 @@ pub struct MapInfo {
     pub value: CType,
     /// For perf event arrays and ring buffers: the type of the events programs write.
     pub event: Option<CType>,
+    /// How `ljbpf run` shows it: the file's `{ show = ... }`, else the kind's default.
+    pub show: Show,
 }
 
 /// Everything made from one probe file.

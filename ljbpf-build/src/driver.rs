@@ -8,6 +8,7 @@ use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::Insn;
 use ljbpf_core::map::{Keys, MapKind, PERF_MAX_STACK_DEPTH};
 use ljbpf_core::requires::Requirement;
+use ljbpf_core::show::Show;
 
 use crate::artifact::{CompiledProbe, CompiledProgram, MapInfo, Options};
 use crate::ctype::CType;
@@ -74,6 +75,7 @@ pub fn compile_source(
     let source: &str = &text;
     let mut errors = Vec::new();
     let views = map_views(&loaded, &mut errors);
+    let shows = map_shows(&loaded, &mut errors);
     check_layouts(&loaded, &file, &mut errors);
     // Only maps that have a name (returned or used) go into the object.
     let named: Vec<usize> = (0..loaded.maps.len())
@@ -127,6 +129,7 @@ pub fn compile_source(
                 key: views[i].key.clone(),
                 value: views[i].value.clone(),
                 event: out.event_types.get(&(i as u32)).cloned(),
+                show: shows[i],
             }
         })
         .collect();
@@ -200,6 +203,60 @@ fn requirements<'a>(
 
 /// The maps as lowering sees them (C types parsed), checking what the kernel requires of each
 /// kind.
+/// How `ljbpf run` shows each map: the file's `show` option, which must name a way that fits
+/// the map's kind, else the kind's default.
+fn map_shows(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<Show> {
+    let mut shows = Vec::new();
+    for m in &loaded.maps {
+        let default = Show::default_for(m.kind);
+        let Some(word) = &m.show else {
+            shows.push(default);
+            continue;
+        };
+        let fitting: Vec<String> = Show::ALL
+            .iter()
+            .filter(|s| s.fits(m.kind))
+            .map(|s| format!("'{s}'"))
+            .collect();
+        let hint = format!(
+            "{} map can be shown as {} (see docs/language.md, `ljbpf run`)",
+            load::with_article(m.kind.name()),
+            fitting.join(", ")
+        );
+        match Show::from_name(word) {
+            Some(show) if show.fits(m.kind) => shows.push(show),
+            Some(show) => {
+                errors.push(
+                    Diagnostic::new(
+                        m.span.clone(),
+                        format!(
+                            "map `{}`: show = '{show}' does not fit {} map",
+                            m.name,
+                            load::with_article(m.kind.name())
+                        ),
+                    )
+                    .hint(hint),
+                );
+                shows.push(default);
+            }
+            None => {
+                let names = Show::ALL.iter().map(|s| s.name().to_owned()).collect();
+                let near = crate::diag::closest(names, word);
+                let message = match near.first() {
+                    Some(near) => format!(
+                        "map `{}`: unknown show = '{word}' (did you mean '{near}'?)",
+                        m.name
+                    ),
+                    None => format!("map `{}`: unknown show = '{word}'", m.name),
+                };
+                errors.push(Diagnostic::new(m.span.clone(), message).hint(hint));
+                shows.push(default);
+            }
+        }
+    }
+    shows
+}
+
 fn map_views(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<MapView> {
     let mut views = Vec::new();
     for m in &loaded.maps {

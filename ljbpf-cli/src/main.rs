@@ -1,10 +1,11 @@
-//! `ljbpf`: compile, dump, check and test-run Lua probe files from the command line.
+//! `ljbpf`: compile, dump, check, run and test-run Lua probe files from the command line.
 //!
 //! Exit status: 0 on success; 1 when `check` finds a program the verifier rejects; 2 when the
 //! command could not do its work (the probe file does not compile, a file cannot be read or
-//! written, `check` or `test-run` is not run as root).
+//! written, `check`, `run` or `test-run` is not run as root, `run` cannot attach).
 
 mod check;
+mod run;
 mod test_run;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile, load and attach every program, then show the maps (each as its `show`
+    /// option says), events and print() lines until Ctrl-C, SIGTERM or --duration. Needs root.
+    Run {
+        /// The probe file.
+        file: PathBuf,
+        /// Attach socket filters to interface NAME (those that name none must get one). On a
+        /// loopback interface outgoing packets are ignored, so each packet counts once.
+        #[arg(long, value_name = "NAME")]
+        iface: Option<String>,
+        /// Uprobes fire only in process PID (other programs see every process).
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+        /// Also show the maps every SECS seconds while running.
+        #[arg(long, value_name = "SECS")]
+        interval: Option<u64>,
+        /// Stop after SECS seconds (default: at Ctrl-C or SIGTERM).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Rows per table (largest values first).
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+    },
     /// Run one program in the kernel on given input (BPF_PROG_TEST_RUN) and print its return
     /// value, the output data and the time per run. Socket filters only. Needs root.
     TestRun {
@@ -126,6 +149,24 @@ fn main() -> ExitCode {
         }
         Command::Compile { file, output } => compile_to(&file, &output, &opts),
         Command::Check { file, json } => check::run(&file, &opts, json),
+        Command::Run {
+            file,
+            iface,
+            pid,
+            interval,
+            duration,
+            top,
+        } => run::run(
+            &run::Request {
+                file: &file,
+                iface: iface.as_deref(),
+                pid,
+                interval,
+                duration,
+                top,
+            },
+            &opts,
+        ),
         Command::TestRun {
             file,
             program,

@@ -13,7 +13,9 @@
 //! - [`elf`]: the ELF object writer;
 //! - [`tracefs`]: tracepoint format files;
 //! - [`reloc`]: kernel-layout relocations a loader applies;
-//! - [`requires`]: the kernel features a probe uses, with their first versions.
+//! - [`requires`]: the kernel features a probe uses, with their first versions;
+//! - [`show`]: how `ljbpf run` shows a map (`bpf.map(..., { show = 'log2' })`);
+//! - [`syscalls`]: x86-64 syscall numbers and names.
 
 pub mod btf;
 pub mod context;
@@ -25,4 +27,6 @@ pub mod map;
 pub mod program;
 pub mod reloc;
 pub mod requires;
+pub mod show;
+pub mod syscalls;
 pub mod tracefs;

@@ -18,7 +18,8 @@
 //! Beyond aya's typed maps: [`PerfReader`] (a `perf_event_array` read on every online CPU) and
 //! [`RingBufReader`] (a `ringbuf`) decode events into the generated structs, [`sum_per_cpu`]
 //! adds up per-CPU counters, and [`Probe::stack`] with a [`Symbolizer`] turns `stack_trace`
-//! entries into `function+offset` frames.
+//! entries into `function+offset` frames. [`hist`] prints log2 histograms and counts as bcc's
+//! tools do.
 //!
 //! This crate contains no Lua: everything Lua-specific was resolved at build time, and the only
 //! trace of the source is the [`LineEntry`] table used to point verifier rejections at a Lua line.
@@ -28,6 +29,7 @@
 mod error;
 mod events;
 mod fs;
+pub mod hist;
 mod percpu;
 mod probe;
 mod relocate;

@@ -34,6 +34,8 @@ pub struct MapDecl {
     pub key: String,
     /// Value C type as written.
     pub value: String,
+    /// How `ljbpf run` shows it (`{ show = '...' }`, checked by the driver); not in the code.
+    pub show: Option<String>,
     /// Where it was declared.
     pub span: Span,
 }
@@ -268,6 +270,10 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                 .get::<mlua::LuaString>("val")
                 .map_err(internal)?
                 .to_string_lossy(),
+            show: m
+                .get::<Option<mlua::LuaString>>("show")
+                .map_err(internal)?
+                .map(|s| s.to_string_lossy()),
             span: Span::new(file, m.get("line").map_err(internal)?),
         });
     }

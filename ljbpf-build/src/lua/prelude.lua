@@ -82,7 +82,7 @@ local function caller_line()
 end
 
 local bpf = {}
-function bpf.map(kind, max_entries, key, val)
+function bpf.map(kind, max_entries, key, val, opts)
   if type(kind) ~= 'string' or not map_kinds[kind] then
     error('bpf.map: unknown map type ' .. tostring(kind) .. ' (expected one of hash, array, '
       .. 'percpu_hash, percpu_array, lru_hash, perf_event_array, ...)', 2)
@@ -95,10 +95,17 @@ function bpf.map(kind, max_entries, key, val)
   if not kname then error('bpf.map: bad key type: ' .. (kerr or ('expected a ctype (ffi.typeof) or a C type string, got a ' .. type(key))), 2) end
   local vname, verr = ctype_name(val or 'uint32_t')
   if not vname then error('bpf.map: bad value type: ' .. (verr or ('expected a ctype (ffi.typeof) or a C type string, got a ' .. type(val))), 2) end
+  -- Display options for `ljbpf run`: recorded, never seen by the BPF code.
+  local show = type(opts) == 'table' and rawget(opts, 'show') or nil
+  local bad = opts ~= nil and (type(opts) ~= 'table' or (show ~= nil and type(show) ~= 'string'))
+  for k in next, (not bad and opts or {}) do bad = bad or k ~= 'show' end
+  if bad then
+    error("bpf.map: the 5th argument is how `ljbpf run` shows the map, e.g. { show = 'log2' }", 2)
+  end
   L.next_map = L.next_map + 1
   local line = caller_line()
   local rec = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
-                key = kname, val = vname, line = line }
+                key = kname, val = vname, line = line, show = show }
   L.maps[L.next_map] = rec
   local m = { __ljbpf = 'map', id = L.next_map, kind = kind, max_entries = max_entries,
               key = kname, val = vname, line = line }

@@ -1,0 +1,527 @@
+//! `ljbpf run`: a probe file, compiled, loaded, attached and shown, without writing Rust.
+//!
+//! It compiles the file with the same `ljbpf_build::compile_file` a `build.rs` uses and loads
+//! the object with the same `ljbpf_runtime::Probe::load` generated bindings call, so what runs
+//! here is what `cargo build` embeds. Then it attaches every program, streams events and
+//! `print()` lines while the probe runs, and shows the maps (each as its `show` option says)
+//! every `--interval` and at the end: Ctrl-C, SIGTERM or `--duration`. Every exit path drops
+//! the [`Session`], which detaches the programs, closes the sockets and removes the tracefs
+//! instance.
+
+mod maps;
+mod show;
+mod trace;
+
+use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use std::{fs, io};
+
+use ljbpf_build::core::map::MapKind;
+use ljbpf_build::core::program::ProgramKind;
+use ljbpf_build::core::show::Show;
+use ljbpf_build::{CompiledProbe, MapInfo, Options};
+use ljbpf_runtime::aya::maps::perf::{PerfEvent, PerfEventArrayBuffer};
+use ljbpf_runtime::aya::maps::{MapData, PerfEventArray, RingBuf};
+use ljbpf_runtime::aya::programs::uprobe::UProbeScope;
+use ljbpf_runtime::aya::programs::UProbe;
+use ljbpf_runtime::{Probe, Symbolizer};
+
+use crate::Failure;
+use show::{Rows, StackSide, Val};
+
+/// What to run, as given on the command line.
+pub struct Request<'a> {
+    pub file: &'a Path,
+    /// The interface for socket filters that name none (and instead of the one they name).
+    pub iface: Option<&'a str>,
+    /// Uprobes fire only in this process.
+    pub pid: Option<u32>,
+    /// Show the maps every this many seconds while running.
+    pub interval: Option<u64>,
+    /// Stop after this many seconds.
+    pub duration: Option<u64>,
+    /// Rows per table.
+    pub top: usize,
+}
+
+/// Set by SIGINT and SIGTERM; the main loop polls it.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: what a signal handler may do.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// How long one turn of the main loop waits for events.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Pages per CPU of a perf buffer: bcc's default (`page_cnt=64`).
+const PERF_PAGES: usize = 64;
+
+/// `PACKET_IGNORE_OUTGOING` (include/uapi/linux/if_packet.h, Linux 4.20).
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+
+/// `ETH_P_ALL` (include/uapi/linux/if_ether.h): every protocol.
+const ETH_P_ALL: u16 = 0x0003;
+
+/// `IFF_LOOPBACK` (include/uapi/linux/if.h).
+const IFF_LOOPBACK: u32 = 0x8;
+
+pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
+    let compiled = crate::compile(req.file, opts)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Failure::Other(
+            "run loads the probe into the kernel with the bpf() syscall and attaches it, which \
+             needs root; run it as root"
+                .to_owned(),
+        ));
+    }
+    // Before loading: a filter with nowhere to go is the user's to fix, not the kernel's.
+    if let Some(p) = compiled.programs.iter().find(|p| {
+        matches!(p.kind, ProgramKind::SocketFilter { iface: None }) && req.iface.is_none()
+    }) {
+        return Err(no_iface(&p.name));
+    }
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+    let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
+    let probe = Probe::load(ljbpf_cli::spec(&compiled)).map_err(failed)?;
+    let mut session = Session {
+        compiled: &compiled,
+        probe,
+        sockets: Vec::new(),
+        perf: Vec::new(),
+        rings: Vec::new(),
+        trace: None,
+        symbols: Symbolizer::new(),
+        top: req.top,
+    };
+    session.attach(req)?;
+    session.open_readers()?;
+    let names: Vec<&str> = compiled.programs.iter().map(|p| p.name.as_str()).collect();
+    let what = format!("{} ({})", req.file.display(), names.join(", "));
+    match req.duration {
+        Some(secs) => println!("Tracing {what} for {secs} s... Hit Ctrl-C to end early."),
+        None => println!("Tracing {what}... Hit Ctrl-C to end."),
+    }
+    let start = Instant::now();
+    let deadline = req.duration.map(|s| start + Duration::from_secs(s));
+    let mut next_report = req.interval.map(|s| start + Duration::from_secs(s.max(1)));
+    while !STOP.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
+        session.stream(TICK)?;
+        if let (Some(at), Some(every)) = (next_report, req.interval) {
+            if Instant::now() >= at {
+                println!("\n--- {} s", start.elapsed().as_secs());
+                print!("{}", session.report()?);
+                next_report = Some(at + Duration::from_secs(every.max(1)));
+            }
+        }
+    }
+    // What came in during the last tick.
+    session.stream(Duration::ZERO)?;
+    println!();
+    print!("{}", session.report()?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A loaded and attached probe with its readers. Dropping it detaches everything: the probe's
+/// links (tracepoints, kprobes, uprobes), the packet sockets its filters sit on, the event
+/// buffers and the tracefs instance.
+struct Session<'a> {
+    compiled: &'a CompiledProbe,
+    // Field order is drop order: sockets and readers before the probe that owns the programs.
+    sockets: Vec<OwnedFd>,
+    perf: Vec<PerfMap<'a>>,
+    rings: Vec<(&'a MapInfo, RingBuf<MapData>)>,
+    trace: Option<trace::TracePipe>,
+    probe: Probe,
+    symbols: Symbolizer,
+    top: usize,
+}
+
+/// A perf event array read on every online CPU.
+struct PerfMap<'a> {
+    info: &'a MapInfo,
+    buffers: Vec<PerfEventArrayBuffer<MapData>>,
+    _array: PerfEventArray<MapData>,
+    lost: u64,
+}
+
+impl<'a> Session<'a> {
+    /// Attaches every program: socket filters to a packet socket on their interface, uprobes
+    /// to `--pid` when given, everything else to its own target.
+    fn attach(&mut self, req: &Request<'_>) -> Result<(), Failure> {
+        let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
+        for p in &self.compiled.programs {
+            match (&p.kind, req.pid) {
+                (ProgramKind::SocketFilter { iface }, _) => {
+                    let Some(iface) = req.iface.or(iface.as_deref()) else {
+                        return Err(no_iface(&p.name));
+                    };
+                    let socket = packet_socket().map_err(|e| socket_error(&p.name, iface, &e))?;
+                    self.probe
+                        .attach_socket(&p.name, socket.as_fd())
+                        .map_err(failed)?;
+                    bind_packet_socket(&socket, iface)
+                        .map_err(|e| socket_error(&p.name, iface, &e))?;
+                    self.sockets.push(socket);
+                }
+                (ProgramKind::Uprobe { path, symbol, .. }, Some(pid)) => {
+                    ljbpf_runtime::ensure_tracefs().map_err(failed)?;
+                    let scope = std::num::NonZeroU32::new(pid)
+                        .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+                    let uprobe: &mut UProbe = self
+                        .probe
+                        .ebpf_mut()
+                        .program_mut(&p.name)
+                        .and_then(|prog| prog.try_into().ok())
+                        .ok_or_else(|| {
+                            Failure::Other(format!("internal error: no uprobe `{}`", p.name))
+                        })?;
+                    // The link stays with the program, which the probe drops on exit.
+                    uprobe
+                        .attach(symbol.as_ref(), path.as_ref(), scope)
+                        .map_err(|e| {
+                            Failure::Other(format!(
+                                "cannot attach `{}` to {path}:{symbol} in process {pid}: {e}",
+                                p.name
+                            ))
+                        })?;
+                }
+                _ => self.probe.attach(&p.name).map_err(failed)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a reader for each map shown as events, and the trace pipe when some program
+    /// calls `print()`.
+    fn open_readers(&mut self) -> Result<(), Failure> {
+        let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
+        for info in &self.compiled.maps {
+            if info.show != Show::Events || info.event.is_none() {
+                continue;
+            }
+            let map = self.probe.take_map(&info.name).map_err(failed)?;
+            let open_error = |e: &dyn std::fmt::Display| {
+                Failure::Other(format!("cannot read events of map `{}`: {e}", info.name))
+            };
+            match info.kind {
+                MapKind::PerfEventArray => {
+                    let mut array = PerfEventArray::try_from(map).map_err(|e| open_error(&e))?;
+                    let cpus = ljbpf_runtime::aya::util::online_cpus()
+                        .map_err(|(path, e)| open_error(&format!("{path}: {e}")))?;
+                    let mut buffers = Vec::new();
+                    for cpu in cpus {
+                        buffers.push(
+                            array
+                                .open(cpu, Some(PERF_PAGES))
+                                .map_err(|e| open_error(&e))?,
+                        );
+                    }
+                    self.perf.push(PerfMap {
+                        info,
+                        buffers,
+                        _array: array,
+                        lost: 0,
+                    });
+                }
+                MapKind::Ringbuf => {
+                    let ring = RingBuf::try_from(map).map_err(|e| open_error(&e))?;
+                    self.rings.push((info, ring));
+                }
+                _ => {}
+            }
+        }
+        if self.compiled.programs.iter().any(|p| calls_print(&p.code)) {
+            let root = ljbpf_runtime::ensure_tracefs().map_err(failed)?;
+            let pipe = trace::TracePipe::open(&root).map_err(|e| {
+                Failure::Other(format!(
+                    "cannot read print() lines: making a tracefs instance in {}: {e}",
+                    root.join("instances").display()
+                ))
+            })?;
+            self.trace = Some(pipe);
+        }
+        Ok(())
+    }
+
+    /// Waits up to `wait` for events, then prints every event and `print()` line that came.
+    fn stream(&mut self, wait: Duration) -> Result<(), Failure> {
+        let mut fds: Vec<RawFd> = Vec::new();
+        for p in &self.perf {
+            fds.extend(p.buffers.iter().map(|b| b.as_raw_fd()));
+        }
+        fds.extend(self.rings.iter().map(|(_, r)| r.as_raw_fd()));
+        poll(&fds, wait);
+        if fds.is_empty() && !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        for p in &mut self.perf {
+            let Some(ty) = &p.info.event else { continue };
+            let mut lines = Vec::new();
+            let mut lost = 0;
+            for buffer in &mut p.buffers {
+                let _ = buffer.try_fold((), |(), event| {
+                    match event {
+                        PerfEvent::Sample { head, tail } => {
+                            let mut bytes = head.to_vec();
+                            bytes.extend_from_slice(tail);
+                            lines.push(show::event_line(&show::decode(ty, &bytes)));
+                        }
+                        PerfEvent::Lost { count } => lost += count,
+                    }
+                    std::ops::ControlFlow::<()>::Continue(())
+                });
+            }
+            for line in lines {
+                println!("{}: {line}", p.info.name);
+            }
+            if lost > 0 {
+                p.lost += lost;
+                eprintln!("{}: {lost} events lost (buffers full)", p.info.name);
+            }
+        }
+        for (info, ring) in &mut self.rings {
+            let Some(ty) = &info.event else { continue };
+            while let Some(item) = ring.next() {
+                println!(
+                    "{}: {}",
+                    info.name,
+                    show::event_line(&show::decode(ty, &item))
+                );
+            }
+        }
+        if let Some(trace) = &mut self.trace {
+            let lines = trace
+                .read_lines()
+                .map_err(|e| Failure::Other(format!("reading print() lines: {e}")))?;
+            for line in lines {
+                println!("print: {line}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every map that is shown, as its `show` option says, in declaration order.
+    fn report(&mut self) -> Result<String, Failure> {
+        let mut out = String::new();
+        for info in &self.compiled.maps {
+            let text = match info.show {
+                Show::Hide | Show::Events => continue,
+                Show::Table => show::table(&self.rows(info)?, false),
+                Show::Syscalls => show::table(&self.rows(info)?, true),
+                Show::Log2 => show::histogram(&self.entries(info)?),
+                Show::Stacks => {
+                    let rows = self.rows(info)?;
+                    self.stacks(&rows)
+                }
+            };
+            out.push_str(&format!(
+                "{} ({}, show = '{}'):\n",
+                info.name, info.kind, info.show
+            ));
+            out.push_str(&text);
+            out.push('\n');
+        }
+        for p in &self.perf {
+            if p.lost > 0 {
+                out.push_str(&format!("{}: {} events lost in all\n", p.info.name, p.lost));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A map's entries decoded, per-CPU values summed, never-written array entries left out.
+    fn entries(&self, info: &MapInfo) -> Result<Vec<(Val, Val)>, Failure> {
+        let read_error = |e: &dyn std::fmt::Display| {
+            Failure::Other(format!("cannot read map `{}`: {e}", info.name))
+        };
+        let map = self
+            .probe
+            .map(&info.name)
+            .map_err(|e| read_error(&ljbpf_cli::chain(&e)))?;
+        let data = maps::data(map).ok_or_else(|| read_error(&"not a map of entries"))?;
+        let per_cpu = matches!(
+            info.kind,
+            MapKind::PercpuArray | MapKind::PercpuHash | MapKind::LruPercpuHash
+        );
+        let cpus = if per_cpu {
+            maps::possible_cpus().map_err(|e| read_error(&e))?
+        } else {
+            1
+        };
+        let value_size = if per_cpu {
+            (info.value.size() as usize).next_multiple_of(8) * cpus
+        } else {
+            info.value.size() as usize
+        };
+        let raw = maps::entries(data, info.key.size() as usize, value_size)
+            .map_err(|e| read_error(&e))?;
+        let is_array = matches!(info.kind, MapKind::Array | MapKind::PercpuArray);
+        Ok(raw
+            .iter()
+            .map(|(k, v)| {
+                let value = if per_cpu {
+                    show::decode_per_cpu(&info.value, v, cpus)
+                } else {
+                    show::decode(&info.value, v)
+                };
+                (show::decode(&info.key, k), value)
+            })
+            .filter(|(_, v)| !(is_array && info.show != Show::Log2 && v.is_zero()))
+            .collect())
+    }
+
+    fn rows(&self, info: &MapInfo) -> Result<Rows, Failure> {
+        Ok(Rows::new(self.entries(info)?, self.top))
+    }
+
+    /// Rows with their stacks symbolised from the probe's (first) stack trace map.
+    fn stacks(&mut self, rows: &Rows) -> String {
+        let stack_map = self
+            .compiled
+            .maps
+            .iter()
+            .find(|m| m.kind == MapKind::StackTrace)
+            .map(|m| m.name.as_str());
+        let probe = &self.probe;
+        let symbols = &mut self.symbols;
+        show::stacks(rows, |side, id, key| {
+            let id = u32::try_from(id).ok()?;
+            let addrs = probe.stack(stack_map?, id).ok()?;
+            let tgid = key
+                .field("tgid")
+                .or_else(|| key.field("pid"))
+                .and_then(|v| u32::try_from(v.weight()).ok());
+            Some(
+                addrs
+                    .into_iter()
+                    .map(|addr| {
+                        let symbol = match side {
+                            StackSide::Kernel => symbols.symbolize_kernel(addr),
+                            StackSide::User => tgid.and_then(|t| symbols.symbolize_user(t, addr)),
+                        };
+                        symbol.map_or_else(|| format!("[unknown] {addr:#x}"), |s| s.name)
+                    })
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// Whether compiled code calls `bpf_trace_printk` (`print()`): a `call` instruction (opcode
+/// 0x85, `BPF_JMP | BPF_CALL`, source 0: a helper) with the helper's number.
+fn calls_print(code: &[u8]) -> bool {
+    let id = ljbpf_build::core::helper::Helper::ALL
+        .iter()
+        .find(|h| h.name() == "bpf_trace_printk")
+        .map(|h| h.id());
+    code.chunks_exact(8).any(|insn| {
+        insn[0] == 0x85
+            && insn[1] >> 4 == 0
+            && Some(u32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]])) == id
+    })
+}
+
+/// Waits with `poll(2)` until one of `fds` is readable or `wait` passes; an interrupt (Ctrl-C)
+/// ends the wait early, which is what the caller wants.
+fn poll(fds: &[RawFd], wait: Duration) {
+    if fds.is_empty() {
+        return;
+    }
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `pollfds` is a valid array of `pollfds.len()` pollfd structs.
+    unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, millis) };
+}
+
+fn no_iface(program: &str) -> Failure {
+    Failure::Other(format!(
+        "program `{program}` is a socket filter without an interface: give one with --iface \
+         NAME (or name it in the probe file: bpf.socket('eth0', fn))"
+    ))
+}
+
+fn socket_error(program: &str, iface: &str, e: &io::Error) -> Failure {
+    Failure::Other(format!(
+        "cannot attach socket filter `{program}` to interface {iface}: {e}"
+    ))
+}
+
+/// An `AF_PACKET` socket that receives nothing until it is bound (protocol 0), so the filter
+/// is in place before the first packet (packet(7)).
+fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned fd is checked and then owned.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh, valid fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Binds `socket` to every protocol on `iface`. On a loopback interface every packet passes
+/// twice, once leaving and once arriving; outgoing packets are ignored there so that each is
+/// seen once.
+fn bind_packet_socket(socket: &OwnedFd, iface: &str) -> io::Result<()> {
+    let flags = fs::read_to_string(format!("/sys/class/net/{iface}/flags"))
+        .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+    if flags & IFF_LOOPBACK != 0 {
+        let one: libc::c_int = 1;
+        // SAFETY: the option value is a valid c_int of the given size.
+        let ret = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_IGNORE_OUTGOING,
+                std::ptr::from_ref(&one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if ret != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let name = std::ffi::CString::new(iface)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = ETH_P_ALL.to_be();
+    addr.sll_ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
+    // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
+    let ret = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
