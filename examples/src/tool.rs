@@ -19,7 +19,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
 pub fn main(tool: &str, why: &str, body: impl FnOnce() -> Result<(), Box<dyn Error>>) -> ExitCode {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("{tool}: needs root: {why}; run it with sudo");
+        eprintln!("{tool}: needs root: {why}; run it as root");
         return ExitCode::from(1);
     }
     match body() {

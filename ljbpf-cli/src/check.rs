@@ -31,7 +31,7 @@ pub fn run(file: &Path, opts: &Options, json: bool) -> Result<ExitCode, Failure>
     if unsafe { libc::geteuid() } != 0 {
         return Err(Failure::Other(
             "check loads programs into the kernel with the bpf() syscall, which needs root; \
-             run it as root (sudo ljbpf check ...)"
+             run it as root"
                 .to_owned(),
         ));
     }

@@ -48,7 +48,7 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     if unsafe { libc::geteuid() } != 0 {
         return Err(Failure::Other(
             "test-run loads the probe into the kernel with the bpf() syscall, which needs root; \
-             run it as root (sudo ljbpf test-run ...)"
+             run it as root"
                 .to_owned(),
         ));
     }

@@ -1,5 +1,6 @@
 //! Packet dissectors for socket filters: one table of headers, their fields (read in network
-//! byte order) and the headers they lead to (`probe-language.md`).
+//! byte order) and the headers they lead to (documented in `docs/language.md`, which a test
+//! below holds to this table).
 
 /// A protocol header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,5 +205,81 @@ impl Hdr {
             ),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[Hdr] = &[
+        Hdr::Eth,
+        Hdr::Dot1q,
+        Hdr::Arp,
+        Hdr::Ip,
+        Hdr::Ip6,
+        Hdr::Ip6Opt,
+        Hdr::Icmp,
+        Hdr::Icmp6,
+        Hdr::Udp,
+        Hdr::Tcp,
+        Hdr::Vxlan,
+        Hdr::Data,
+    ];
+
+    /// The words between backticks in `cell`.
+    fn quoted(cell: &str) -> Vec<&str> {
+        cell.split('`').skip(1).step_by(2).collect()
+    }
+
+    /// Every row of the dissector table in docs/language.md names headers, fields (with their
+    /// bit widths) and next headers this table has, and every header has a row.
+    #[test]
+    fn the_language_reference_lists_these_dissectors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let section = doc
+            .split("\n## Packet dissectors\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("docs/language.md has a `## Packet dissectors` section");
+        let mut documented = Vec::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            assert_eq!(cells.len(), 3, "{row}");
+            for name in quoted(cells[0]) {
+                let hdr = *ALL
+                    .iter()
+                    .find(|h| h.name() == name)
+                    .unwrap_or_else(|| panic!("no header `{name}` in the code: {row}"));
+                documented.push(hdr);
+                for field in quoted(cells[1]) {
+                    let (field, width) = match field.split_once(':') {
+                        Some((f, w)) => (f, Some(w.parse::<u8>().unwrap())),
+                        None => (field, None),
+                    };
+                    let found = hdr
+                        .field(field)
+                        .unwrap_or_else(|| panic!("`{name}` has no field `{field}` in the code"));
+                    if let Some(width) = width {
+                        assert_eq!(found.bits.map(|b| b.1), Some(width), "{name}.{field}");
+                    }
+                }
+                // Next headers are the quoted words that are names (not `hlen * 4`).
+                for next in quoted(cells[2]).into_iter().filter(|w| !w.contains(' ')) {
+                    assert!(
+                        hdr.next(next).is_some(),
+                        "`{name}` does not lead to `{next}`"
+                    );
+                }
+            }
+        }
+        for hdr in ALL {
+            assert!(
+                documented.contains(hdr),
+                "`{}` is not documented",
+                hdr.name()
+            );
+        }
     }
 }
