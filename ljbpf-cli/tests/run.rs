@@ -170,6 +170,34 @@ fn bashreadline_prints_event_lines() {
     }
 }
 
+/// `--pid` restricts uprobes to one process: with this test's own pid, a bash typed into
+/// while the probe runs gives no event line.
+#[test]
+fn pid_restricts_uprobes_to_one_process() {
+    if !kernel_available("pid_restricts_uprobes_to_one_process") {
+        return;
+    }
+    let me = std::process::id().to_string();
+    let tool = Running::start(
+        LJBPF,
+        &[
+            "run",
+            &example("bashreadline.lua"),
+            "--pid",
+            &me,
+            "--duration",
+            "3",
+        ],
+    );
+    let (pid, code, terminal) = interactive_bash(b"echo ljbpf-run-pid\nexit 4\n");
+    assert_eq!(code, Some(4), "{terminal}");
+    let report = tool.finish();
+    assert!(
+        !report.contains(&format!(" pid={pid} ")) && !report.contains("ljbpf-run-pid"),
+        "an event of bash {pid} despite --pid {me}:\n{report}"
+    );
+}
+
 /// `offcputime.lua`: a thread that sleeps here shows up with its kernel stack symbolised
 /// (the scheduler's functions) under its name.
 #[test]

@@ -325,6 +325,13 @@ pub(crate) const DECLS: &[&str] = &[
     "ffi.cdef[[ struct s_t { uint32_t a; uint64_t b; char c[3]; }; ]]\nlocal m = bpf.map('hash', 8, 'struct s_t', 'struct s_t')",
     "ffi.cdef[[ struct broken { ]]\nlocal m = bpf.map('array', 4)",
     "local m = bpf.map('array', 4, ffi.typeof('int8_t'), ffi.typeof('int16_t'))",
+    // `ljbpf run`'s display option: fitting, unknown, misfit, misspelled key, not a table.
+    "local m = bpf.map('array', 64, 'uint32_t', 'uint64_t', { show = 'log2' })",
+    "local m = bpf.map('hash', 16, 'uint32_t', 'uint64_t', { show = 'lgo2' })",
+    "local m = bpf.map('ringbuf', 4096, 'uint32_t', 'uint32_t', { show = 'stacks' })",
+    "local m = bpf.map('hash', 16, 'uint32_t', 'uint64_t', { shwo = 'table', show = 'hide' })",
+    "local m = bpf.map('hash', 16, 'uint32_t', 'uint64_t', 'log2')",
+    "local m = bpf.map('array', 4, 'uint32_t', 'uint64_t', { show = 7 })",
 ];
 
 /// Program declarations; `F` stands for the function.
