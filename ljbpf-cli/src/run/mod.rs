@@ -118,7 +118,9 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     while !STOP.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         session.stream(TICK)?;
         if let (Some(at), Some(every)) = (next_report, req.interval) {
-            if Instant::now() >= at {
+            // An interval that ends with the run is shown once, by the final report.
+            let now = Instant::now();
+            if now >= at && deadline.is_none_or(|d| now < d) {
                 println!("\n--- {} s", start.elapsed().as_secs());
                 print!("{}", session.report()?);
                 next_report = Some(at + Duration::from_secs(every.max(1)));
@@ -313,7 +315,7 @@ impl<'a> Session<'a> {
 
     /// Every map that is shown, as its `show` option says, in declaration order.
     fn report(&mut self) -> Result<String, Failure> {
-        let mut out = String::new();
+        let mut blocks = Vec::new();
         for info in &self.compiled.maps {
             let text = match info.show {
                 Show::Hide | Show::Events => continue,
@@ -325,19 +327,18 @@ impl<'a> Session<'a> {
                     self.stacks(&rows)
                 }
             };
-            out.push_str(&format!(
-                "{} ({}, show = '{}'):\n",
+            blocks.push(format!(
+                "{} ({}, show = '{}'):\n{text}",
                 info.name, info.kind, info.show
             ));
-            out.push_str(&text);
-            out.push('\n');
         }
         for p in &self.perf {
             if p.lost > 0 {
-                out.push_str(&format!("{}: {} events lost in all\n", p.info.name, p.lost));
+                blocks.push(format!("{}: {} events lost in all\n", p.info.name, p.lost));
             }
         }
-        Ok(out)
+        // One blank line between blocks.
+        Ok(blocks.join("\n"))
     }
 
     /// A map's entries decoded, per-CPU values summed, never-written array entries left out.

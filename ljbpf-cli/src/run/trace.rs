@@ -26,6 +26,8 @@ impl TracePipe {
         let dir = root
             .join("instances")
             .join(format!("ljbpf-run-{}", std::process::id()));
+        // A run killed with SIGKILL leaves its instance behind; one with our pid is stale.
+        let _ = fs::remove_dir(&dir);
         fs::create_dir(&dir)?;
         // From here on, Drop removes the directory whatever fails next.
         let mut trace = TracePipe {
