@@ -422,14 +422,11 @@ impl<'a> Session<'a> {
 /// Whether compiled code calls `bpf_trace_printk` (`print()`): a `call` instruction (opcode
 /// 0x85, `BPF_JMP | BPF_CALL`, source 0: a helper) with the helper's number.
 fn calls_print(code: &[u8]) -> bool {
-    let id = ljbpf_build::core::helper::Helper::ALL
-        .iter()
-        .find(|h| h.name() == "bpf_trace_printk")
-        .map(|h| h.id());
+    let id = ljbpf_build::core::helper::Helper::TracePrintk.id();
     code.chunks_exact(8).any(|insn| {
         insn[0] == 0x85
             && insn[1] >> 4 == 0
-            && Some(u32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]])) == id
+            && u32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]) == id
     })
 }
 
