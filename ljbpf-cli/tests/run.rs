@@ -374,6 +374,69 @@ return {{
     assert_eq!(words[1], SENT.to_string(), "{report}");
 }
 
+/// `--interval` shows the maps while the probe runs, with growing counts, and the last
+/// interval is not shown twice.
+#[test]
+fn interval_shows_growing_maps() {
+    if !kernel_available("interval_shows_growing_maps") {
+        return;
+    }
+    let me = std::process::id();
+    let scratch = Scratch::new(
+        "interval",
+        &format!(
+            "local n = bpf.map('array', 1, 'uint32_t', 'uint64_t')
+return {{
+  n = n,
+  on_getppid = bpf.tracepoint('syscalls/sys_enter_getppid', function (ctx)
+    if pid_tgid() >> 32 == {me} then xadd(n[0], 1) end
+  end),
+}}
+"
+        ),
+    );
+    let tool = Running::start(
+        LJBPF,
+        &[
+            "run",
+            &scratch.probe(),
+            "--interval",
+            "1",
+            "--duration",
+            "3",
+        ],
+    );
+    let stop = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < stop {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = tool.finish();
+    let headers: Vec<&str> = report.lines().filter(|l| l.starts_with("--- ")).collect();
+    assert_eq!(headers, ["--- 1 s", "--- 2 s"], "{report}");
+    // The value under each `n (...)` header: one per interval, then the final one.
+    let lines: Vec<&str> = report.lines().collect();
+    let counts: Vec<u64> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("n (array"))
+        .map(|(i, _)| {
+            lines[i + 2]
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(counts.len(), 3, "{report}");
+    assert!(
+        counts.windows(2).all(|w| w[0] < w[1]),
+        "{counts:?}\n{report}"
+    );
+}
+
 /// SIGTERM ends a run without `--duration` like Ctrl-C: the maps are shown, the exit status
 /// is 0, the tracefs instance is removed and the programs are gone from the kernel.
 #[test]
