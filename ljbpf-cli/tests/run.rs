@@ -486,6 +486,54 @@ return {
     assert!(!program_loaded("ljbpf_run_sigte"), "program still loaded");
 }
 
+/// A reader that goes away (`ljbpf run ... | head -1`) ends the run at the next line it would
+/// have read, with the same clean detach as Ctrl-C: the tracefs instance is removed.
+#[test]
+fn a_closed_pipe_ends_the_run_cleanly() {
+    if !kernel_available("a_closed_pipe_ends_the_run_cleanly") {
+        return;
+    }
+    let me = std::process::id();
+    let scratch = Scratch::new(
+        "pipe",
+        &format!(
+            "return {{
+  ljbpf_run_pipe = bpf.tracepoint('syscalls/sys_enter_getppid', function (ctx)
+    if pid_tgid() >> 32 == {me} then print('ljbpf-run-pipe') end
+  end),
+}}
+"
+        ),
+    );
+    let mut tool = Command::new(LJBPF)
+        .args(["run", &scratch.probe()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(tool.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("Tracing"), "{first}");
+    let instance = format!("/sys/kernel/tracing/instances/ljbpf-run-{}", tool.id());
+    drop(stdout);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+        if let Some(status) = tool.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ljbpf run did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !std::path::Path::new(&instance).exists(),
+        "{instance} left behind"
+    );
+}
+
 /// Whether a BPF program named `name` (the kernel keeps 15 bytes of a name) is loaded: the
 /// kernel's list of program ids (`BPF_PROG_GET_NEXT_ID`), each asked for its name
 /// (`BPF_OBJ_GET_INFO_BY_FD`), without bpftool.

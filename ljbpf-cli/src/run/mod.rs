@@ -55,6 +55,21 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// Writes `text` to stdout. When the reader has gone (`ljbpf run ... | head`), the run stops
+/// as at Ctrl-C, so that the session is dropped and detaches (the default SIGPIPE would kill
+/// the process and leave the tracefs instance behind).
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        STOP.store(true, Ordering::SeqCst);
+    }
+}
+
 /// How long one turn of the main loop waits for events.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -91,6 +106,8 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
         libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        // A closed stdout is seen by `emit`, which stops the run cleanly.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
     let probe = Probe::load(ljbpf_cli::spec(&compiled)).map_err(failed)?;
@@ -109,8 +126,10 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     let names: Vec<&str> = compiled.programs.iter().map(|p| p.name.as_str()).collect();
     let what = format!("{} ({})", req.file.display(), names.join(", "));
     match req.duration {
-        Some(secs) => println!("Tracing {what} for {secs} s... Hit Ctrl-C to end early."),
-        None => println!("Tracing {what}... Hit Ctrl-C to end."),
+        Some(secs) => emit(&format!(
+            "Tracing {what} for {secs} s... Hit Ctrl-C to end early.\n"
+        )),
+        None => emit(&format!("Tracing {what}... Hit Ctrl-C to end.\n")),
     }
     let start = Instant::now();
     let deadline = req.duration.map(|s| start + Duration::from_secs(s));
@@ -121,16 +140,16 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
             // An interval that ends with the run is shown once, by the final report.
             let now = Instant::now();
             if now >= at && deadline.is_none_or(|d| now < d) {
-                println!("\n--- {} s", start.elapsed().as_secs());
-                print!("{}", session.report()?);
+                let report = session.report()?;
+                emit(&format!("\n--- {} s\n{report}", start.elapsed().as_secs()));
                 next_report = Some(at + Duration::from_secs(every.max(1)));
             }
         }
     }
     // What came in during the last tick.
     session.stream(Duration::ZERO)?;
-    println!();
-    print!("{}", session.report()?);
+    let report = session.report()?;
+    emit(&format!("\n{report}"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -285,7 +304,7 @@ impl<'a> Session<'a> {
                 });
             }
             for line in lines {
-                println!("{}: {line}", p.info.name);
+                emit(&format!("{}: {line}\n", p.info.name));
             }
             if lost > 0 {
                 p.lost += lost;
@@ -295,11 +314,8 @@ impl<'a> Session<'a> {
         for (info, ring) in &mut self.rings {
             let Some(ty) = &info.event else { continue };
             while let Some(item) = ring.next() {
-                println!(
-                    "{}: {}",
-                    info.name,
-                    show::event_line(&show::decode(ty, &item))
-                );
+                let line = show::event_line(&show::decode(ty, &item));
+                emit(&format!("{}: {line}\n", info.name));
             }
         }
         if let Some(trace) = &mut self.trace {
@@ -307,7 +323,7 @@ impl<'a> Session<'a> {
                 .read_lines()
                 .map_err(|e| Failure::Other(format!("reading print() lines: {e}")))?;
             for line in lines {
-                println!("print: {line}");
+                emit(&format!("print: {line}\n"));
             }
         }
         Ok(())
