@@ -480,6 +480,47 @@ mod tests {
     }
 
     #[test]
+    fn stacks_print_frames_then_the_rest_of_the_key() {
+        let t = types();
+        let ty = t.parse_type("struct k").unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&7u32.to_le_bytes());
+        bytes.extend_from_slice(&(-14i32).to_le_bytes());
+        bytes.extend_from_slice(&3i32.to_le_bytes());
+        bytes.extend_from_slice(b"ab\0\0");
+        let rows = Rows::new(vec![(decode(&ty, &bytes), Val::Int(99))], 10);
+        let mut asked = Vec::new();
+        let text = stacks(&rows, |side, id, _| {
+            asked.push((side, id));
+            (id >= 0).then(|| vec!["schedule".to_owned(), "do_nanosleep".to_owned()])
+        });
+        assert_eq!(asked, vec![(StackSide::Kernel, 3), (StackSide::User, -14)]);
+        assert_eq!(
+            text,
+            "    schedule\n    do_nanosleep\n    [no user stack: id -14]\n    \
+             -  pid=7 name=\"ab\"\n        99\n\n"
+        );
+    }
+
+    #[test]
+    fn events_are_one_line_of_fields() {
+        let mut t = CTypes::new();
+        t.cdef("struct e { uint64_t ts; int16_t d[2]; bool ok; void *p; };")
+            .unwrap();
+        let ty = t.parse_type("struct e").unwrap();
+        let mut bytes = vec![0u8; 24];
+        bytes[0] = 5;
+        bytes[8..10].copy_from_slice(&(-2i16).to_le_bytes());
+        bytes[10] = 1;
+        bytes[12] = 1;
+        bytes[16] = 0x10;
+        assert_eq!(
+            event_line(&decode(&ty, &bytes)),
+            "ts=5 d=[-2, 1] ok=true p=0x10"
+        );
+    }
+
+    #[test]
     fn histograms_use_bcc_rows() {
         let text = histogram(&[(Val::Int(0), Val::Int(3)), (Val::Int(2), Val::Int(1))]);
         assert!(text.contains("0 -> 1          : 3"), "{text}");
