@@ -55,10 +55,21 @@ impl Lowerer<'_> {
         if let Some((entry, labels)) = targets {
             // if cond goto T' ; <moves to fall> ; goto F ; T': <moves to taken> ; goto T
             let mark = self.code.insns.len();
+            let first_label = self.code.labels.len();
             if let Some(want) = &entry[taken.0] {
                 self.edge_moves(&taken.1, want);
             }
             let taken_moves: Vec<_> = self.code.insns.drain(mark..).collect();
+            // Labels bound inside the moves (a tagged slot filled from a map value) move with
+            // them.
+            let inner: Vec<(usize, usize)> = self
+                .code
+                .labels
+                .iter()
+                .enumerate()
+                .skip(first_label)
+                .filter_map(|(l, at)| at.map(|at| (l, at - mark)))
+                .collect();
             if taken_moves.is_empty() {
                 self.e(Insn::Jmp {
                     op,
@@ -82,6 +93,10 @@ impl Lowerer<'_> {
                     target: labels[fall.0],
                 });
                 self.code.bind(t2);
+                let base = self.code.insns.len();
+                for (l, rel) in inner {
+                    self.code.labels[l] = Some(base + rel);
+                }
                 self.code.insns.extend(taken_moves);
                 self.e(Insn::Ja {
                     target: labels[taken.0],
@@ -156,11 +171,24 @@ impl Lowerer<'_> {
                 }
                 _ => {}
             }
+            if let Val::Tagged { v, tag, .. } = w {
+                if *v == own {
+                    self.tagged_move(h, (own, *tag), &mut moves, &mut consts);
+                    continue;
+                }
+            }
             let wants_reg = matches!(w, Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v == own);
             if !wants_reg {
                 continue;
             }
             match h {
+                // A map value where the join reads it as a number (`m[k] or 1`).
+                Val::MapPtr { .. } if matches!(w, Val::Rt { .. }) => {
+                    if let Ok(o) = self.operand(h.clone()) {
+                        let t = self.reg_of(o);
+                        moves.push((own, t));
+                    }
+                }
                 Val::Rt { v, .. } | Val::MapPtr { v, .. } => moves.push((own, *v)),
                 Val::K(Const::Nil) => consts.push((own, 0)),
                 Val::K(c) => {
@@ -179,6 +207,99 @@ impl Lowerer<'_> {
             }
         }
         moves.retain(|(d, s)| d != s);
+        self.parallel_copy(moves);
+        for (d, k) in consts {
+            self.mov_imm(d, k);
+        }
+    }
+
+    /// What putting `have` into a tagged slot (payload and tag registers `dst`) takes:
+    /// register moves, constants, and code computed before them (a tag from a boolean, a
+    /// value loaded through a map pointer that may be nil).
+    fn tagged_move(
+        &mut self,
+        have: &Val,
+        (v, tag): (VReg, VReg),
+        moves: &mut Vec<(VReg, VReg)>,
+        consts: &mut Vec<(VReg, i64)>,
+    ) {
+        match have {
+            Val::Tagged { v: hv, tag: ht, .. } => {
+                moves.push((v, *hv));
+                moves.push((tag, *ht));
+            }
+            Val::K(Const::Nil) => {
+                consts.push((v, 0));
+                consts.push((tag, Kind::Nil.tag()));
+            }
+            Val::K(Const::Bool(b)) => {
+                consts.push((v, i64::from(*b)));
+                consts.push((tag, 1 + i64::from(*b)));
+            }
+            Val::K(c) => {
+                let (Some(k), Some(kind)) = (const_int(c), const_ty(c).and_then(Kind::of_num))
+                else {
+                    return;
+                };
+                consts.push((v, k));
+                consts.push((tag, kind.tag()));
+            }
+            Val::Rt { v: hv, ty, .. } => {
+                moves.push((v, *hv));
+                match Kind::of_num(*ty) {
+                    Some(k) => consts.push((tag, k.tag())),
+                    None => {
+                        // false = 1, true = 2
+                        let t = self.tmp();
+                        self.mov(t, *hv);
+                        self.alu(AluOp::Add, t, Src::Imm(1));
+                        moves.push((tag, t));
+                    }
+                }
+            }
+            Val::MapPtr {
+                v: p, ty, nullable, ..
+            } => {
+                let Some(kind) = scalar_ty(ty).and_then(Kind::of_num) else {
+                    return;
+                };
+                let (tv, tt) = (self.tmp(), self.tmp());
+                let done = self.code.label();
+                if *nullable {
+                    self.mov_imm(tv, 0);
+                    self.mov_imm(tt, Kind::Nil.tag());
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jeq,
+                        dst: R::V(*p),
+                        src: Src::Imm(0),
+                        target: done,
+                    });
+                }
+                if let Ok(o) = self.load(Base::Map(*p), 0, ty) {
+                    let r = self.reg_of(o);
+                    self.mov(tv, r);
+                }
+                self.mov_imm(tt, kind.tag());
+                self.code.bind(done);
+                moves.push((v, tv));
+                moves.push((tag, tt));
+            }
+            Val::Ref { ty, .. } => {
+                let Some(kind) = scalar_ty(ty).and_then(Kind::of_num) else {
+                    return;
+                };
+                if let Ok(o) = self.operand(have.clone()) {
+                    let r = self.reg_of(o);
+                    moves.push((v, r));
+                    consts.push((tag, kind.tag()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Register moves as a parallel copy.
+    fn parallel_copy(&mut self, mut moves: Vec<(VReg, VReg)>) {
         while !moves.is_empty() {
             let ready = moves
                 .iter()
@@ -200,9 +321,6 @@ impl Lowerer<'_> {
                     }
                 }
             }
-        }
-        for (d, k) in consts {
-            self.mov_imm(d, k);
         }
     }
 }

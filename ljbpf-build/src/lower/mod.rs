@@ -9,7 +9,7 @@
 //! of the fixpoint, `step` runs a block opcode by opcode, `edges` moves values between blocks
 //! (a parallel copy); the others lower one family of operations each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ljbpf_core::context::{Arch, Context};
 use ljbpf_core::helper::Helper;
@@ -27,7 +27,7 @@ use crate::tracepoint::{TpFieldKind, TracepointFormat};
 use cfg::{endless_loop, predecessors, split_blocks};
 use join::{canonical, join};
 use packet::{Hdr, Next};
-use value::{Base, Builtin, Ty, Val};
+use value::{Base, Builtin, Kind, Kinds, Ty, Val};
 
 mod arith;
 mod builtins;
@@ -41,7 +41,12 @@ mod maps;
 mod memory;
 mod packet;
 mod step;
+mod tagged;
 mod value;
+
+/// The first tag register (see `join::tag_reg`): above every slot's own register (a LuaJIT
+/// frame has at most 255 slots; lowering adds 4).
+const TAG_BASE: u32 = 260;
 
 /// The BPF stack limit (MAX_BPF_STACK).
 pub const MAX_STACK: u32 = 512;
@@ -146,9 +151,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         }
         for b in 0..blocks.len() {
             let Some(st) = entry[b].clone() else { continue };
-            l.code = VCode::default();
-            l.code.vregs = nslots as u32;
-            l.errors.clear();
+            l.reset_code(TAG_BASE + nslots as u32);
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
                 // A block reached from one place takes the values where they are; at a join
@@ -184,9 +187,18 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     // Pass 2: code.
     let scratch = l.scratch_need;
     l.scratch_base = l.objects_top + align8(scratch) as i32;
-    l.code = VCode::default();
-    l.code.vregs = nslots as u32;
-    l.errors.clear();
+    // Tag registers exist only in programs that need one, so that the others' registers
+    // keep their numbers.
+    let tagged = entry
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|v| matches!(v, Val::Tagged { .. }));
+    l.reset_code(if tagged {
+        TAG_BASE + nslots as u32
+    } else {
+        nslots as u32
+    });
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
     l.line = proto.first_line;
     l.e(Insn::Alu64 {
@@ -282,6 +294,12 @@ struct Lowerer<'a> {
     multres: u8,
     /// Event types of perf/ring buffer maps, from `perf_submit`/`ringbuf_output`.
     events: BTreeMap<u32, CType>,
+    /// Registers holding a dissector's run-time offset known to be small and non-negative (a
+    /// header length computed from a packet byte): packet loads through them need no check.
+    safe_offsets: BTreeSet<VReg>,
+    /// Registers (never a slot's own) known to hold a value in `0..=max`: what the verifier
+    /// cannot see through `%` and `/` (see `arith`), kept so they can be emitted unsigned.
+    ranges: BTreeMap<VReg, u64>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -298,7 +316,18 @@ impl<'a> Lowerer<'a> {
             scratch_base: 0,
             multres: 0,
             events: BTreeMap::new(),
+            safe_offsets: BTreeSet::new(),
+            ranges: BTreeMap::new(),
         }
+    }
+
+    /// Starts new code: virtual register numbers restart, so facts about registers are void.
+    fn reset_code(&mut self, vregs: u32) {
+        self.code = VCode::default();
+        self.code.vregs = vregs;
+        self.errors.clear();
+        self.safe_offsets.clear();
+        self.ranges.clear();
     }
 
     fn initial_state(&self, n: usize) -> State {
@@ -534,6 +563,16 @@ impl<'a> Lowerer<'a> {
                 ))),
             },
             Val::Undef(why) => Err(self.undefined(why)),
+            // Numbers of different types: their bits (what a return, a store or a key needs;
+            // operations that depend on the type split on the tag first, see `tagged`).
+            Val::Tagged { v, kinds, .. } => {
+                self.numbers_only(kinds)?;
+                let ty = kinds
+                    .iter()
+                    .filter_map(Kind::num_ty)
+                    .fold(Ty::Num, Ty::arith);
+                Ok(Opnd { k: None, v: Some(v), ty, width: 0 })
+            }
             other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
         }
     }
@@ -656,6 +695,12 @@ impl<'a> Lowerer<'a> {
         let r0 = R::P(Reg::R0);
         match v {
             Val::K(Const::Nil) => self.mov_imm_r(r0, 0),
+            // Whatever it is on this path, its payload: 0 for nil and false, 1 for true.
+            Val::Tagged { v, .. } => self.e(Insn::Alu64 {
+                op: AluOp::Mov,
+                dst: r0,
+                src: Src::Reg(R::V(v)),
+            }),
             other => {
                 let o = self.operand(other).map_err(|d| {
                     let msg = d.message.clone();
