@@ -10,13 +10,13 @@ pub(crate) struct Var {
 }
 
 pub(crate) struct Gen<'r> {
-    rng: &'r mut Rng,
+    pub(crate) rng: &'r mut Rng,
     /// Variables in scope, innermost last; `scopes` marks where each block's variables start.
     vars: Vec<Var>,
     scopes: Vec<usize>,
     env: Env,
-    next_var: usize,
-    next_slot: usize,
+    pub(crate) next_var: usize,
+    pub(crate) next_slot: usize,
     /// Statements still allowed (keeps programs within the verifier's and compiler's limits).
     budget: usize,
 }
@@ -118,7 +118,7 @@ impl Gen<'_> {
     }
 
     /// A random expression of type `ty` whose numbers stay bounded.
-    fn expr(&mut self, ty: Ty, depth: u32) -> Expr {
+    pub(crate) fn expr(&mut self, ty: Ty, depth: u32) -> Expr {
         for _ in 0..8 {
             let e = self.expr_raw(ty, depth);
             debug_assert_eq!(e.ty(), ty, "{}", e.text(false));
@@ -364,7 +364,7 @@ impl Gen<'_> {
         });
     }
 
-    fn key(&mut self) -> Expr {
+    pub(crate) fn key(&mut self) -> Expr {
         match self.rng.below(4) {
             0 => Expr::Num(self.rng.below(MAP_LEN + 2) as i64),
             1 => Expr::Bit(
@@ -396,7 +396,13 @@ impl Gen<'_> {
 
     fn stmt(&mut self, depth: u32) -> Stmt {
         let ed = 1 + self.rng.below(3) as u32;
-        match self.rng.below(20) {
+        let pick = self.rng.below(22);
+        if pick >= 20 {
+            if let Some(shape) = self.shape() {
+                return Stmt::Shape(shape);
+            }
+        }
+        match pick {
             0..=5 => {
                 let ty = self.value_ty();
                 let e = self.expr(ty, ed);

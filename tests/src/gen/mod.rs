@@ -6,8 +6,11 @@
 //! [`Program::generate`] builds a random socket-filter body in the supported subset: locals,
 //! integer arithmetic on numbers and on int64/uint64 cdata (wrap-around), `/` and `%` (also by
 //! zero), `bit.*` and the native bit operators, comparisons, nested `if`/`elseif`/`else`,
-//! `and`/`or` as values, `not`, reads and writes of two array maps. Its inputs come from the
-//! packet:
+//! `and`/`or` as values, `not`, reads and writes of two array maps, and the everyday shapes of
+//! [`Shape`]: locals assigned on some paths (nil or a value), `or` defaults, a uint64 map value
+//! summed into a number, a boolean or a number, upvalue and table-field strings compared with
+//! packet slices (some crossing the packet's end), dissectors moved before the start or past
+//! the end, loops bounded by `%` of a packet byte. Its inputs come from the packet:
 //!
 //! | name | Lua type     | read in the probe as                            |
 //! |------|--------------|-------------------------------------------------|
@@ -48,6 +51,7 @@ mod interp;
 mod kernel;
 mod program;
 mod reference;
+mod shapes;
 mod shrink;
 
 pub use batch::*;
@@ -57,4 +61,5 @@ pub use interp::*;
 pub use kernel::*;
 pub use program::*;
 pub use reference::*;
+pub use shapes::*;
 pub use shrink::*;

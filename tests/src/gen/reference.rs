@@ -230,7 +230,29 @@ local function mkmap(ctype, init)
   })
   return proxy, arr
 end
-function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout)
+-- The packet dissector over the test packet: `pkt[i]`, `pkt(a, b)`, `pkt + n`. A read
+-- outside the packet ends the run (the kernel ends the program with 0).
+local PKT = ''
+local Dissector = {}
+local function moved(off) return setmetatable({ off = off }, Dissector) end
+local function abort() error('ABORT', 0) end
+Dissector.__index = function(self, i)
+  local o = rawget(self, 'off') + i
+  if o < 0 or o >= #PKT then abort() end
+  return PKT:byte(o + 1)
+end
+Dissector.__add = function(p, n)
+  if type(p) == 'number' then p, n = n, p end
+  return moved(rawget(p, 'off') + n)
+end
+Dissector.__call = function(self, a, b)
+  local o1, o2 = rawget(self, 'off') + a, rawget(self, 'off') + b
+  if o1 < 0 or o2 > #PKT then abort() end
+  return PKT:sub(o1 + 1, o2)
+end
+pkt = moved(0)
+function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout, packet)
+  PKT = packet
   local x = 0x100000000ULL * xhi + xlo
   local minit = {}
   for k = 1, #mhalves, 2 do minit[#minit + 1] = 0x100000000ULL * mhalves[k] + mhalves[k + 1] end
@@ -242,8 +264,14 @@ function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout)
     __index = function() error('out is write-only') end,
   })
   local ok, r = pcall(f, a, b, c, d, x, m, w, out)
-  if not ok then return 'E:' .. tostring(r) end
-  local res = { repr(r) }
+  local res
+  if ok then
+    res = { repr(r) }
+  elseif r == 'ABORT' then
+    res = { 'A:0' }
+  else
+    return 'E:' .. tostring(r)
+  end
   for k = 0, nout - 1 do res[#res + 1] = outv[k] or 'S' end
   for k = 0, #minit - 1 do res[#res + 1] = repr(marr[k]) end
   for k = 0, #winit - 1 do res[#res + 1] = repr(warr[k]) end
@@ -311,6 +339,9 @@ impl Reference {
                 mtab,
                 wtab,
                 OUT_SLOTS,
+                self.lua
+                    .create_string(&input.packet()[14..])
+                    .map_err(|e| e.to_string())?,
             ))
             .map_err(|e| format!("reference: {e}"))?;
         if let Some(err) = text.strip_prefix("E:") {
@@ -341,7 +372,12 @@ impl Reference {
                 .map_err(|_| format!("reference value {field:?}"))?;
             Ok(n as u64)
         };
-        let ret = value(fields[0], Some(program.ret.ty()))? as u32;
+        // A read outside the packet ended the run: the program returns 0.
+        let ret = if fields[0] == "A:0" {
+            0
+        } else {
+            value(fields[0], Some(program.ret.ty()))? as u32
+        };
         let mut out = Vec::with_capacity(OUT_SLOTS);
         for (slot, field) in fields[1..=OUT_SLOTS].iter().enumerate() {
             if *field == "S" {

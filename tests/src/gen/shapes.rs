@@ -1,0 +1,336 @@
+//! Statement shapes of everyday probe code that the expression generator does not make:
+//! values whose kind differs between paths (a local assigned on some paths, `or` defaults, a
+//! map value summed into a number, a boolean or a number), strings (literals, upvalues and
+//! table fields compared with packet slices), and the packet's edges (slices crossing the
+//! end, dissectors moved before the start or past the end, loops bounded by `%` of a packet
+//! byte). Each writes its own `out` slots and declares nothing the rest of the program sees.
+//!
+//! The reference emulates the dissector over the same packet bytes (`pkt[i]`, `pkt(a, b)`,
+//! `pkt + n`): a read outside the packet ends the run with return value 0, keeping the
+//! outputs already written, as the kernel does.
+
+use std::fmt::Write as _;
+
+use super::generate::Gen;
+use super::*;
+
+/// Strings the probe file and the reference define at their top level: `(name, Lua text)`.
+/// Some match the generated packet (the Ethernet type 0x0800, the IPv4 header's first bytes,
+/// zero bytes of the TCP header), others do not.
+pub const UPVALUE_STRINGS: &[(&str, &str)] = &[
+    ("S2", r"'\8\0'"),
+    ("S3", r"'\69\0\0'"),
+    ("S5", r"'\0\0\0\0\0'"),
+    ("S6", r"'\255\255\255\255\255\255'"),
+    ("ST", r"{ ip = '\8\0\69', z = '\0\0\0\0', hi = '\200' }"),
+];
+
+/// The byte length of each string a shape may compare, with its Lua spelling.
+const STRINGS: &[(&str, usize)] = &[
+    ("S2", 2),
+    ("S3", 3),
+    ("S5", 5),
+    ("S6", 6),
+    ("ST.ip", 3),
+    ("ST.z", 4),
+    ("ST.hi", 1),
+    (r"'\8\0'", 2),
+    (r"'\0\0\0\0\0\0\0'", 7),
+    (r"'\128'", 1),
+];
+
+/// One shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    /// `local v; if cond then v = value end`, then one of: `out = v or default`;
+    /// `if v then out = v else out = default end`; `if v == nil then ... end`.
+    Maybe {
+        var: String,
+        cond: Expr,
+        value: Expr,
+        default: Expr,
+        slot: usize,
+        form: u8,
+    },
+    /// `local v = init; local r = m[key]; if r then v = v + r end` (a number, or a uint64 cdata
+    /// when the entry is there), then `v + 0ULL`, `(v < rhs) and 1 or 0`, `v / div + 0ULL`.
+    MixedSum {
+        var: String,
+        init: Expr,
+        key: Expr,
+        rhs: Expr,
+        div: i64,
+        slots: [usize; 3],
+    },
+    /// `local q = cmp or value; if q == true then out = 1000 else out = q end`.
+    BoolOr {
+        var: String,
+        cmp: Expr,
+        value: Expr,
+        slot: usize,
+    },
+    /// `if pkt(off, off + len) == string then out = 1 else out = 2 end`.
+    Slice {
+        off: usize,
+        len: usize,
+        string: &'static str,
+        slot: usize,
+    },
+    /// `out = (pkt + (d - k) * mult)[idx]`: possibly before the start or past the end.
+    Moved {
+        k: i64,
+        mult: i64,
+        idx: i64,
+        slot: usize,
+    },
+    /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`.
+    ModLoop {
+        var: String,
+        at: usize,
+        m: i64,
+        base: usize,
+        slot: usize,
+    },
+}
+
+impl Shape {
+    /// The `out` slots it writes, with their types.
+    pub fn outs(&self) -> Vec<(usize, Ty)> {
+        match self {
+            Shape::Maybe { value, slot, .. } => vec![(*slot, value.ty())],
+            Shape::MixedSum { slots, .. } => {
+                vec![
+                    (slots[0], Ty::U64),
+                    (slots[1], Ty::Num),
+                    (slots[2], Ty::U64),
+                ]
+            }
+            Shape::BoolOr { slot, .. }
+            | Shape::Slice { slot, .. }
+            | Shape::Moved { slot, .. }
+            | Shape::ModLoop { slot, .. } => vec![(*slot, Ty::Num)],
+        }
+    }
+
+    /// Its expressions (for bounds and shrinking).
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Shape::Maybe {
+                cond,
+                value,
+                default,
+                ..
+            } => vec![cond, value, default],
+            Shape::MixedSum { init, key, rhs, .. } => vec![init, key, rhs],
+            Shape::BoolOr { cmp, value, .. } => vec![cmp, value],
+            _ => vec![],
+        }
+    }
+
+    /// Its expressions.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Shape::Maybe {
+                cond,
+                value,
+                default,
+                ..
+            } => vec![cond, value, default],
+            Shape::MixedSum { init, key, rhs, .. } => vec![init, key, rhs],
+            Shape::BoolOr { cmp, value, .. } => vec![cmp, value],
+            _ => vec![],
+        }
+    }
+
+    /// Lua text, one statement per line at `indent`.
+    pub(crate) fn render(&self, reference: bool, base: usize, indent: usize, s: &mut String) {
+        let pad = "";
+        let out = |slot: &usize| {
+            if reference {
+                format!("out[{slot}]")
+            } else {
+                format!("out[{}]", base + slot)
+            }
+        };
+        let t = |e: &Expr| e.text(reference);
+        match self {
+            Shape::Maybe {
+                var,
+                cond,
+                value,
+                default,
+                slot,
+                form,
+            } => {
+                let o = out(slot);
+                let _ = writeln!(s, "{pad:indent$}local {var}");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if {} then {var} = {} end",
+                    t(cond),
+                    t(value)
+                );
+                let _ = match form {
+                    0 => writeln!(s, "{pad:indent$}{o} = {var} or {}", t(default)),
+                    1 => writeln!(
+                        s,
+                        "{pad:indent$}if {var} then {o} = {var} else {o} = {} end",
+                        t(default)
+                    ),
+                    _ => writeln!(
+                        s,
+                        "{pad:indent$}if {var} == nil then {o} = {} else {o} = {var} end",
+                        t(default)
+                    ),
+                };
+            }
+            Shape::MixedSum {
+                var,
+                init,
+                key,
+                rhs,
+                div,
+                slots,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var} = {}", t(init));
+                let _ = writeln!(s, "{pad:indent$}local {var}_r = m[{}]", t(key));
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if {var}_r then {var} = {var} + {var}_r end"
+                );
+                let _ = writeln!(s, "{pad:indent$}{} = {var} + 0ULL", out(&slots[0]));
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}{} = ({var} < {}) and 1 or 0",
+                    out(&slots[1]),
+                    t(rhs)
+                );
+                let q = if reference {
+                    format!("idiv({var}, {div})")
+                } else {
+                    format!("{var} / {div}")
+                };
+                let _ = writeln!(s, "{pad:indent$}{} = {q} + 0ULL", out(&slots[2]));
+            }
+            Shape::BoolOr {
+                var,
+                cmp,
+                value,
+                slot,
+            } => {
+                let o = out(slot);
+                let _ = writeln!(s, "{pad:indent$}local {var} = {} or {}", t(cmp), t(value));
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if {var} == true then {o} = 1000 else {o} = {var} end"
+                );
+            }
+            Shape::Slice {
+                off,
+                len,
+                string,
+                slot,
+            } => {
+                let o = out(slot);
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if pkt({off}, {}) == {string} then {o} = 1 else {o} = 2 end",
+                    off + len
+                );
+            }
+            Shape::Moved { k, mult, idx, slot } => {
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}{} = (pkt + (d - {k}) * ({mult}))[{idx}]",
+                    out(slot)
+                );
+            }
+            Shape::ModLoop {
+                var,
+                at,
+                m,
+                base: b,
+                slot,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var} = 0");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}for i = 0, pkt[{at}] % {m} do {var} = {var} + pkt[i + {b}] end"
+                );
+                let _ = writeln!(s, "{pad:indent$}{} = {var}", out(slot));
+            }
+        }
+    }
+}
+
+impl Gen<'_> {
+    /// A random shape writing fresh `out` slots, if enough are left.
+    pub(crate) fn shape(&mut self) -> Option<Shape> {
+        let which = self.rng.below(6);
+        let need = if which == 1 { 3 } else { 1 };
+        if self.next_slot + need > OUT_SLOTS {
+            return None;
+        }
+        let slot = self.next_slot;
+        self.next_slot += need;
+        self.next_var += 1;
+        let var = format!("k{}", self.next_var);
+        Some(match which {
+            0 => {
+                let ty = *self.rng.pick(&[Ty::Num, Ty::Num, Ty::I64, Ty::U64]);
+                Shape::Maybe {
+                    var,
+                    cond: self.expr(Ty::Bool, 2),
+                    value: self.expr(ty, 2),
+                    default: self.expr(ty, 1),
+                    slot,
+                    form: self.rng.below(3) as u8,
+                }
+            }
+            1 => Shape::MixedSum {
+                var,
+                init: self.expr(Ty::Num, 2),
+                key: self.key(),
+                rhs: self.expr(Ty::Num, 1),
+                div: *self.rng.pick(&[1, 2, 3, 7, 1000]),
+                slots: [slot, slot + 1, slot + 2],
+            },
+            2 => Shape::BoolOr {
+                var,
+                cmp: self.expr(Ty::Bool, 2),
+                value: self.expr(Ty::Num, 2),
+                slot,
+            },
+            3 => {
+                let (string, n) = *self.rng.pick(STRINGS);
+                let len = if self.rng.chance(3, 4) {
+                    n
+                } else {
+                    1 + self.rng.below(6)
+                };
+                let off = *self
+                    .rng
+                    .pick(&[0, 6, 12, 14, 20, 26, 40, 68, 69, 70, 71, 72, 73]);
+                Shape::Slice {
+                    off,
+                    len,
+                    string,
+                    slot,
+                }
+            }
+            4 => Shape::Moved {
+                k: *self.rng.pick(&[0, 1, 10, 64, 128, 255]),
+                mult: *self.rng.pick(&[1, 2, -1, 8192, 65536, -65536]),
+                idx: *self.rng.pick(&[0, 1, 20, 40, 73, 74]),
+                slot,
+            },
+            _ => Shape::ModLoop {
+                var,
+                at: *self.rng.pick(&[14, 22, 30, 41]),
+                m: *self.rng.pick(&[3, 7, 8, 16]),
+                base: *self.rng.pick(&[0, 10, 58, 60, 64]),
+                slot,
+            },
+        })
+    }
+}
