@@ -72,6 +72,26 @@ return {
     if w then r = r + w end
     return r / 3 + 1000
   end),
+  lookup_or_set = bpf.socket(function (skb)
+    local v = seen[pkt[0]]
+    if pkt[1] == 1 then v = 5 end
+    return v or 1
+  end),
+  loop_carried = bpf.socket(function (skb)
+    local x
+    for i = 1, 3 do
+      if pkt[i] == 1 then x = i end
+    end
+    return x or 9
+  end),
+  u64_neg = bpf.socket(function (skb)
+    local r = 5
+    local w = m[pkt[0]]
+    if w then r = r + w end
+    local z = -r
+    if z < 0 then return 1 end
+    return 2
+  end),
   bool_or_num = bpf.socket(function (skb)
     local b = pkt[0]
     local q = (b > 9) or 6
@@ -98,6 +118,11 @@ fn values_whose_kind_differs_between_paths() {
     assert_eq!(run(&p, "or_nil", &[1]), 9);
     assert_eq!(run(&p, "is_nil", &[1, 7]), 107);
     assert_eq!(run(&p, "is_nil", &[2, 7]), 50);
+    assert_eq!(run(&p, "loop_carried", &[0, 0, 1, 0]), 2);
+    assert_eq!(run(&p, "loop_carried", &[0, 1, 1, 1]), 3);
+    assert_eq!(run(&p, "loop_carried", &[0, 0, 0, 0]), 9);
+    assert_eq!(run(&p, "lookup_or_set", &[3, 1]), 5);
+    assert_eq!(run(&p, "lookup_or_set", &[3, 0]), 1);
     assert_eq!(run(&p, "bool_or_num", &[10]), 100);
     assert_eq!(run(&p, "bool_or_num", &[3]), 6);
 
@@ -109,6 +134,8 @@ fn values_whose_kind_differs_between_paths() {
     }
     assert_eq!(run(&p, "lookup_default", &[3]), 42);
     assert_eq!(run(&p, "lookup_default", &[4]), 1);
+    assert_eq!(run(&p, "lookup_or_set", &[3, 0]), 42);
+    assert_eq!(run(&p, "lookup_or_set", &[3, 1]), 5);
 
     // number + uint64 cdata is a uint64 cdata: compared unsigned, divided unsigned.
     {
@@ -121,6 +148,8 @@ fn values_whose_kind_differs_between_paths() {
     assert_eq!(run(&p, "u64_sum_cmp", &[9]), 1); // -1 < 0 (numbers)
     assert_eq!(run(&p, "u64_sum_cmp", &[2]), 2); // -1 + 0ULL = 2^64 - 1, not < 0
     assert_eq!(run(&p, "u64_sum_cmp", &[1]), 2);
+    assert_eq!(run(&p, "u64_neg", &[9]), 1); // -5 < 0
+    assert_eq!(run(&p, "u64_neg", &[2]), 2); // -(5ULL) = 2^64 - 5, not < 0
     assert_eq!(run(&p, "u64_sum_div", &[9]), 998); // -8 / 3 + 1000, truncated
                                                    // (2^64 - 8) / 3 + 1000, unsigned: its low 32 bits.
     let big = ((u64::MAX - 7) / 3 + 1000) as u32;
