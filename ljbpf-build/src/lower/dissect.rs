@@ -17,6 +17,7 @@ impl<'a> Lowerer<'a> {
             // Memory order as a little-endian integer: bytes off..off+3 are the low half.
             self.alu(AluOp::Lsh, lo, Src::Imm(32));
             self.alu(AluOp::Or, lo, Src::Reg(hi));
+            self.ranges.remove(&lo);
             return Ok(lo);
         }
         let t = self.ld_packet(sz, off, dynoff);

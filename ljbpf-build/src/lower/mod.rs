@@ -220,6 +220,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         };
         let Some(st) = st else { continue };
         l.code.bind(labels[b]);
+        l.enter_block(b, &preds[b], nslots, direct[b]);
         for (succ, out) in l.run_block(&blocks, b, st, Some((&entry, &labels))) {
             if direct[succ] {
                 direct_entry[succ] = Some(out);
@@ -297,6 +298,12 @@ struct Lowerer<'a> {
     /// Registers holding a dissector's run-time offset known to be small and non-negative (a
     /// header length computed from a packet byte): packet loads through them need no check.
     safe_offsets: BTreeSet<VReg>,
+    /// For each block, which entry slots hold a safe dissector offset on every edge emitted
+    /// into it so far (emitting pass only; see `edges::note_safe_offsets`).
+    edge_safe: BTreeMap<usize, Vec<bool>>,
+    /// For each block entered from one place, the slots' own registers safe where the edge
+    /// into it was emitted.
+    edge_own: BTreeMap<usize, Vec<VReg>>,
     /// Registers (never a slot's own) known to hold a value in `0..=max`: what the verifier
     /// cannot see through `%` and `/` (see `arith`), kept so they can be emitted unsigned.
     ranges: BTreeMap<VReg, u64>,
@@ -317,6 +324,8 @@ impl<'a> Lowerer<'a> {
             multres: 0,
             events: BTreeMap::new(),
             safe_offsets: BTreeSet::new(),
+            edge_safe: BTreeMap::new(),
+            edge_own: BTreeMap::new(),
             ranges: BTreeMap::new(),
         }
     }
@@ -327,6 +336,8 @@ impl<'a> Lowerer<'a> {
         self.code.vregs = vregs;
         self.errors.clear();
         self.safe_offsets.clear();
+        self.edge_safe.clear();
+        self.edge_own.clear();
         self.ranges.clear();
     }
 
