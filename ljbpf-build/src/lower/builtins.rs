@@ -59,8 +59,11 @@ impl<'a> Lowerer<'a> {
                     _ => None,
                 })
                 .collect();
+            if argv.len() != 2 {
+                return Err(self.err("a packet slice is d(a, b): two offsets"));
+            }
             let (Some(Some(a)), Some(Some(b))) = (bounds.first(), bounds.get(1)) else {
-                return Err(self.err("a packet slice d(a, b) needs two constant offsets"));
+                return self.rt_slice(off, dynoff, argv[0].clone(), argv[1].clone());
             };
             if b <= a || b - a > 64 {
                 return Err(self.err(format!("bad packet slice ({a}, {b}): want 0 < b - a <= 64")));
@@ -145,6 +148,11 @@ impl<'a> Lowerer<'a> {
                         off,
                         ty,
                     } => (v, off, ty, false),
+                    // An element of a map value at a run-time index: added to only when the
+                    // index is in range.
+                    Val::Ref { base, off, ty } if matches!(base.root(), Base::Map(_)) => {
+                        return self.xadd_elem(base, off, &ty, inc);
+                    }
                     other => {
                         return Err(self
                             .err(format!(

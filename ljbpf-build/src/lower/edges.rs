@@ -154,6 +154,19 @@ impl Lowerer<'_> {
                     moves.push((own, *hv));
                     continue;
                 }
+                (
+                    Val::Ref {
+                        base: Base::Elem(we),
+                        ..
+                    },
+                    Val::Ref {
+                        base: Base::Elem(he),
+                        ..
+                    },
+                ) if we.idx == own => {
+                    moves.push((own, he.idx));
+                    continue;
+                }
                 _ => {}
             }
             let wants_reg = matches!(w, Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v == own);

@@ -21,6 +21,8 @@ impl<'a> Lowerer<'a> {
                     Base::Ctx => (R::P(Reg::R6), *off),
                     Base::Stack(s) => (R::P(Reg::R10), off - s),
                     Base::Map(m) => (R::V(*m), *off),
+                    // No address that is valid on every path (the index may be out of range).
+                    Base::Elem(_) => return None,
                 };
                 (r, o, ty.clone())
             }
@@ -404,14 +406,22 @@ impl<'a> Lowerer<'a> {
     }
 
     pub(super) fn element(&mut self, base: Base, off: i32, ty: &CType, key: Val) -> LResult<Val> {
-        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer.
+        let o = self.operand(key)?;
+        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer (so at a
+        // run-time index, an array of one element).
         if let (Base::Map(_), 0, Some(_)) = (&base, off, scalar_ty(ty)) {
-            if self.operand(key.clone())?.k == Some(0) {
-                return Ok(Val::Ref {
-                    base,
-                    off,
-                    ty: ty.clone(),
-                });
+            match o.k {
+                Some(0) => {
+                    return Ok(Val::Ref {
+                        base,
+                        off,
+                        ty: ty.clone(),
+                    })
+                }
+                None => {
+                    return self.element_at(base, off, &CType::Array(Box::new(ty.clone()), 1), o)
+                }
+                Some(_) => {}
             }
         }
         let CType::Array(elem, len) = ty else {
@@ -420,11 +430,8 @@ impl<'a> Lowerer<'a> {
                 ty.c_name()
             )));
         };
-        let o = self.operand(key)?;
         let Some(i) = o.k else {
-            return Err(self
-                .err("arrays can only be indexed by constants yet")
-                .hint("use a constant index"));
+            return self.element_at(base, off, ty, o);
         };
         if i < 0 || (*len > 0 && i >= i64::from(*len)) {
             return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
@@ -438,12 +445,9 @@ impl<'a> Lowerer<'a> {
 
     /// Writes `val` into a stack buffer of C type `ty` at `r10 - off` (scalars and copies).
     pub(super) fn store_to(&mut self, base: Base, off: i32, ty: &CType, val: Val) -> LResult<()> {
-        let (dst, off) = match base {
-            Base::Ctx => return Err(self.err("the program context is read-only")),
-            Base::Stack(o) => (R::P(Reg::R10), off - o),
-            Base::Map(v) => (R::V(v), off),
-        };
-        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        if *base.root() == Base::Ctx {
+            return Err(self.err("the program context is read-only"));
+        }
         if scalar_ty(ty).is_none() {
             return Err(self.err(format!(
                 "cannot assign to a value of type {} as a whole yet",
@@ -467,8 +471,16 @@ impl<'a> Lowerer<'a> {
                 ty.c_name()
             )));
         }
-        match o.k {
-            Some(k) if i32::try_from(k).is_ok() => {
+        // An element at a run-time index is written only when the index is in range.
+        let skip = matches!(base, Base::Elem(_)).then(|| self.code.label());
+        let src = match o.k {
+            Some(k) if i32::try_from(k).is_ok() => None,
+            _ => Some(self.reg_of(o)),
+        };
+        let (dst, off) = self.place(&base, off, skip)?;
+        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        match (o.k, src) {
+            (Some(k), None) => {
                 self.e(Insn::St {
                     size,
                     dst,
@@ -476,8 +488,8 @@ impl<'a> Lowerer<'a> {
                     imm: k as i32,
                 });
             }
-            _ => {
-                let r = self.reg_of(o);
+            (_, r) => {
+                let r = r.unwrap_or_else(|| self.reg_of(o));
                 self.e(Insn::Stx {
                     size,
                     dst,
@@ -485,6 +497,9 @@ impl<'a> Lowerer<'a> {
                     off: off16,
                 });
             }
+        }
+        if let Some(skip) = skip {
+            self.code.bind(skip);
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ use crate::tracepoint::{TpFieldKind, TracepointFormat};
 use cfg::{endless_loop, predecessors, split_blocks};
 use join::{canonical, join};
 use packet::{Hdr, Next};
-use value::{Base, Builtin, Ty, Val};
+use value::{Base, Builtin, Elem, Ty, Val};
 
 mod arith;
 mod builtins;
@@ -36,6 +36,7 @@ mod cond;
 mod consts;
 mod dissect;
 mod edges;
+mod index;
 mod join;
 mod maps;
 mod memory;
@@ -550,11 +551,9 @@ impl<'a> Lowerer<'a> {
         let Some(sz) = Size::from_bytes(size) else {
             return Err(self.err(format!("cannot load a {size}-byte value")));
         };
-        let (src, off) = match base {
-            Base::Ctx => (R::P(Reg::R6), off),
-            Base::Stack(o) => (R::P(Reg::R10), off - o),
-            Base::Map(v) => (R::V(v), off),
-        };
+        // An element at a run-time index reads as 0 when the index is out of range.
+        let oob = matches!(base, Base::Elem(_)).then(|| self.code.label());
+        let (src, off) = self.place(&base, off, oob)?;
         let off16 = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
         let t = self.tmp();
         let ldx = Insn::Ldx {
@@ -576,6 +575,13 @@ impl<'a> Lowerer<'a> {
                 self.alu(AluOp::Lsh, t, Src::Imm(sh));
                 self.alu(AluOp::Arsh, t, Src::Imm(sh));
             }
+        }
+        if let Some(oob) = oob {
+            let done = self.code.label();
+            self.e(Insn::Ja { target: done });
+            self.code.bind(oob);
+            self.mov_imm(t, 0);
+            self.code.bind(done);
         }
         Ok(Opnd {
             k: None,

@@ -121,6 +121,35 @@ pub enum Base {
     Stack(i32),
     /// A non-null map value pointer in a register.
     Map(VReg),
+    /// An element at a run-time index: it exists only while the index is in range, which every
+    /// read and write through it checks (`index.rs`).
+    Elem(Box<Elem>),
+}
+
+/// Element `idx` of an array of `len` elements, `stride` bytes each, that starts `at` bytes into
+/// `of`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Elem {
+    /// Where the array lives.
+    pub of: Base,
+    /// The array's offset in `of`.
+    pub at: i32,
+    /// The index, as LuaJIT converts it: a 64-bit integer (negative ones are out of range).
+    pub idx: VReg,
+    /// The element count.
+    pub len: u32,
+    /// The element size.
+    pub stride: u32,
+}
+
+impl Base {
+    /// The memory the place is in, under any run-time indexes.
+    pub fn root(&self) -> &Base {
+        match self {
+            Base::Elem(e) => e.of.root(),
+            other => other,
+        }
+    }
 }
 
 /// The value of a Lua slot.
@@ -156,6 +185,9 @@ pub enum Val {
         dynoff: Option<VReg>,
         len: u32,
     },
+    /// `d(a, b)` with a bound known only at run time: packet bytes `off + start` up to (not
+    /// including) `off + end`. Compares with strings only (`index.rs`).
+    RtSlice { off: i32, start: VReg, end: VReg },
     /// A pointer made by `ffi.cast('T *', x)`: memory read through it with the probe-read
     /// helpers (kernel memory, or user memory in uprobes).
     Ptr { v: VReg, pointee: CType },
@@ -188,6 +220,7 @@ impl Val {
             Val::Ref { ty, .. } => format!("a field of type {}", ty.c_name()),
             Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
             Val::Slice { len, .. } => format!("a {len}-byte packet slice"),
+            Val::RtSlice { .. } => "a packet slice with run-time bounds".into(),
             Val::Ptr { pointee, .. } => format!("a pointer to {}", pointee.c_name()),
             Val::DataLoc { .. } => "a __data_loc field".into(),
         }
