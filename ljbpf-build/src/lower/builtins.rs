@@ -62,11 +62,15 @@ impl<'a> Lowerer<'a> {
             if argv.len() != 2 {
                 return Err(self.err("a packet slice is d(a, b): two offsets"));
             }
+            // Bounds known only at run time, or constant ones that make no slice (empty,
+            // reversed, before the dissector, beyond any packet, longer than any string it can
+            // equal): the run-time rules (docs/indexes.md).
             let (Some(Some(a)), Some(Some(b))) = (bounds.first(), bounds.get(1)) else {
                 return self.rt_slice(off, dynoff, argv[0].clone(), argv[1].clone());
             };
-            if b <= a || b - a > 64 {
-                return Err(self.err(format!("bad packet slice ({a}, {b}): want 0 < b - a <= 64")));
+            let far = i32::try_from(i64::from(off) + b).is_err();
+            if *a < 0 || b <= a || far || b - a > super::index::MAX_RT_SLICE as i64 {
+                return self.rt_slice(off, dynoff, argv[0].clone(), argv[1].clone());
             }
             return Ok(Val::Slice {
                 off: off + *a as i32,
@@ -201,6 +205,14 @@ impl<'a> Lowerer<'a> {
                         off,
                         ty,
                     } => (o - off, ty),
+                    Val::Ref {
+                        base: Base::Elem(_),
+                        ..
+                    } => {
+                        return Err(self
+                            .err("comm() cannot write into an element at a run-time index: it has no address valid on every path (the index may be out of range)")
+                            .hint("local buf = ffi.new('char[16]'); comm(buf), then copy what you need"))
+                    }
                     other => {
                         return Err(self.err(format!(
                             "comm() needs a char[16] stack buffer or field, got {}",

@@ -55,10 +55,16 @@ impl Lowerer<'_> {
         if let Some((entry, labels)) = targets {
             // if cond goto T' ; <moves to fall> ; goto F ; T': <moves to taken> ; goto T
             let mark = self.code.insns.len();
+            let first_label = self.code.labels.len();
             if let Some(want) = &entry[taken.0] {
                 self.edge_moves(&taken.1, want);
             }
             let taken_moves: Vec<_> = self.code.insns.drain(mark..).collect();
+            // Labels bound inside the moves (a load of an element at a run-time index checks
+            // it) move with them: keep them relative to the moves' start.
+            let moved_labels: Vec<(usize, usize)> = (first_label..self.code.labels.len())
+                .filter_map(|l| Some((l, self.code.labels[l]? - mark)))
+                .collect();
             if taken_moves.is_empty() {
                 self.e(Insn::Jmp {
                     op,
@@ -82,6 +88,10 @@ impl Lowerer<'_> {
                     target: labels[fall.0],
                 });
                 self.code.bind(t2);
+                let start = self.code.insns.len();
+                for (l, rel) in moved_labels {
+                    self.code.labels[l] = Some(start + rel);
+                }
                 self.code.insns.extend(taken_moves);
                 self.e(Insn::Ja {
                     target: labels[taken.0],

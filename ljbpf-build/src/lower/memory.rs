@@ -434,7 +434,12 @@ impl<'a> Lowerer<'a> {
             return self.element_at(base, off, ty, o);
         };
         if i < 0 || (*len > 0 && i >= i64::from(*len)) {
-            return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+            // The context's layout is fixed: an index past one of its arrays is a mistake.
+            // Elsewhere a constant index out of range has the run-time rule (docs/indexes.md).
+            if *base.root() == Base::Ctx {
+                return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+            }
+            return self.element_at(base, off, ty, o);
         }
         Ok(Val::Ref {
             base,

@@ -535,6 +535,9 @@ impl<'a> Lowerer<'a> {
                 ))),
             },
             Val::Undef(why) => Err(self.undefined(why)),
+            Val::RtSlice { .. } => Err(self
+                .err("attempt to use a packet slice with run-time bounds as a number")
+                .hint("compare it with a string, give it constant bounds, or read bytes with d[i]")),
             other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
         }
     }

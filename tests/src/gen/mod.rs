@@ -6,7 +6,10 @@
 //! [`Program::generate`] builds a random socket-filter body in the supported subset: locals,
 //! integer arithmetic on numbers and on int64/uint64 cdata (wrap-around), `/` and `%` (also by
 //! zero), `bit.*` and the native bit operators, comparisons, nested `if`/`elseif`/`else`,
-//! `and`/`or` as values, `not`, reads and writes of two array maps. Its inputs come from the
+//! `and`/`or` as values, `not`, reads and writes of two array maps, stack arrays and arrays of
+//! records at run-time indexes (in and out of range) and packet slices with run-time bounds
+//! (`indexes.rs`, whose reference helpers implement `docs/indexes.md`'s rules where LuaJIT
+//! leaves out-of-range indexes undefined and has no packet). Its inputs come from the
 //! packet:
 //!
 //! | name | Lua type     | read in the probe as                            |
@@ -44,6 +47,7 @@ mod batch;
 mod bounds;
 mod fuzz;
 mod generate;
+mod indexes;
 mod interp;
 mod kernel;
 mod program;
@@ -53,6 +57,7 @@ mod shrink;
 pub use batch::*;
 pub use bounds::*;
 pub use fuzz::*;
+pub use indexes::*;
 pub use interp::*;
 pub use kernel::*;
 pub use program::*;

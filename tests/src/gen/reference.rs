@@ -242,8 +242,9 @@ function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout)
     __index = function() error('out is write-only') end,
   })
   local ok, r = pcall(f, a, b, c, d, x, m, w, out)
-  if not ok then return 'E:' .. tostring(r) end
-  local res = { repr(r) }
+  -- END: the program ended early with return value 0 (indexes.rs).
+  if not ok and r ~= END then return 'E:' .. tostring(r) end
+  local res = { ok and repr(r) or 'Z:0' }
   for k = 0, nout - 1 do res[#res + 1] = outv[k] or 'S' end
   for k = 0, #minit - 1 do res[#res + 1] = repr(marr[k]) end
   for k = 0, #winit - 1 do res[#res + 1] = repr(warr[k]) end
@@ -268,9 +269,17 @@ impl Reference {
         // SAFETY: an unsafe state only to get the ffi library (cdata, ffi arrays); it runs the
         // generator's own code.
         let lua = unsafe { Lua::unsafe_new() };
+        lua.load(PRELUDE_INDEXES)
+            .exec()
+            .expect("reference prelude (indexes)");
         lua.load(PRELUDE).exec().expect("reference prelude");
         let run_case = lua.globals().get("run_case").expect("run_case");
         Reference { lua, run_case }
+    }
+
+    /// The LuaJIT state.
+    pub(crate) fn lua(&self) -> &Lua {
+        &self.lua
     }
 
     /// Compiles a program's reference function.
@@ -297,6 +306,17 @@ impl Reference {
         let wtab: Table = self
             .lua
             .create_sequence_from(input.w.iter().copied())
+            .map_err(|e| e.to_string())?;
+        // The packet as the program sees it (after the 14 bytes the kernel strips).
+        let packet = input.packet();
+        self.lua
+            .globals()
+            .set(
+                "PKT",
+                self.lua
+                    .create_string(packet.get(14..).unwrap_or_default())
+                    .map_err(|e| e.to_string())?,
+            )
             .map_err(|e| e.to_string())?;
         let text: String = self
             .run_case
@@ -326,6 +346,9 @@ impl Reference {
                 .split_once(':')
                 .ok_or_else(|| format!("reference value {field:?}"))?;
             let tag = tag.chars().next().unwrap_or('?');
+            if tag == 'Z' {
+                return Ok(0);
+            }
             if !matches!(tag, 'N' | 'I' | 'U') {
                 return Err(format!("reference value {field:?} is not an exact integer"));
             }
