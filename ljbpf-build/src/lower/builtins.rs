@@ -154,7 +154,9 @@ impl<'a> Lowerer<'a> {
                     } => (v, off, ty, false),
                     // An element of a map value at a run-time index: added to only when the
                     // index is in range.
-                    Val::Ref { base, off, ty } if matches!(base.root(), Base::Map(_)) => {
+                    Val::Ref { base, off, ty }
+                        if matches!(base.root(), Base::Map(_) | Base::Checked(_)) =>
+                    {
                         return self.xadd_elem(base, off, &ty, inc);
                     }
                     other => {
@@ -205,10 +207,7 @@ impl<'a> Lowerer<'a> {
                         off,
                         ty,
                     } => (o - off, ty),
-                    Val::Ref {
-                        base: Base::Elem(_),
-                        ..
-                    } => {
+                    Val::Ref { base, .. } if base.checked() => {
                         return Err(self
                             .err("comm() cannot write into an element at a run-time index: it has no address valid on every path (the index may be out of range)")
                             .hint("local buf = ffi.new('char[16]'); comm(buf), then copy what you need"))

@@ -166,15 +166,20 @@ impl Lowerer<'_> {
                 }
                 (
                     Val::Ref {
-                        base: Base::Elem(we),
+                        base: Base::Checked(wv),
                         ..
                     },
-                    Val::Ref {
-                        base: Base::Elem(he),
-                        ..
-                    },
-                ) if we.idx == own => {
-                    moves.push((own, he.idx));
+                    Val::Ref { base: hb, .. },
+                ) if *wv == own => {
+                    match hb {
+                        Base::Checked(hv) => moves.push((own, *hv)),
+                        // Computed now, before any move overwrites what it reads.
+                        hb => {
+                            if let Ok(t) = self.checked_address(hb) {
+                                moves.push((own, t));
+                            }
+                        }
+                    }
                     continue;
                 }
                 _ => {}

@@ -80,6 +80,18 @@ impl Lowerer<'_> {
             Base::Ctx => Ok((R::P(Reg::R6), off)),
             Base::Stack(o) => Ok((R::P(Reg::R10), off - o)),
             Base::Map(v) => Ok((R::V(*v), off)),
+            Base::Checked(p) => {
+                let Some(oob) = oob else {
+                    return Err(self.err("internal error: unchecked run-time index"));
+                };
+                self.e(Insn::Jmp {
+                    op: JmpOp::Jeq,
+                    dst: R::V(*p),
+                    src: Src::Imm(0),
+                    target: oob,
+                });
+                Ok((R::V(*p), off))
+            }
             Base::Elem(e) => {
                 let Some(oob) = oob else {
                     return Err(self.err("internal error: unchecked run-time index"));
@@ -110,6 +122,28 @@ impl Lowerer<'_> {
                 Ok((R::V(t), o + off))
             }
         }
+    }
+
+    /// The address of an element at a run-time index, or 0 when the index is out of range: how
+    /// the element crosses a join ([`Base::Checked`]).
+    pub(super) fn checked_address(&mut self, base: &Base) -> LResult<VReg> {
+        let oob = self.code.label();
+        let done = self.code.label();
+        let (r, o) = self.place(base, 0, Some(oob))?;
+        let t = self.tmp();
+        self.e(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst: R::V(t),
+            src: Src::Reg(r),
+        });
+        if o != 0 {
+            self.alu(AluOp::Add, t, Src::Imm(o));
+        }
+        self.e(Insn::Ja { target: done });
+        self.code.bind(oob);
+        self.mov_imm(t, 0);
+        self.code.bind(done);
+        Ok(t)
     }
 
     /// `xadd(place, inc)` for an element of a map value at a run-time index.

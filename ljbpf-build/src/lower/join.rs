@@ -31,21 +31,15 @@ pub(super) fn canonical(slot: usize, v: Val) -> Val {
             off,
             ty,
         },
-        // An element at a run-time index of a stack array carries its index; one nested deeper
-        // or in a map value carries two registers, which a slot cannot.
+        // An element at a run-time index: its checked address (0 when out of range).
         Val::Ref {
-            base: Base::Elem(e),
+            base: Base::Elem(_) | Base::Checked(_),
             off,
             ty,
-        } => match e.of {
-            Base::Stack(_) => Val::Ref {
-                base: Base::Elem(Box::new(Elem { idx: own, ..*e })),
-                off,
-                ty,
-            },
-            _ => Val::Undef(
-                "it is an element at a run-time index of a map value or of another such element, which cannot be kept across a branch or loop (index it again after)",
-            ),
+        } => Val::Ref {
+            base: Base::Checked(own),
+            off,
+            ty,
         },
         Val::RtSlice { .. } => Val::Undef(
             "it is a packet slice with run-time bounds, which cannot be kept across a branch or loop (compare it where it is made)",

@@ -22,7 +22,7 @@ impl<'a> Lowerer<'a> {
                     Base::Stack(s) => (R::P(Reg::R10), off - s),
                     Base::Map(m) => (R::V(*m), *off),
                     // No address that is valid on every path (the index may be out of range).
-                    Base::Elem(_) => return None,
+                    Base::Elem(_) | Base::Checked(_) => return None,
                 };
                 (r, o, ty.clone())
             }
@@ -477,7 +477,7 @@ impl<'a> Lowerer<'a> {
             )));
         }
         // An element at a run-time index is written only when the index is in range.
-        let skip = matches!(base, Base::Elem(_)).then(|| self.code.label());
+        let skip = base.checked().then(|| self.code.label());
         let src = match o.k {
             Some(k) if i32::try_from(k).is_ok() => None,
             _ => Some(self.reg_of(o)),

@@ -555,7 +555,7 @@ impl<'a> Lowerer<'a> {
             return Err(self.err(format!("cannot load a {size}-byte value")));
         };
         // An element at a run-time index reads as 0 when the index is out of range.
-        let oob = matches!(base, Base::Elem(_)).then(|| self.code.label());
+        let oob = base.checked().then(|| self.code.label());
         let (src, off) = self.place(&base, off, oob)?;
         let off16 = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
         let t = self.tmp();

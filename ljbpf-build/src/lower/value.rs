@@ -124,6 +124,9 @@ pub enum Base {
     /// An element at a run-time index: it exists only while the index is in range, which every
     /// read and write through it checks (`index.rs`).
     Elem(Box<Elem>),
+    /// An element at a run-time index after a join: its address in a register, or 0 when the
+    /// index was out of range (an [`Elem`] needs two registers, a slot carries one).
+    Checked(VReg),
 }
 
 /// Element `idx` of an array of `len` elements, `stride` bytes each, that starts `at` bytes into
@@ -143,12 +146,18 @@ pub struct Elem {
 }
 
 impl Base {
-    /// The memory the place is in, under any run-time indexes.
+    /// The memory the place is in, under any run-time indexes (a checked address stands for
+    /// itself: stack or map memory, never the context).
     pub fn root(&self) -> &Base {
         match self {
             Base::Elem(e) => e.of.root(),
             other => other,
         }
+    }
+
+    /// Whether an access checks the place first (an element at a run-time index).
+    pub fn checked(&self) -> bool {
+        matches!(self, Base::Elem(_) | Base::Checked(_))
     }
 }
 

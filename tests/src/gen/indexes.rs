@@ -1,7 +1,8 @@
 //! Run-time indexes and run-time packet slices in generated programs (`docs/indexes.md`).
 //!
-//! Stack arrays (`ffi.new('uint32_t[5]')`, ..., and arrays of `struct ix_rec`) are read and
-//! written at indexes computed at run time, in and out of range (negative, huge, int64 and
+//! Stack arrays (`ffi.new('uint32_t[5]')`, ..., and arrays of `struct ix_rec`) and the arrays
+//! in the value of the map `g` (`G.s[i]`, `G.r[i].y`, also with `xadd`) are read and written
+//! at indexes computed at run time, in and out of range (negative, huge, int64 and
 //! uint64 cdata); packet slices `pkt(a, b)` / `pkt.ip(a, b)` with run-time bounds are compared
 //! with strings. LuaJIT leaves an out-of-range cdata index undefined and has no packet, so the
 //! reference spells these as calls to the prelude's `ix_get`/`ix_set`/`slice_eq`, which
@@ -15,7 +16,12 @@ use super::*;
 
 /// The record type of record arrays (declared in the probe file and in the reference).
 pub(crate) const REC_CDEF: &str =
-    "struct ix_rec { uint32_t x; int16_t h; int64_t y; uint64_t z; };";
+    "struct ix_rec { uint32_t x; int16_t h; int64_t y; uint64_t z; }; \
+     struct ix_val { uint32_t s[5]; int64_t t[3]; struct ix_rec r[2]; };";
+
+/// The size of `struct ix_val`, the value of the map `g` (its one entry is zeroed before each
+/// run).
+pub const IX_VAL_SIZE: usize = 96;
 
 /// A scalar element (or record field) type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,27 +226,34 @@ pub enum IxStmt {
     New(Arr),
     /// `arr[idx] = v` or `arr[idx].field = v`
     Write(Place, Expr, Expr),
+    /// `local G = g[0]; if not G then return 0 end`: the map value whose arrays are `G.s`,
+    /// `G.t`, `G.r`.
+    MapValue,
+    /// `xadd(arr[idx], v)` on an array in the map value.
+    Xadd(Place, Expr, Expr),
 }
 
 impl IxStmt {
     pub(crate) fn exprs_mut(&mut self) -> Vec<&mut Expr> {
         match self {
-            IxStmt::New(_) => vec![],
-            IxStmt::Write(_, i, v) => vec![i, v],
+            IxStmt::New(_) | IxStmt::MapValue => vec![],
+            IxStmt::Write(_, i, v) | IxStmt::Xadd(_, i, v) => vec![i, v],
         }
     }
 
     pub(crate) fn size(&self) -> usize {
         match self {
-            IxStmt::New(_) => 1,
-            IxStmt::Write(_, i, v) => 1 + i.size() + v.size(),
+            IxStmt::New(_) | IxStmt::MapValue => 1,
+            IxStmt::Write(_, i, v) | IxStmt::Xadd(_, i, v) => 1 + i.size() + v.size(),
         }
     }
 
     pub(crate) fn bounded(&self, env: &Env) -> bool {
         match self {
-            IxStmt::New(_) => true,
-            IxStmt::Write(_, i, v) => bound(i, env).is_some() && bound(v, env).is_some(),
+            IxStmt::New(_) | IxStmt::MapValue => true,
+            IxStmt::Write(_, i, v) | IxStmt::Xadd(_, i, v) => {
+                bound(i, env).is_some() && bound(v, env).is_some()
+            }
         }
     }
 
@@ -263,6 +276,36 @@ impl IxStmt {
                     p.arr.name,
                     i.text(false),
                     v.text(false)
+                );
+            }
+            (IxStmt::MapValue, false) => {
+                let _ = writeln!(s, "{pad:indent$}local G = g[0]");
+                let _ = writeln!(s, "{pad:indent$}if not G then return 0 end");
+            }
+            (IxStmt::MapValue, true) => {
+                let _ = writeln!(s, "{pad:indent$}local G = GVAL");
+            }
+            (IxStmt::Xadd(p, i, v), false) => {
+                let field = p.field.map_or(String::new(), |f| format!(".{f}"));
+                // The increment first: xadd's target must not cross the joins of an `and`/`or`
+                // in its own argument list (it would be read as a value there).
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}do local inc = {}; xadd({}[{}]{field}, inc) end",
+                    v.text(false),
+                    p.arr.name,
+                    i.text(false)
+                );
+            }
+            (IxStmt::Xadd(p, i, v), true) => {
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}do local inc = {}; ix_xadd({}, {}, {}, {}, inc) end",
+                    v.text(true),
+                    p.arr.name,
+                    p.arr.len,
+                    i.text(true),
+                    p.field.map_or("nil".to_owned(), |f| format!("'{f}'"))
                 );
             }
             (IxStmt::Write(p, i, v), true) => {
@@ -293,7 +336,11 @@ fn lua_string(bytes: &[u8]) -> String {
 /// The reference's side of the rules (added to the prelude).
 pub(crate) const PRELUDE_INDEXES: &str = r#"
 ffi = require('ffi')
-ffi.cdef[[ struct ix_rec { uint32_t x; int16_t h; int64_t y; uint64_t z; }; ]]
+ffi.cdef[[ struct ix_rec { uint32_t x; int16_t h; int64_t y; uint64_t z; };
+  struct ix_val { uint32_t s[5]; int64_t t[3]; struct ix_rec r[2]; }; ]]
+-- The value of the map `g`, zeroed before each run.
+GVAL = nil
+function ix_reset() GVAL = ffi.new('struct ix_val') end
 -- Ends the program with return value 0 (a packet slice outside the packet).
 END = setmetatable({}, { __tostring = function() return 'END' end })
 PKT = ''
@@ -312,6 +359,10 @@ end
 function ix_set(arr, n, i, field, v)
   if not ix_in(n, i) then return end
   if field then arr[i][field] = v else arr[i] = v end
+end
+function ix_xadd(arr, n, i, field, v)
+  if not ix_in(n, i) then return end
+  if field then arr[i][field] = arr[i][field] + v else arr[i] = arr[i] + v end
 end
 function slice_eq(base, a, b, s)
   a = base + a
@@ -464,6 +515,17 @@ impl Gen<'_> {
             2 => Expr::Bit(BitFn::Band, vec![self.expr(Ty::Num, 1), Expr::Num(15)]),
             _ => self.expr(Ty::Num, 1),
         };
+        // Never a constant the compiler could fold (`d % 1` is 0): constant bounds take the
+        // constant-slice path, whose packet-edge check is not this family's.
+        let start = Expr::Arith(
+            Arith::Add,
+            Box::new(Expr::Arith(
+                Arith::Mod,
+                Box::new(Expr::Var("d".to_owned(), Ty::Num)),
+                Box::new(Expr::Num(1)),
+            )),
+            Box::new(start),
+        );
         let end = match self.rng.below(4) {
             0 | 1 => Expr::Arith(
                 Arith::Add,
@@ -485,10 +547,28 @@ impl Gen<'_> {
         }))
     }
 
-    /// The program's stack arrays (none in half of the programs).
+    /// The program's arrays: stack arrays (none in two programs of five), and in half of the
+    /// programs the arrays of the map value `G`.
     pub(crate) fn ix_arrays(&mut self) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        if self.rng.chance(1, 2) {
+            for (name, elem, len) in [
+                ("G.s", Some(Scalar::U32), 5),
+                ("G.t", Some(Scalar::I64), 3),
+                ("G.r", None, 2),
+            ] {
+                self.arrays.push(Arr {
+                    name: name.to_owned(),
+                    elem,
+                    len,
+                });
+            }
+            out.push(Stmt::Ix(IxStmt::MapValue));
+        }
         let n = [0, 0, 1, 2, 3][self.rng.below(5)];
-        (0..n)
+        // Within BPF's 512-byte stack, with room for the program's call buffers.
+        let mut bytes = 0;
+        let stack: Vec<Stmt> = (0..n)
             .map(|_| {
                 self.next_var += 1;
                 let elem = *self.rng.pick(&[
@@ -498,7 +578,16 @@ impl Gen<'_> {
                     Some(Scalar::I16),
                     None,
                 ]);
-                let len = *self.rng.pick(&[1u32, 3, 5, 8]);
+                let mut len = *self.rng.pick(&[1u32, 3, 5, 8]);
+                let size = elem.map_or(24, |s| match s {
+                    Scalar::U32 => 4,
+                    Scalar::I16 => 2,
+                    Scalar::I64 | Scalar::U64 => 8,
+                });
+                if bytes + size * len > 256 {
+                    len = 1;
+                }
+                bytes += (size * len).next_multiple_of(8);
                 let arr = Arr {
                     name: format!("A{}", self.next_var),
                     elem,
@@ -507,13 +596,23 @@ impl Gen<'_> {
                 self.arrays.push(arr.clone());
                 Stmt::Ix(IxStmt::New(arr))
             })
-            .collect()
+            .collect();
+        out.extend(stack);
+        out
     }
 
     /// A write into an element of an array in scope.
     pub(crate) fn ix_write(&mut self, d: u32) -> Stmt {
         let p = self.ix_place().expect("an array in scope");
         let i = self.ix_index(p.arr.len);
+        // xadd on 64-bit elements of the map value (what BPF's atomic add and LuaJIT's
+        // wrapping cdata addition agree on).
+        let wide = matches!(p.scalar(), Scalar::I64 | Scalar::U64);
+        if p.arr.name.starts_with("G.") && wide && self.rng.chance(1, 2) {
+            let ty = *self.rng.pick(&[Ty::Num, Ty::I64, Ty::U64]);
+            let v = self.expr(ty, d);
+            return Stmt::Ix(IxStmt::Xadd(p, i, v));
+        }
         let v = self.ix_value(p.scalar(), d);
         Stmt::Ix(IxStmt::Write(p, i, v))
     }

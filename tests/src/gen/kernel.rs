@@ -34,6 +34,11 @@ pub fn run_kernel(
             w.set(n as u32, *v, 0).map_err(|x| e(&x))?;
         }
     }
+    {
+        let mut g: Array<_, [u8; IX_VAL_SIZE]> =
+            Array::try_from(probe.map_mut("g").map_err(|x| e(&x))?).map_err(|x| e(&x))?;
+        g.set(0, [0u8; IX_VAL_SIZE], 0).map_err(|x| e(&x))?;
+    }
     let res = probe
         .test_run(&format!("p{index}"), &input.packet(), 1)
         .map_err(|x| e(&x))?;

@@ -585,7 +585,8 @@ pub fn probe_file(programs: &[Program]) -> String {
          local out = bpf.map('array', {}, 'uint32_t', 'uint64_t')\n\
          local m = bpf.map('array', {MAP_LEN}, 'uint32_t', 'uint64_t')\n\
          local w = bpf.map('array', {MAP_LEN}, 'uint32_t', 'uint32_t')\n\
-         return {{\n  out = out,\n  m = m,\n  w = w,\n",
+         local g = bpf.map('array', 1, 'uint32_t', 'struct ix_val')\n\
+         return {{\n  out = out,\n  m = m,\n  w = w,\n  g = g,\n",
         programs.len().max(1) * OUT_SLOTS
     );
     for (n, p) in programs.iter().enumerate() {

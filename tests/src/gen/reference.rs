@@ -307,6 +307,12 @@ impl Reference {
             .lua
             .create_sequence_from(input.w.iter().copied())
             .map_err(|e| e.to_string())?;
+        let reset: Function = self
+            .lua
+            .globals()
+            .get("ix_reset")
+            .map_err(|e| e.to_string())?;
+        reset.call::<()>(()).map_err(|e| e.to_string())?;
         // The packet as the program sees it (after the 14 bytes the kernel strips).
         let packet = input.packet();
         self.lua
