@@ -15,7 +15,7 @@ use ljbpf_core::context::{Arch, Context};
 use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{Memory, ProgramKind};
+use ljbpf_core::program::{Memory, PacketAccess, ProgramKind};
 
 use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
@@ -34,6 +34,7 @@ mod builtins;
 mod cfg;
 mod cond;
 mod consts;
+mod direct;
 mod dissect;
 mod edges;
 mod join;
@@ -149,6 +150,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             l.code = VCode::default();
             l.code.vregs = nslots as u32;
             l.errors.clear();
+            l.pkt_out = None;
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
                 // A block reached from one place takes the values where they are; at a join
@@ -187,6 +189,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     l.code = VCode::default();
     l.code.vregs = nslots as u32;
     l.errors.clear();
+    l.pkt_out = None;
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
     l.line = proto.first_line;
     l.e(Insn::Alu64 {
@@ -214,6 +217,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             }
         }
     }
+    l.end_packet_out();
     let stack_bytes = l.scratch_base as u32;
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
         l.errors.push(l.err_at(
@@ -282,6 +286,9 @@ struct Lowerer<'a> {
     multres: u8,
     /// Event types of perf/ring buffer maps, from `perf_submit`/`ringbuf_output`.
     events: BTreeMap<u32, CType>,
+    /// The block that returns the default verdict when a direct packet access falls outside
+    /// the packet, once some access needs it.
+    pkt_out: Option<Label>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -298,6 +305,7 @@ impl<'a> Lowerer<'a> {
             scratch_base: 0,
             multres: 0,
             events: BTreeMap::new(),
+            pkt_out: None,
         }
     }
 
