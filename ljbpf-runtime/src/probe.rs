@@ -365,8 +365,10 @@ impl Probe {
     }
 
     /// Attaches cgroup skb program `program` to the cgroup v2 directory `cgroup`, in the
-    /// direction its declaration names, allowing other programs on the same cgroup
-    /// (`BPF_F_ALLOW_MULTI`). The link closes when the probe is dropped or the process dies.
+    /// direction its declaration names. From Linux 5.7 this is a BPF link, which runs beside
+    /// the cgroup's other programs (links are always `BPF_F_ALLOW_MULTI`; the kernel refuses
+    /// flags with them) and closes when the probe is dropped or the process dies; older
+    /// kernels attach it as the cgroup's only program.
     pub fn attach_cgroup(&mut self, program: &str, cgroup: &Path) -> Result<(), Error> {
         let info = self.info(program)?;
         if self.attached.contains(info.name) {
@@ -394,7 +396,7 @@ impl Probe {
         };
         let prog: &mut CgroupSkb = self.program_mut(info)?;
         let id = prog
-            .attach(&dir, attach_type, CgroupAttachMode::AllowMultiple)
+            .attach(&dir, attach_type, CgroupAttachMode::Single)
             .map_err(attach_error)?;
         let link = prog.take_link(id).map_err(attach_error)?;
         self.links.push((info.name, Link::CgroupSkb(link)));
