@@ -158,12 +158,12 @@ local function hook(ctor, section, what, a, b, c)
   local target, direction, fn = a, b, c
   if type(a) == 'function' then target, direction, fn = nil, nil, a
   elseif type(b) == 'function' then direction, fn = nil, b end
-  if type(fn) ~= 'function' then error(ctor .. ': the program must be a function, got ' .. type(fn), 3) end
+  if type(fn) ~= 'function' then error(ctor .. ': the program must be a function, got ' .. type(fn), 2) end
   if target ~= nil and type(target) ~= 'string' then
-    error(ctor .. ': ' .. what .. ' must be a string, got ' .. type(target), 3)
+    error(ctor .. ': ' .. what .. ' must be a string, got ' .. type(target), 2)
   end
   if direction ~= nil and direction ~= 'ingress' and direction ~= 'egress' then
-    error(ctor .. ': direction must be "ingress" or "egress", got ' .. tostring(direction), 3)
+    error(ctor .. ': direction must be "ingress" or "egress", got ' .. tostring(direction), 2)
   end
   return program(section, fn, { target = target, direction = direction })
 end

@@ -1,0 +1,11 @@
+-- cgroup skb programs read their packet but cannot write it; they have no `eth` either
+-- (their packet starts at the IP header).
+return {
+  f = bpf.cgroup_skb(function (skb)
+    pkt.ip.ttl = 1
+    return SK_PASS
+  end),
+  g = bpf.cgroup_skb(function (skb)
+    return eth.type == 8 and SK_PASS or SK_DROP
+  end),
+}
