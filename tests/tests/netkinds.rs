@@ -397,3 +397,39 @@ fn xdp_attach_and_detach_on_a_veth() {
     let (got, _, _) = udp_through(&veth, 4, 0);
     assert_eq!(got, 4);
 }
+
+/// A program that ends without a value returns its kind's pass verdict (the table's default
+/// return), and so does one whose first read is past a 14-byte frame.
+#[test]
+fn no_verdict_is_the_pass_verdict() {
+    if !kernel_ready("no_verdict_is_the_pass_verdict") {
+        return;
+    }
+    let compiled = compile_ok(
+        "no_verdict.lua",
+        r#"
+return {
+  x = bpf.xdp(function (ctx) end),
+  t = bpf.tc(function (skb) return end),
+  g = bpf.cgroup_skb(function (skb) end),
+  xr = bpf.xdp(function (ctx) return pkt.ip.ttl end),
+  tr = bpf.tc(function (skb) return pkt.ip.ttl end),
+}
+"#,
+    );
+    let probe = load(&compiled);
+    let mut frame = vec![0u8; 14 + 20];
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    frame[14 + 8] = 77;
+    for (program, want) in [("x", 2), ("t", 0), ("g", 1), ("xr", 77), ("tr", 77)] {
+        let r = probe.test_run(program, &frame, 1).unwrap();
+        assert_eq!(r.retval, want, "{program}");
+    }
+    // 14 bytes: no IPv4 header to read (and an ethertype the skb test run accepts as is).
+    let eth = [0u8; 14];
+    for (program, want) in [("xr", 2), ("tr", 0)] {
+        let r = probe.test_run(program, &eth, 1).unwrap();
+        assert_eq!(r.retval, want, "{program} on 14 bytes");
+    }
+}

@@ -663,7 +663,12 @@ impl<'a> Lowerer<'a> {
     fn ret(&mut self, v: Val) -> LResult<()> {
         let r0 = R::P(Reg::R0);
         match v {
-            Val::K(Const::Nil) => self.mov_imm_r(r0, 0),
+            // The kind's table row says what "no value" means (0, or a packet kind's pass
+            // verdict).
+            Val::K(Const::Nil) => {
+                let verdict = self.env.kind.class().default_return();
+                self.mov_imm_r(r0, i64::from(verdict))
+            }
             other => {
                 let o = self.operand(other).map_err(|d| {
                     let msg = d.message.clone();
