@@ -284,6 +284,25 @@ impl ProgramKind {
         }
     }
 
+    /// The return values the verifier accepts, when it limits them: cgroup skb programs
+    /// return 0 or 1, egress ones also 2 and 3 (1 and 0 with congestion notification;
+    /// `check_return_code` in kernel/bpf/verifier.c).
+    pub fn return_range(&self) -> Option<(i64, i64)> {
+        match self {
+            ProgramKind::CgroupSkb {
+                direction: Direction::Egress,
+                ..
+            } => Some((0, 3)),
+            ProgramKind::CgroupSkb { .. } => Some((0, 1)),
+            ProgramKind::Tracepoint { .. }
+            | ProgramKind::SocketFilter { .. }
+            | ProgramKind::Kprobe { .. }
+            | ProgramKind::Uprobe { .. }
+            | ProgramKind::Xdp { .. }
+            | ProgramKind::Tc { .. } => None,
+        }
+    }
+
     /// The ELF section of a program of this kind, in the forms both aya-obj
     /// (`ProgramSection::from_str`: only the part before the first `/` counts) and libbpf 1.x
     /// (`section_defs` in tools/lib/bpf/libbpf.c) accept: `tracepoint/<category>/<name>`,

@@ -675,7 +675,19 @@ impl<'a> Lowerer<'a> {
                     self.err(format!("cannot return this value: {msg}"))
                 })?;
                 match (o.k, o.v) {
-                    (Some(k), _) => self.mov_imm_r(r0, k),
+                    (Some(k), _) => {
+                        if let Some((lo, hi)) = self.env.kind.return_range() {
+                            if !(lo..=hi).contains(&k) {
+                                return Err(self
+                                    .err(format!(
+                                        "a {} program returns {lo} to {hi}, not {k}: the kernel refuses other values",
+                                        self.env.kind.as_str()
+                                    ))
+                                    .hint("return SK_PASS or SK_DROP"));
+                            }
+                        }
+                        self.mov_imm_r(r0, k)
+                    }
                     (None, Some(v)) => self.e(Insn::Alu64 {
                         op: AluOp::Mov,
                         dst: r0,
