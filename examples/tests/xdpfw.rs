@@ -93,3 +93,43 @@ fn counts_and_drops_udp_on_a_veth() {
 fn xdpfw_binary_has_no_lua() {
     assert_no_lua(XDPFW, "xdp");
 }
+
+/// The XDP program is a BPF link: killed with SIGKILL (no destructor runs), the tool leaves
+/// nothing attached, because the kernel detaches a link when its last fd closes.
+#[test]
+fn sigkill_leaves_no_xdp_program() {
+    if !kernel_available("sigkill_leaves_no_xdp_program") {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let veth = VethPair::new("xk");
+    let mut child = Command::new(XDPFW)
+        .args(["--iface", &veth.host])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Tracing"), "{first}");
+    let link = || {
+        let out = Command::new("ip")
+            .args(["-d", "link", "show", &veth.host])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(link().contains("xdp"), "not attached: {}", link());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The link's release is asynchronous for a moment after the process is reaped.
+    for _ in 0..50 {
+        if !link().contains("xdp") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("XDP still attached after SIGKILL:\n{}", link());
+}
