@@ -99,12 +99,12 @@ fn check_program(probe: &CompiledProbe, name: &str) -> Result<(), Failure> {
     let runnable: Vec<&str> = ProgramClass::ALL
         .iter()
         .filter(|c| c.test_run())
-        .map(|c| c.name())
+        .map(|c| c.constructor())
         .collect();
     // BPF_PROG_TEST_RUN is not implemented for the other program types (the kernel returns
     // ENOTSUPP): they run only when their event fires.
     Err(Failure::Other(format!(
-        "program `{name}` is a {} program, which the kernel cannot test-run; test-run supports {}",
+        "program `{name}` is a {}, which the kernel cannot test-run; test-run supports {} programs",
         program.kind.as_str(),
         runnable.join(", ")
     )))
