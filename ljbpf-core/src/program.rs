@@ -361,3 +361,44 @@ impl fmt::Display for ProgramKind {
         f.write_str(&self.target())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_kinds_have_the_sections_aya_and_libbpf_read() {
+        let xdp = ProgramKind::Xdp { iface: None };
+        let tc = ProgramKind::Tc {
+            iface: Some("eth0".into()),
+            direction: Direction::Egress,
+        };
+        let cg = ProgramKind::CgroupSkb {
+            path: None,
+            direction: Direction::Egress,
+        };
+        assert_eq!(xdp.section(), "xdp");
+        assert_eq!(tc.section(), "classifier");
+        assert_eq!(cg.section(), "cgroup_skb/egress");
+        assert_eq!(tc.target(), "tc egress on eth0");
+        assert!(!xdp.has_target() && tc.has_target() && !cg.has_target());
+        assert_eq!(cg.return_range(), Some((0, 3)));
+        assert_eq!(xdp.return_range(), None);
+    }
+
+    #[test]
+    fn verdicts_belong_to_their_kind_and_pass_is_the_default() {
+        assert_eq!(verdict("XDP_PASS"), Some((ProgramClass::Xdp, 2)));
+        assert_eq!(verdict("TC_ACT_SHOT"), Some((ProgramClass::Tc, 2)));
+        assert_eq!(verdict("SK_PASS"), Some((ProgramClass::CgroupSkb, 1)));
+        assert_eq!(verdict("XDP_MAYBE"), None);
+        for class in [ProgramClass::Xdp, ProgramClass::Tc, ProgramClass::CgroupSkb] {
+            let pass = VERDICTS
+                .iter()
+                .find(|(c, n, _)| *c == class && (n.ends_with("PASS") || n.ends_with("_OK")))
+                .unwrap();
+            assert_eq!(pass.2, class.default_return(), "{class:?}");
+            assert!(class.packet().direct() && class.test_run());
+        }
+    }
+}
