@@ -14,12 +14,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ljbpf_build::{CompiledProbe, Options, ProgramKind};
+use ljbpf_build::core::program::ProgramClass;
+use ljbpf_build::{CompiledProbe, Options};
 
 use crate::Failure;
 
-/// The Ethernet header the kernel strips before running a socket filter (net/bpf/test_run.c
-/// calls `eth_type_trans`); shorter input is rejected with `EINVAL`.
+/// The Ethernet header the kernel strips before running a socket filter or cgroup skb program
+/// (net/bpf/test_run.c calls `eth_type_trans`; XDP and tc programs see it); shorter input is
+/// rejected with `EINVAL`.
 const ETH_HLEN: usize = 14;
 
 /// What to run, as given on the command line.
@@ -38,9 +40,9 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     check_program(&probe, req.program)?;
     if data.len() < ETH_HLEN {
         return Err(Failure::Other(format!(
-            "the data is {} bytes; a socket filter runs on an Ethernet frame of at least \
-             {ETH_HLEN} bytes (the kernel strips the Ethernet header, so the program's packet \
-             offset 0 is byte {ETH_HLEN} of the data)",
+            "the data is {} bytes; a packet program runs on an Ethernet frame of at least \
+             {ETH_HLEN} bytes (for socket filters and cgroup skb programs the kernel strips the \
+             Ethernet header, so the program's packet offset 0 is byte {ETH_HLEN} of the data)",
             data.len()
         )));
     }
@@ -91,17 +93,20 @@ fn check_program(probe: &CompiledProbe, name: &str) -> Result<(), Failure> {
             names.join(", ")
         )));
     };
-    let kind = match &program.kind {
-        ProgramKind::SocketFilter { .. } => return Ok(()),
-        // BPF_PROG_TEST_RUN is not implemented for these program types (the kernel returns
-        // ENOTSUPP): they run only when their event fires.
-        ProgramKind::Tracepoint { .. } => "a tracepoint",
-        ProgramKind::Kprobe { .. } => "a kprobe",
-        ProgramKind::Uprobe { .. } => "a uprobe",
-    };
+    if program.kind.class().test_run() {
+        return Ok(());
+    }
+    let runnable: Vec<&str> = ProgramClass::ALL
+        .iter()
+        .filter(|c| c.test_run())
+        .map(|c| c.constructor())
+        .collect();
+    // BPF_PROG_TEST_RUN is not implemented for the other program types (the kernel returns
+    // ENOTSUPP): they run only when their event fires.
     Err(Failure::Other(format!(
-        "program `{name}` is {kind}, which the kernel cannot test-run; test-run supports \
-         socket filters"
+        "program `{name}` is a {}, which the kernel cannot test-run; test-run supports {} programs",
+        program.kind.as_str(),
+        runnable.join(", ")
     )))
 }
 

@@ -12,6 +12,8 @@ pub enum Context {
     Skb,
     /// `struct pt_regs` of the target architecture.
     PtRegs,
+    /// `struct xdp_md` (include/uapi/linux/bpf.h).
+    XdpMd,
 }
 
 /// A target architecture (what `struct pt_regs` looks like).
@@ -48,6 +50,16 @@ const SKB_FIELDS: &[(&str, u32)] = &[
     ("hash", 68),
 ];
 
+/// `struct xdp_md` fields an XDP program may read as numbers (`xdp_is_valid_access` in
+/// net/core/filter.c; `data`, `data_end` and `data_meta` are the packet pointers the dissectors
+/// use, `egress_ifindex` is for devmap programs only).
+const XDP_MD_FIELDS: &[(&str, u32)] = &[("ingress_ifindex", 12), ("rx_queue_index", 16)];
+
+/// `struct __sk_buff`'s `data` and `data_end`, `struct xdp_md`'s `data` and `data_end`: 32-bit
+/// loads the verifier turns into packet pointers.
+const SKB_DATA: (i16, i16) = (76, 80);
+const XDP_MD_DATA: (i16, i16) = (0, 4);
+
 /// `struct pt_regs` on x86-64, in memory order, 8 bytes each (arch/x86/include/asm/ptrace.h).
 const PT_REGS_X86_64: &[&str] = &[
     "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
@@ -73,6 +85,16 @@ impl Context {
             Context::TracepointRecord => "the tracepoint record",
             Context::Skb => "struct __sk_buff",
             Context::PtRegs => "struct pt_regs",
+            Context::XdpMd => "struct xdp_md",
+        }
+    }
+
+    /// Offsets of the `data` and `data_end` fields, for contexts with a packet.
+    pub fn data_pointers(self) -> Option<(i16, i16)> {
+        match self {
+            Context::Skb => Some(SKB_DATA),
+            Context::XdpMd => Some(XDP_MD_DATA),
+            Context::TracepointRecord | Context::PtRegs => None,
         }
     }
 
@@ -81,7 +103,8 @@ impl Context {
     pub fn field(self, arch: Arch, name: &str) -> Option<CtxField> {
         match self {
             Context::TracepointRecord => None,
-            Context::Skb => SKB_FIELDS
+            Context::Skb | Context::XdpMd => self
+                .u32_fields()
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|&(_, offset)| CtxField { offset, size: 4 }),
@@ -102,11 +125,19 @@ impl Context {
         }
     }
 
+    fn u32_fields(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Context::Skb => SKB_FIELDS,
+            Context::XdpMd => XDP_MD_FIELDS,
+            Context::TracepointRecord | Context::PtRegs => &[],
+        }
+    }
+
     /// Every field name of a fixed-layout context (aliases included), for "did you mean" lists.
     pub fn field_names(self, arch: Arch) -> Vec<&'static str> {
         match self {
             Context::TracepointRecord => Vec::new(),
-            Context::Skb => SKB_FIELDS.iter().map(|(n, _)| *n).collect(),
+            Context::Skb | Context::XdpMd => self.u32_fields().iter().map(|(n, _)| *n).collect(),
             Context::PtRegs => {
                 let Arch::X86_64 = arch;
                 let mut names = PT_REGS_X86_64.to_vec();

@@ -59,11 +59,18 @@ impl<'a> Lowerer<'a> {
                     _ => None,
                 })
                 .collect();
+            if argv.len() != 2 {
+                return Err(self.err("a packet slice is d(a, b): two offsets"));
+            }
+            // Bounds known only at run time, or constant ones that make no slice (empty,
+            // reversed, before the dissector, beyond any packet, longer than any string it can
+            // equal): the run-time rules (docs/indexes.md).
             let (Some(Some(a)), Some(Some(b))) = (bounds.first(), bounds.get(1)) else {
-                return Err(self.err("a packet slice d(a, b) needs two constant offsets"));
+                return self.rt_slice(off, dynoff, argv[0].clone(), argv[1].clone());
             };
-            if b <= a || b - a > 64 {
-                return Err(self.err(format!("bad packet slice ({a}, {b}): want 0 < b - a <= 64")));
+            let far = i32::try_from(i64::from(off) + b).is_err();
+            if *a < 0 || b <= a || far || b - a > super::index::MAX_RT_SLICE as i64 {
+                return self.rt_slice(off, dynoff, argv[0].clone(), argv[1].clone());
             }
             return Ok(Val::Slice {
                 off: off + *a as i32,
@@ -145,6 +152,13 @@ impl<'a> Lowerer<'a> {
                         off,
                         ty,
                     } => (v, off, ty, false),
+                    // An element of a map value at a run-time index: added to only when the
+                    // index is in range.
+                    Val::Ref { base, off, ty }
+                        if matches!(base.root(), Base::Map(_) | Base::Checked(_)) =>
+                    {
+                        return self.xadd_elem(base, off, &ty, inc);
+                    }
                     other => {
                         return Err(self
                             .err(format!(
@@ -193,6 +207,11 @@ impl<'a> Lowerer<'a> {
                         off,
                         ty,
                     } => (o - off, ty),
+                    Val::Ref { base, .. } if base.checked() => {
+                        return Err(self
+                            .err("comm() cannot write into an element at a run-time index: it has no address valid on every path (the index may be out of range)")
+                            .hint("local buf = ffi.new('char[16]'); comm(buf), then copy what you need"))
+                    }
                     other => {
                         return Err(self.err(format!(
                             "comm() needs a char[16] stack buffer or field, got {}",
@@ -438,6 +457,55 @@ impl<'a> Lowerer<'a> {
                 };
                 Ok(Val::Rt {
                     v: r,
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
+            Builtin::Redirect | Builtin::RedirectMap => {
+                let (helper, n) = if b == Builtin::Redirect {
+                    (Helper::Redirect, 1)
+                } else {
+                    (Helper::RedirectMap, 2)
+                };
+                want(self, n)?;
+                let class = self.env.kind.class();
+                if let Some(only) = helper.only_in() {
+                    if !only.contains(&class) {
+                        let names: Vec<&str> = only.iter().map(|c| c.constructor()).collect();
+                        return Err(self.err(format!(
+                            "{} ({}) is only available in {} programs, not in {} programs",
+                            b.name(),
+                            helper.name(),
+                            names.join(" and "),
+                            class.constructor()
+                        )));
+                    }
+                }
+                let mut hargs = Vec::new();
+                if b == Builtin::RedirectMap {
+                    let Val::K(Const::Map(id)) = arg(self, 0) else {
+                        return Err(self.err("redirect_map: the first argument must be a map (a devmap, cpumap or xskmap)"));
+                    };
+                    hargs.push(Arg::Map(id));
+                }
+                // The target (an ifindex, or the map key) and the flags (0 when left out).
+                for i in hargs.len()..hargs.len() + 2 {
+                    let v = if i < nargs { arg(self, i) } else { num(0) };
+                    let o = self.operand(v)?;
+                    if o.ty == Ty::Bool {
+                        return Err(self.err(format!(
+                            "bad argument #{} to {}: number expected, got boolean",
+                            i + 1,
+                            b.name()
+                        )));
+                    }
+                    hargs.push(match o.k {
+                        Some(k) => Arg::Imm(k),
+                        None => Arg::Reg(self.reg_of(o)),
+                    });
+                }
+                Ok(Val::Rt {
+                    v: self.call_helper(helper, &hargs),
                     ty: Ty::Num,
                     width: 0,
                 })

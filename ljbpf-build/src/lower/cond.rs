@@ -32,6 +32,7 @@ impl<'a> Lowerer<'a> {
             | Val::Stack { .. }
             | Val::Pkt { .. }
                         | Val::Slice { .. }
+            | Val::RtSlice { .. }
             | Val::DataLoc { .. }
             // cdata pointers are true in LuaJIT, even NULL ones (compare with nil for that).
             | Val::Ptr { .. } => Cond::Known(true),
@@ -233,6 +234,9 @@ impl<'a> Lowerer<'a> {
                 let c = match &a {
                     Val::K(Const::Str(x)) => Cond::Known(*x == s),
                     Val::Slice { .. } | Val::Ref { .. } => self.equal_bytes(a.clone(), &s)?,
+                    Val::RtSlice { off, start, end } => {
+                        self.equal_rt_slice(*off, *start, *end, &s)?
+                    }
                     Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } => Cond::Known(false),
                     other => {
                         return Err(

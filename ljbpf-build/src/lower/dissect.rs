@@ -1,4 +1,5 @@
-//! Packet dissectors: LD_ABS/LD_IND loads, moving dissectors, headers and fields.
+//! Packet dissectors: loads (LD_ABS/LD_IND, or direct loads in `direct.rs`), moving
+//! dissectors, headers and fields.
 
 use super::*;
 
@@ -10,6 +11,11 @@ const SAFE_NEGATIVE: i32 = 1 << 19;
 impl<'a> Lowerer<'a> {
     /// Loads `size` bytes of packet at `off` (+ `dynoff`) in network byte order into a register.
     pub(super) fn pkt_load(&mut self, off: i32, size: u32, dynoff: Option<VReg>) -> LResult<VReg> {
+        if self.packet_direct() {
+            // Memory order is network order already; loads of at most 4 bytes zero-extend, so
+            // the verifier knows the value's bounds.
+            return self.packet_read(off, size, dynoff);
+        }
         let sz = Size::from_bytes(size).ok_or_else(|| self.err("unsupported packet field size"))?;
         if size == 8 {
             let hi = self.pkt_load(off, 4, dynoff)?;
@@ -20,7 +26,7 @@ impl<'a> Lowerer<'a> {
             self.ranges.remove(&lo);
             return Ok(lo);
         }
-        let t = self.ld_packet(sz, off, dynoff);
+        let t = self.ld_packet(sz, off, dynoff)?;
         if size > 1 {
             // LD_ABS converts to host order; the dissector reads network order (use ntoh).
             self.e(Insn::ToBe {
@@ -81,14 +87,30 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register.
+    /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register;
+    /// with direct access, the same value from a direct load and a byte swap.
     ///
-    /// A read outside the packet ends the program with 0, before its start too. The kernel
-    /// reads a negative offset (as a 32-bit int) in its `SKF_NET_OFF`/`SKF_LL_OFF` windows
-    /// (`bpf_internal_load_pointer_neg_helper`, net/core/filter.c), so an offset that may be
-    /// negative or beyond 2^31 is replaced by `i32::MIN`, which lies below both windows: the
-    /// load faults and the program ends with 0.
-    pub(super) fn ld_packet(&mut self, size: Size, off: i32, dynoff: Option<VReg>) -> VReg {
+    /// Without direct access, a read outside the packet ends the program with 0, before its
+    /// start too (with it, see `packet_read`). The kernel reads a negative offset (as a 32-bit
+    /// int) in its `SKF_NET_OFF`/`SKF_LL_OFF` windows (`bpf_internal_load_pointer_neg_helper`,
+    /// net/core/filter.c), so an offset that may be negative or beyond 2^31 is replaced by
+    /// `i32::MIN`, which lies below both windows: the load faults and the program ends with 0.
+    pub(super) fn ld_packet(
+        &mut self,
+        size: Size,
+        off: i32,
+        dynoff: Option<VReg>,
+    ) -> LResult<VReg> {
+        if self.packet_direct() {
+            let t = self.packet_read(off, size.bytes(), dynoff)?;
+            if size.bytes() > 1 {
+                self.e(Insn::ToBe {
+                    dst: R::V(t),
+                    bits: (size.bytes() * 8) as u8,
+                });
+            }
+            return Ok(t);
+        }
         match dynoff {
             None => self.e(Insn::LdAbs {
                 size,
@@ -133,7 +155,7 @@ impl<'a> Lowerer<'a> {
             dst: R::V(t),
             src: Src::Reg(R::P(Reg::R0)),
         });
-        t
+        Ok(t)
     }
 
     pub(super) fn pkt_index(
@@ -147,7 +169,7 @@ impl<'a> Lowerer<'a> {
             let v = if let Some((shift, width)) = f.bits {
                 // Bit fields are defined on the big-endian container: load in host order.
                 let sz = Size::from_bytes(f.size).ok_or_else(|| self.err("bad field"))?;
-                let t = self.ld_packet(sz, off + f.off, dynoff);
+                let t = self.ld_packet(sz, off + f.off, dynoff)?;
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }
@@ -188,7 +210,7 @@ impl<'a> Lowerer<'a> {
                 add,
             } => {
                 let sz = Size::B;
-                let t = self.ld_packet(sz, off + boff, dynoff);
+                let t = self.ld_packet(sz, off + boff, dynoff)?;
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }

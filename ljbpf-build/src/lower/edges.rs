@@ -60,15 +60,11 @@ impl Lowerer<'_> {
                 self.edge_moves(taken.0, &taken.1, want);
             }
             let taken_moves: Vec<_> = self.code.insns.drain(mark..).collect();
-            // Labels bound inside the moves (a tagged slot filled from a map value) move with
-            // them.
-            let inner: Vec<(usize, usize)> = self
-                .code
-                .labels
-                .iter()
-                .enumerate()
-                .skip(first_label)
-                .filter_map(|(l, at)| at.map(|at| (l, at - mark)))
+            // Labels bound inside the moves (a load of an element at a run-time index checks
+            // it, a tagged slot filled from a map value) move with them: keep them relative to
+            // the moves' start.
+            let moved_labels: Vec<(usize, usize)> = (first_label..self.code.labels.len())
+                .filter_map(|l| Some((l, self.code.labels[l]? - mark)))
                 .collect();
             if taken_moves.is_empty() {
                 self.e(Insn::Jmp {
@@ -93,9 +89,9 @@ impl Lowerer<'_> {
                     target: labels[fall.0],
                 });
                 self.code.bind(t2);
-                let base = self.code.insns.len();
-                for (l, rel) in inner {
-                    self.code.labels[l] = Some(base + rel);
+                let start = self.code.insns.len();
+                for (l, rel) in moved_labels {
+                    self.code.labels[l] = Some(start + rel);
                 }
                 self.code.insns.extend(taken_moves);
                 self.e(Insn::Ja {
@@ -168,6 +164,24 @@ impl Lowerer<'_> {
                     },
                 ) if *wv == own => {
                     moves.push((own, *hv));
+                    continue;
+                }
+                (
+                    Val::Ref {
+                        base: Base::Checked(wv),
+                        ..
+                    },
+                    Val::Ref { base: hb, .. },
+                ) if *wv == own => {
+                    match hb {
+                        Base::Checked(hv) => moves.push((own, *hv)),
+                        // Computed now, before any move overwrites what it reads.
+                        hb => {
+                            if let Ok(t) = self.checked_address(hb) {
+                                moves.push((own, t));
+                            }
+                        }
+                    }
                     continue;
                 }
                 _ => {}

@@ -31,6 +31,19 @@ pub(super) fn canonical(slot: usize, v: Val) -> Val {
             off,
             ty,
         },
+        // An element at a run-time index: its checked address (0 when out of range).
+        Val::Ref {
+            base: Base::Elem(_) | Base::Checked(_),
+            off,
+            ty,
+        } => Val::Ref {
+            base: Base::Checked(own),
+            off,
+            ty,
+        },
+        Val::RtSlice { .. } => Val::Undef(
+            "it is a packet slice with run-time bounds, which cannot be kept across a branch or loop (compare it where it is made)",
+        ),
         Val::Ptr { pointee, .. } => Val::Ptr { v: own, pointee },
         Val::Tagged { kinds, .. } => Val::Tagged {
             v: own,

@@ -1,6 +1,8 @@
 //! Names and memory: globals, fields of the context, stack objects, map values and
 //! pointers; stores.
 
+use ljbpf_core::program::verdict;
+
 use super::*;
 
 impl<'a> Lowerer<'a> {
@@ -21,6 +23,8 @@ impl<'a> Lowerer<'a> {
                     Base::Ctx => (R::P(Reg::R6), *off),
                     Base::Stack(s) => (R::P(Reg::R10), off - s),
                     Base::Map(m) => (R::V(*m), *off),
+                    // No address that is valid on every path (the index may be out of range).
+                    Base::Elem(_) | Base::Checked(_) => return None,
                 };
                 (r, o, ty.clone())
             }
@@ -69,13 +73,30 @@ impl<'a> Lowerer<'a> {
             "print" => Val::Fn(Builtin::Print),
             "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
             "skb" if self.context() == Context::Skb => Val::Ctx,
-            "pkt" | "eth" if self.context() == Context::Skb => Val::Pkt {
-                hdr: Hdr::Eth,
-                off: 0,
-                dynoff: None,
-            },
-            "pkt" | "eth" | "skb" => {
-                return Err(self.err(format!("`{name}` is only available in socket filters")));
+            "skb" => {
+                return Err(self
+                    .err("`skb` is only available in socket filters, tc and cgroup skb programs"));
+            }
+            "pkt" | "eth" => {
+                let hdr = match (self.env.kind.class().packet(), name) {
+                    (PacketAccess::LdAbs | PacketAccess::DirectL2, _) => Hdr::Eth,
+                    (PacketAccess::DirectL3, "pkt") => Hdr::Net,
+                    (PacketAccess::DirectL3, _) => {
+                        return Err(self
+                            .err("cgroup skb programs see packets from the IP header on: there is no `eth`")
+                            .hint("use pkt.ip or pkt.ip6"));
+                    }
+                    (PacketAccess::None, _) => {
+                        return Err(self.err(format!(
+                            "`{name}` is only available in programs that see packets (socket filters, XDP, tc, cgroup skb)"
+                        )));
+                    }
+                };
+                Val::Pkt {
+                    hdr,
+                    off: 0,
+                    dynoff: None,
+                }
             }
             "perf_submit" => Val::Fn(Builtin::PerfSubmit),
             "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
@@ -84,12 +105,27 @@ impl<'a> Lowerer<'a> {
             "load_bytes" => {
                 return Err(self.err("`load_bytes` is only available in socket filters"))
             }
+            "redirect" => Val::Fn(Builtin::Redirect),
+            "redirect_map" => Val::Fn(Builtin::RedirectMap),
             "c" => Val::K(super::consts::protocol()),
             "BPF" => Val::K(super::consts::bpf_flags()),
             "pairs" | "ipairs" | "next" => {
                 return Err(
                     self.err("`for ... in` iteration is not supported in program functions")
                 );
+            }
+            _ if verdict(name).is_some() => {
+                let Some((class, v)) = verdict(name) else {
+                    unreachable!("checked by the guard")
+                };
+                if class != self.env.kind.class() {
+                    return Err(self.err(format!(
+                        "`{name}` is a verdict of {} programs, and this is a {} program",
+                        class.constructor(),
+                        self.env.kind.class().constructor()
+                    )));
+                }
+                num(i64::from(v))
             }
             _ => {
                 return Err(self
@@ -261,7 +297,10 @@ impl<'a> Lowerer<'a> {
             }
             ProgramKind::SocketFilter { .. }
             | ProgramKind::Kprobe { .. }
-            | ProgramKind::Uprobe { .. } => {
+            | ProgramKind::Uprobe { .. }
+            | ProgramKind::Xdp { .. }
+            | ProgramKind::Tc { .. }
+            | ProgramKind::CgroupSkb { .. } => {
                 let context = self.context();
                 match context.field(Arch::X86_64, key) {
                     Some(f) => Ok(Val::Ref {
@@ -273,10 +312,18 @@ impl<'a> Lowerer<'a> {
                             is_char: false,
                         },
                     }),
-                    None if context == Context::Skb => Err(self.err(format!(
-                        "{} has no field `{key}` readable by socket filters",
-                        context.c_name()
-                    ))),
+                    None if context == Context::Skb => Err(self
+                        .err(format!(
+                            "{} has no field `{key}` readable by ljbpf programs",
+                            context.c_name()
+                        ))
+                        .hint(format!(
+                            "its fields are: {}",
+                            context.field_names(Arch::X86_64).join(", ")
+                        ))),
+                    None if context == Context::XdpMd => Err(self
+                        .err(format!("{} has no field `{key}`", context.c_name()))
+                        .hint("its fields are ingress_ifindex and rx_queue_index; read the packet with pkt")),
                     None => Err(self.err(format!("{} has no field `{key}`", context.c_name()))),
                 }
             }
@@ -404,14 +451,22 @@ impl<'a> Lowerer<'a> {
     }
 
     pub(super) fn element(&mut self, base: Base, off: i32, ty: &CType, key: Val) -> LResult<Val> {
-        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer.
+        let o = self.operand(key)?;
+        // A map value is a pointer: `v[0]` is the value itself, as for an ffi pointer (so at a
+        // run-time index, an array of one element).
         if let (Base::Map(_), 0, Some(_)) = (&base, off, scalar_ty(ty)) {
-            if self.operand(key.clone())?.k == Some(0) {
-                return Ok(Val::Ref {
-                    base,
-                    off,
-                    ty: ty.clone(),
-                });
+            match o.k {
+                Some(0) => {
+                    return Ok(Val::Ref {
+                        base,
+                        off,
+                        ty: ty.clone(),
+                    })
+                }
+                None => {
+                    return self.element_at(base, off, &CType::Array(Box::new(ty.clone()), 1), o)
+                }
+                Some(_) => {}
             }
         }
         let CType::Array(elem, len) = ty else {
@@ -420,14 +475,16 @@ impl<'a> Lowerer<'a> {
                 ty.c_name()
             )));
         };
-        let o = self.operand(key)?;
         let Some(i) = o.k else {
-            return Err(self
-                .err("arrays can only be indexed by constants yet")
-                .hint("use a constant index"));
+            return self.element_at(base, off, ty, o);
         };
         if i < 0 || (*len > 0 && i >= i64::from(*len)) {
-            return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+            // The context's layout is fixed: an index past one of its arrays is a mistake.
+            // Elsewhere a constant index out of range has the run-time rule (docs/indexes.md).
+            if *base.root() == Base::Ctx {
+                return Err(self.err(format!("index {i} is out of bounds of {}", ty.c_name())));
+            }
+            return self.element_at(base, off, ty, o);
         }
         Ok(Val::Ref {
             base,
@@ -438,12 +495,9 @@ impl<'a> Lowerer<'a> {
 
     /// Writes `val` into a stack buffer of C type `ty` at `r10 - off` (scalars and copies).
     pub(super) fn store_to(&mut self, base: Base, off: i32, ty: &CType, val: Val) -> LResult<()> {
-        let (dst, off) = match base {
-            Base::Ctx => return Err(self.err("the program context is read-only")),
-            Base::Stack(o) => (R::P(Reg::R10), off - o),
-            Base::Map(v) => (R::V(v), off),
-        };
-        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        if *base.root() == Base::Ctx {
+            return Err(self.err("the program context is read-only"));
+        }
         if scalar_ty(ty).is_none() {
             return Err(self.err(format!(
                 "cannot assign to a value of type {} as a whole yet",
@@ -467,8 +521,16 @@ impl<'a> Lowerer<'a> {
                 ty.c_name()
             )));
         }
-        match o.k {
-            Some(k) if i32::try_from(k).is_ok() => {
+        // An element at a run-time index is written only when the index is in range.
+        let skip = base.checked().then(|| self.code.label());
+        let src = match o.k {
+            Some(k) if i32::try_from(k).is_ok() => None,
+            _ => Some(self.reg_of(o)),
+        };
+        let (dst, off) = self.place(&base, off, skip)?;
+        let off16 = i16::try_from(off).map_err(|_| self.err("offset is too large"))?;
+        match (o.k, src) {
+            (Some(k), None) => {
                 self.e(Insn::St {
                     size,
                     dst,
@@ -476,8 +538,8 @@ impl<'a> Lowerer<'a> {
                     imm: k as i32,
                 });
             }
-            _ => {
-                let r = self.reg_of(o);
+            (_, r) => {
+                let r = r.unwrap_or_else(|| self.reg_of(o));
                 self.e(Insn::Stx {
                     size,
                     dst,
@@ -486,11 +548,28 @@ impl<'a> Lowerer<'a> {
                 });
             }
         }
+        if let Some(skip) = skip {
+            self.code.bind(skip);
+        }
         Ok(())
     }
 
     pub(super) fn store_str(&mut self, obj: Val, key: &str, val: Val) -> LResult<()> {
         let target = match obj {
+            Val::Pkt { hdr, off, dynoff } => {
+                let Some(f) = hdr.field(key) else {
+                    return Err(self.err(format!("the {} header has no field `{key}`", hdr.name())));
+                };
+                if f.bits.is_some() {
+                    return Err(self
+                        .err(format!(
+                            "cannot assign bit field `{key}` of the {} header",
+                            hdr.name()
+                        ))
+                        .hint("write the whole byte with d[i] = v"));
+                }
+                return self.packet_write(off + f.off, f.size, dynoff, val);
+            }
             Val::Ctx => {
                 return Err(self.err(format!(
                     "cannot assign `{key}`: the program context is read-only"
@@ -518,6 +597,21 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn store(&mut self, obj: Val, key: Val, val: Val) -> LResult<()> {
         match obj {
+            Val::Pkt { off, dynoff, .. } => {
+                // d[i] = v: one byte, as d[i] reads one.
+                let moved = self.pkt_add(
+                    Val::Pkt {
+                        hdr: Hdr::Data,
+                        off,
+                        dynoff,
+                    },
+                    key,
+                )?;
+                let Val::Pkt { off, dynoff, .. } = moved else {
+                    return Err(self.err("internal error: moved dissector"));
+                };
+                self.packet_write(off, 1, dynoff, val)
+            }
             Val::K(Const::Map(id)) => self.map_update(id, key, val),
             o @ (Val::Stack { .. } | Val::Ref { .. } | Val::MapPtr { .. }) => {
                 let target = self.index(o, key)?;

@@ -15,7 +15,7 @@ use ljbpf_core::context::{Arch, Context};
 use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{Memory, ProgramKind};
+use ljbpf_core::program::{Memory, PacketAccess, ProgramKind};
 
 use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
@@ -27,15 +27,17 @@ use crate::tracepoint::{TpFieldKind, TracepointFormat};
 use cfg::{endless_loop, predecessors, split_blocks};
 use join::{canonical, join};
 use packet::{Hdr, Next};
-use value::{Base, Builtin, Kind, Kinds, Ty, Val};
+use value::{Base, Builtin, Elem, Kind, Kinds, Ty, Val};
 
 mod arith;
 mod builtins;
 mod cfg;
 mod cond;
 mod consts;
+mod direct;
 mod dissect;
 mod edges;
+mod index;
 mod join;
 mod maps;
 mod memory;
@@ -227,6 +229,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             }
         }
     }
+    l.end_packet_out();
     let stack_bytes = l.scratch_base as u32;
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
         l.errors.push(l.err_at(
@@ -307,6 +310,9 @@ struct Lowerer<'a> {
     /// Registers (never a slot's own) known to hold a value in `0..=max`: what the verifier
     /// cannot see through `%` and `/` (see `arith`), kept so they can be emitted unsigned.
     ranges: BTreeMap<VReg, u64>,
+    /// The block that returns the default verdict when a direct packet access falls outside
+    /// the packet, once some access needs it.
+    pkt_out: Option<Label>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -327,6 +333,7 @@ impl<'a> Lowerer<'a> {
             edge_safe: BTreeMap::new(),
             edge_own: BTreeMap::new(),
             ranges: BTreeMap::new(),
+            pkt_out: None,
         }
     }
 
@@ -339,6 +346,7 @@ impl<'a> Lowerer<'a> {
         self.edge_safe.clear();
         self.edge_own.clear();
         self.ranges.clear();
+        self.pkt_out = None;
     }
 
     fn initial_state(&self, n: usize) -> State {
@@ -584,6 +592,9 @@ impl<'a> Lowerer<'a> {
                     .fold(Ty::Num, Ty::arith);
                 Ok(Opnd { k: None, v: Some(v), ty, width: 0 })
             }
+            Val::RtSlice { .. } => Err(self
+                .err("attempt to use a packet slice with run-time bounds as a number")
+                .hint("compare it with a string, give it constant bounds, or read bytes with d[i]")),
             other => Err(self.err(format!("attempt to use {} as a number", other.describe()))),
         }
     }
@@ -600,11 +611,9 @@ impl<'a> Lowerer<'a> {
         let Some(sz) = Size::from_bytes(size) else {
             return Err(self.err(format!("cannot load a {size}-byte value")));
         };
-        let (src, off) = match base {
-            Base::Ctx => (R::P(Reg::R6), off),
-            Base::Stack(o) => (R::P(Reg::R10), off - o),
-            Base::Map(v) => (R::V(v), off),
-        };
+        // An element at a run-time index reads as 0 when the index is out of range.
+        let oob = base.checked().then(|| self.code.label());
+        let (src, off) = self.place(&base, off, oob)?;
         let off16 = i16::try_from(off).map_err(|_| self.err("field offset is too large"))?;
         let t = self.tmp();
         let ldx = Insn::Ldx {
@@ -626,6 +635,13 @@ impl<'a> Lowerer<'a> {
                 self.alu(AluOp::Lsh, t, Src::Imm(sh));
                 self.alu(AluOp::Arsh, t, Src::Imm(sh));
             }
+        }
+        if let Some(oob) = oob {
+            let done = self.code.label();
+            self.e(Insn::Ja { target: done });
+            self.code.bind(oob);
+            self.mov_imm(t, 0);
+            self.code.bind(done);
         }
         Ok(Opnd {
             k: None,
@@ -705,7 +721,12 @@ impl<'a> Lowerer<'a> {
     fn ret(&mut self, v: Val) -> LResult<()> {
         let r0 = R::P(Reg::R0);
         match v {
-            Val::K(Const::Nil) => self.mov_imm_r(r0, 0),
+            // The kind's table row says what "no value" means (0, or a packet kind's pass
+            // verdict).
+            Val::K(Const::Nil) => {
+                let verdict = self.env.kind.class().default_return();
+                self.mov_imm_r(r0, i64::from(verdict))
+            }
             // Whatever it is on this path, its payload: 0 for nil and false, 1 for true.
             Val::Tagged { v, .. } => self.e(Insn::Alu64 {
                 op: AluOp::Mov,
@@ -718,7 +739,19 @@ impl<'a> Lowerer<'a> {
                     self.err(format!("cannot return this value: {msg}"))
                 })?;
                 match (o.k, o.v) {
-                    (Some(k), _) => self.mov_imm_r(r0, k),
+                    (Some(k), _) => {
+                        if let Some((lo, hi)) = self.env.kind.return_range() {
+                            if !(lo..=hi).contains(&k) {
+                                return Err(self
+                                    .err(format!(
+                                        "a {} program returns {lo} to {hi}, not {k}: the kernel refuses other values",
+                                        self.env.kind.as_str()
+                                    ))
+                                    .hint("return SK_PASS or SK_DROP"));
+                            }
+                        }
+                        self.mov_imm_r(r0, k)
+                    }
                     (None, Some(v)) => self.e(Insn::Alu64 {
                         op: AluOp::Mov,
                         dst: r0,

@@ -202,6 +202,8 @@ pub enum Builtin {
     RingbufOutput,
     StackId,
     Print,
+    Redirect,
+    RedirectMap,
 }
 
 impl Builtin {
@@ -237,6 +239,8 @@ impl Builtin {
             Builtin::RingbufOutput => "ringbuf_output",
             Builtin::StackId => "stack_id",
             Builtin::Print => "print",
+            Builtin::Redirect => "redirect",
+            Builtin::RedirectMap => "redirect_map",
         }
     }
 }
@@ -250,6 +254,44 @@ pub enum Base {
     Stack(i32),
     /// A non-null map value pointer in a register.
     Map(VReg),
+    /// An element at a run-time index: it exists only while the index is in range, which every
+    /// read and write through it checks (`index.rs`).
+    Elem(Box<Elem>),
+    /// An element at a run-time index after a join: its address in a register, or 0 when the
+    /// index was out of range (an [`Elem`] needs two registers, a slot carries one).
+    Checked(VReg),
+}
+
+/// Element `idx` of an array of `len` elements, `stride` bytes each, that starts `at` bytes into
+/// `of`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Elem {
+    /// Where the array lives.
+    pub of: Base,
+    /// The array's offset in `of`.
+    pub at: i32,
+    /// The index, as LuaJIT converts it: a 64-bit integer (negative ones are out of range).
+    pub idx: VReg,
+    /// The element count.
+    pub len: u32,
+    /// The element size.
+    pub stride: u32,
+}
+
+impl Base {
+    /// The memory the place is in, under any run-time indexes (a checked address stands for
+    /// itself: stack or map memory, never the context).
+    pub fn root(&self) -> &Base {
+        match self {
+            Base::Elem(e) => e.of.root(),
+            other => other,
+        }
+    }
+
+    /// Whether an access checks the place first (an element at a run-time index).
+    pub fn checked(&self) -> bool {
+        matches!(self, Base::Elem(_) | Base::Checked(_))
+    }
 }
 
 /// The value of a Lua slot.
@@ -285,6 +327,9 @@ pub enum Val {
         dynoff: Option<VReg>,
         len: u32,
     },
+    /// `d(a, b)` with a bound known only at run time: packet bytes `off + start` up to (not
+    /// including) `off + end`. Compares with strings only (`index.rs`).
+    RtSlice { off: i32, start: VReg, end: VReg },
     /// A pointer made by `ffi.cast('T *', x)`: memory read through it with the probe-read
     /// helpers (kernel memory, or user memory in uprobes).
     Ptr { v: VReg, pointee: CType },
@@ -321,6 +366,7 @@ impl Val {
             Val::Ref { ty, .. } => format!("a field of type {}", ty.c_name()),
             Val::Pkt { hdr, .. } => format!("the {} dissector", hdr.name()),
             Val::Slice { len, .. } => format!("a {len}-byte packet slice"),
+            Val::RtSlice { .. } => "a packet slice with run-time bounds".into(),
             Val::Ptr { pointee, .. } => format!("a pointer to {}", pointee.c_name()),
             Val::DataLoc { .. } => "a __data_loc field".into(),
             Val::Tagged { kinds, .. } => format!("a value that is {}", kinds.describe()),

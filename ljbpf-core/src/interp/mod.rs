@@ -490,7 +490,7 @@ pub fn models(helper: Helper) -> bool {
         | Helper::ProbeReadUserStr
         | Helper::ProbeReadKernelStr
         | Helper::RingbufOutput => true,
-        Helper::GetStackid => false,
+        Helper::GetStackid | Helper::Redirect | Helper::RedirectMap => false,
     }
 }
 

@@ -100,6 +100,7 @@ pub fn bound(e: &Expr, env: &Env) -> Option<u64> {
             bound(c, env)?;
             bound(t, env)?.max(bound(f, env)?)
         }
+        Expr::Ix(x) => x.bound(env)?,
     };
     (b <= NUM_MAX).then_some(b)
 }
@@ -108,7 +109,7 @@ pub fn bound(e: &Expr, env: &Env) -> Option<u64> {
 pub(crate) fn is_const(e: &Expr) -> bool {
     match e {
         Expr::Num(_) => true,
-        Expr::Var(..) | Expr::Bit(..) | Expr::I64(_) | Expr::U64(_) => false,
+        Expr::Var(..) | Expr::Bit(..) | Expr::I64(_) | Expr::U64(_) | Expr::Ix(_) => false,
         // Cdata literals are not folded; conservatively, everything else without a variable
         // or a call may be (`63 and 8` is folded to 8).
         e => e.children().iter().all(|c| is_const(c)),
@@ -155,6 +156,11 @@ pub(crate) fn stmts_bounded(stmts: &[Stmt], env: &mut Env) -> bool {
             }
             Stmt::Shape(sh) => {
                 if sh.exprs().iter().any(|e| bound(e, env).is_none()) {
+                    return false;
+                }
+            }
+            Stmt::Ix(x) => {
+                if !x.bounded(env) {
                     return false;
                 }
             }

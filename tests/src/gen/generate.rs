@@ -11,6 +11,8 @@ pub(crate) struct Var {
 
 pub(crate) struct Gen<'r> {
     pub(crate) rng: &'r mut Rng,
+    /// Stack arrays of the program (declared first, so in scope everywhere; `indexes.rs`).
+    pub(crate) arrays: Vec<Arr>,
     /// Variables in scope, innermost last; `scopes` marks where each block's variables start.
     vars: Vec<Var>,
     scopes: Vec<usize>,
@@ -150,6 +152,15 @@ impl Gen<'_> {
     }
 
     fn expr_raw(&mut self, ty: Ty, depth: u32) -> Expr {
+        // Run-time indexes and slices (`indexes.rs`).
+        if self.rng.chance(1, 12) {
+            if ty == Ty::Bool && self.rng.chance(1, 3) {
+                return self.ix_slice();
+            }
+            if let Some(e) = self.ix_read(ty) {
+                return e;
+            }
+        }
         if depth == 0 || self.rng.chance(1, 5) {
             return self.leaf(ty);
         }
@@ -296,7 +307,7 @@ impl Gen<'_> {
 
     /// A number expression LuaJIT's parser does not fold (a left operand of `%` by a
     /// constant).
-    fn nonconst(&mut self, d: u32) -> Expr {
+    pub(crate) fn nonconst(&mut self, d: u32) -> Expr {
         let e = self.expr(Ty::Num, d);
         if is_const(&e) {
             let input = *self.rng.pick(&["a", "b", "c", "d"]);
@@ -522,6 +533,7 @@ impl Gen<'_> {
                     add,
                 }
             }
+            19 if !self.arrays.is_empty() => self.ix_write(ed),
             _ => {
                 let ty = *self.rng.pick(&[Ty::Num, Ty::I64, Ty::U64]);
                 let e = self.expr(ty, ed);
@@ -548,6 +560,7 @@ impl Program {
         let budget = 4 + rng.below(14);
         let mut g = Gen {
             rng,
+            arrays: Vec::new(),
             vars,
             scopes: Vec::new(),
             env: input_env(),
@@ -556,7 +569,8 @@ impl Program {
             budget,
         };
         let len = g.budget;
-        let mut body = g.block(3, len);
+        let mut body = g.ix_arrays();
+        body.extend(g.block(3, len));
         // `block` ended the top block's scope; bring its locals back for the final outputs.
         for s in &body {
             if let Stmt::Local(name, e) = s {
@@ -592,7 +606,11 @@ impl Program {
         }
         let rt = *g.rng.pick(&[Ty::Num, Ty::Num, Ty::Num, Ty::I64, Ty::U64]);
         let ret = g.expr(rt, 2);
-        let p = Program { body, ret };
+        let p = Program {
+            body,
+            ret,
+            hook: Hook::Socket,
+        };
         debug_assert!(p.bounded(), "{}", p.probe_source());
         p
     }

@@ -180,6 +180,7 @@ pub fn run_interp(
     for (n, v) in input.w.iter().enumerate() {
         machine.map_set(w, &key(n), &v.to_le_bytes());
     }
+    machine.map_set(map_index(probe, "g")?, &key(0), &[0u8; IX_VAL_SIZE]);
     let ret = run_stage(&mut machine, code).map_err(|f| f.to_string())?;
     let mut get = |map: usize, k: usize| -> Result<u64, String> {
         let bytes = machine

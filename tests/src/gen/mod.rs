@@ -3,14 +3,18 @@
 //!
 //! # Differential testing
 //!
-//! [`Program::generate`] builds a random socket-filter body in the supported subset: locals,
+//! [`Program::generate`] builds a random packet-program body in the supported subset: locals,
 //! integer arithmetic on numbers and on int64/uint64 cdata (wrap-around), `/` and `%` (also by
 //! zero), `bit.*` and the native bit operators, comparisons, nested `if`/`elseif`/`else`,
-//! `and`/`or` as values, `not`, reads and writes of two array maps, and the everyday shapes of
+//! `and`/`or` as values, `not`, reads and writes of two array maps, the everyday shapes of
 //! [`Shape`]: locals assigned on some paths (nil or a value), `or` defaults, a uint64 map value
 //! summed into a number, a boolean or a number, upvalue and table-field strings compared with
 //! packet slices (some crossing the packet's end), dissectors moved before the start or past
-//! the end, loops bounded by `%` of a packet byte. Its inputs come from the packet:
+//! the end, loops bounded by `%` of a packet byte; and stack arrays and arrays of records at
+//! run-time indexes (in and out of range) and packet slices with run-time bounds
+//! (`indexes.rs`, whose reference helpers implement `docs/indexes.md`'s rules where LuaJIT
+//! leaves out-of-range indexes undefined and has no packet). Its inputs come from the
+//! packet:
 //!
 //! | name | Lua type     | read in the probe as                            |
 //! |------|--------------|-------------------------------------------------|
@@ -25,6 +29,11 @@
 //! and from the maps `m` (`uint64_t[8]`) and `w` (`uint32_t[8]`), which the test sets before each
 //! run. Outputs are the return value (its low 32 bits, as the kernel reports it), one `out` slot
 //! (`uint64_t`) per output statement, and the contents of `m` and `w` after the run.
+//!
+//! In the kernel, program `n` of a run is a socket filter (`LD_ABS` loads), an XDP program or a
+//! tc program (direct packet access with bounds checks) as `n % 3` says ([`Hook`]): the same
+//! body must give LuaJIT's results through both ways of reading the packet. The interpreter
+//! runs socket filters.
 //!
 //! The reference runs the same text in LuaJIT (the vendored one the compiler uses, JIT off), with
 //! `m`/`w` as ffi arrays behind a proxy that gives `nil` for absent keys. The only rewriting is
@@ -47,6 +56,7 @@ mod batch;
 mod bounds;
 mod fuzz;
 mod generate;
+mod indexes;
 mod interp;
 mod kernel;
 mod program;
@@ -57,6 +67,7 @@ mod shrink;
 pub use batch::*;
 pub use bounds::*;
 pub use fuzz::*;
+pub use indexes::*;
 pub use interp::*;
 pub use kernel::*;
 pub use program::*;

@@ -1,10 +1,8 @@
--- A constant index past the end of a char[16].
+-- A context array indexed at run time: the verifier refuses context reads at run-time offsets.
 local counts = bpf.map('hash', 16)
 return {
   counts = counts,
   prog = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
-    local buf = ffi.new('char[16]')
-    comm(buf)
-    counts[ctx.id] = buf[16]
+    counts[ctx.id] = ctx.args[ctx.id % 6]
   end),
 }
