@@ -246,28 +246,18 @@ impl Lowerer<'_> {
         });
         // The packet's length: `skb->len` where packets are read with LD_ABS, else what lies
         // between the context's `data` and `data_end` (XDP, tc, cgroup skb).
-        let n = self.tmp();
+        let n;
         if self.packet_direct() {
             let Some((data_at, end_at)) = self.context().data_pointers() else {
                 return Err(
                     self.err("internal error: direct packet access without packet pointers")
                 );
             };
-            let data = self.tmp();
-            self.e(Insn::Ldx {
-                size: Size::W,
-                dst: R::V(data),
-                src: R::P(Reg::R6),
-                off: data_at,
-            });
-            self.e(Insn::Ldx {
-                size: Size::W,
-                dst: R::V(n),
-                src: R::P(Reg::R6),
-                off: end_at,
-            });
+            let data;
+            (data, n) = self.load_packet_pointers(data_at, end_at);
             self.alu(AluOp::Sub, n, Src::Reg(data));
         } else {
+            n = self.tmp();
             let Some(len_field) = Context::Skb.field(Arch::X86_64, "len") else {
                 return Err(self.err("internal error: no skb len field"));
             };
