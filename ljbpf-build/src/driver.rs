@@ -7,6 +7,7 @@ use ljbpf_core::elf;
 use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::Insn;
 use ljbpf_core::map::{Keys, MapKind, PERF_MAX_STACK_DEPTH};
+use ljbpf_core::program::ProgramKind;
 use ljbpf_core::requires::Requirement;
 use ljbpf_core::show::Show;
 
@@ -377,7 +378,7 @@ impl Programs<'_> {
         let file = self.file;
         let one = |span: Span, msg: String| vec![Diagnostic::new(span, msg)];
         let tp = match &p.kind {
-            ljbpf_core::program::ProgramKind::Tracepoint { category, name } => {
+            ProgramKind::Tracepoint { category, name } => {
                 let found = self
                     .layouts
                     .format(category, name)
@@ -389,12 +390,37 @@ impl Programs<'_> {
             }
             _ => None,
         };
+        // BTF-typed kinds read their arguments (and the structs behind pointer arguments) from
+        // the kernel's BTF.
+        let btf_target = match &p.kind {
+            ProgramKind::TpBtf { name } => Some((name.as_ref(), None)),
+            ProgramKind::Fentry { function, ret } => Some((function.as_ref(), Some(*ret))),
+            _ => None,
+        };
+        let (kernel_btf, args) = match btf_target {
+            Some((target, fentry)) => {
+                let at = |e: String| vec![Diagnostic::new(p.span.clone(), e)];
+                let (events, input) = self.layouts.btf().map_err(at)?;
+                if !self.inputs.contains(&input) {
+                    self.inputs.push(input);
+                }
+                let args = match fentry {
+                    None => kernel::funcs::tracepoint_args(events, target),
+                    Some(ret) => kernel::funcs::function_args(events.btf(), target, ret),
+                }
+                .map_err(at)?;
+                (Some(events.btf()), Some(args))
+            }
+            None => (None, None),
+        };
         let env = Env {
             file,
             maps: self.views,
             ctypes: &self.loaded.ctypes,
             kind: &p.kind,
             tracepoint: tp.as_ref(),
+            args: args.as_ref(),
+            kernel_btf,
         };
         let lowered = lower::lower(&p.proto, &env)?;
         for (map, ty) in &lowered.events {

@@ -12,7 +12,23 @@ pub enum Context {
     Skb,
     /// `struct pt_regs` of the target architecture.
     PtRegs,
+    /// A raw tracepoint's arguments: `u64 args[]` (`struct bpf_raw_tracepoint_args`,
+    /// include/uapi/linux/bpf.h), read as `ctx.arg0`, `ctx.arg1`, ...
+    RawArgs,
+    /// A BTF-typed program's arguments (tp_btf, fentry, fexit): one `u64` slot per argument
+    /// of the target's prototype, then (fexit) the return value; names and types per target.
+    BtfArgs,
+    /// `struct bpf_perf_event_data` (include/uapi/linux/bpf_perf_event.h): the sampled
+    /// registers (`bpf_user_pt_regs_t`, `struct pt_regs` on x86-64), `sample_period`, `addr`.
+    PerfEventData,
 }
+
+/// How many `u64` argument slots a raw tracepoint or BTF-typed program may read
+/// (`MAX_BPF_FUNC_ARGS`, include/linux/bpf.h; `bpf_tracing_ctx_access` refuses offsets past it).
+pub const MAX_ARGS: u32 = 12;
+
+/// `struct bpf_perf_event_data` after its `regs` (8-byte fields).
+const PERF_EVENT_FIELDS: &[(&str, u32)] = &[("sample_period", 168), ("addr", 176)];
 
 /// A target architecture (what `struct pt_regs` looks like).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +89,9 @@ impl Context {
             Context::TracepointRecord => "the tracepoint record",
             Context::Skb => "struct __sk_buff",
             Context::PtRegs => "struct pt_regs",
+            Context::RawArgs => "the raw tracepoint's arguments",
+            Context::BtfArgs => "the function's arguments",
+            Context::PerfEventData => "struct bpf_perf_event_data",
         }
     }
 
@@ -80,7 +99,20 @@ impl Context {
     /// per event) and for names the context does not have.
     pub fn field(self, arch: Arch, name: &str) -> Option<CtxField> {
         match self {
-            Context::TracepointRecord => None,
+            Context::TracepointRecord | Context::BtfArgs => None,
+            Context::RawArgs => {
+                let n: u32 = name.strip_prefix("arg")?.parse().ok()?;
+                // `arg01` is not a name this context has.
+                (n < MAX_ARGS && name == format!("arg{n}")).then_some(CtxField {
+                    offset: n * 8,
+                    size: 8,
+                })
+            }
+            Context::PerfEventData => PERF_EVENT_FIELDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, offset)| CtxField { offset, size: 8 })
+                .or_else(|| Context::PtRegs.field(arch, name)),
             Context::Skb => SKB_FIELDS
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -105,7 +137,13 @@ impl Context {
     /// Every field name of a fixed-layout context (aliases included), for "did you mean" lists.
     pub fn field_names(self, arch: Arch) -> Vec<&'static str> {
         match self {
-            Context::TracepointRecord => Vec::new(),
+            Context::TracepointRecord | Context::BtfArgs => Vec::new(),
+            Context::RawArgs => vec!["arg0", "arg1", "...", "arg11"],
+            Context::PerfEventData => {
+                let mut names: Vec<&str> = PERF_EVENT_FIELDS.iter().map(|(n, _)| *n).collect();
+                names.extend(Context::PtRegs.field_names(arch));
+                names
+            }
             Context::Skb => SKB_FIELDS.iter().map(|(n, _)| *n).collect(),
             Context::PtRegs => {
                 let Arch::X86_64 = arch;
@@ -130,6 +168,29 @@ mod tests {
         assert_eq!(off("ax"), 80);
         assert_eq!(off("ss"), 160);
         assert!(Context::PtRegs.field(Arch::X86_64, "eax").is_none());
+    }
+
+    #[test]
+    fn raw_args_are_eight_byte_slots() {
+        let f = |n| Context::RawArgs.field(Arch::X86_64, n).map(|f| f.offset);
+        assert_eq!(f("arg0"), Some(0));
+        assert_eq!(f("arg11"), Some(88));
+        assert_eq!(f("arg12"), None);
+        assert_eq!(f("arg01"), None);
+        assert_eq!(f("args"), None);
+    }
+
+    #[test]
+    fn perf_event_data_has_regs_then_the_period() {
+        let f = |n| {
+            Context::PerfEventData
+                .field(Arch::X86_64, n)
+                .unwrap()
+                .offset
+        };
+        assert_eq!(f("ip"), 128);
+        assert_eq!(f("sample_period"), 168);
+        assert_eq!(f("addr"), 176);
     }
 
     #[test]

@@ -199,11 +199,12 @@ pub struct CheckRow {
 /// Fails as a whole only if the object itself cannot be loaded (ELF parse, map creation).
 pub fn check(spec: &ProbeSpec) -> Result<Vec<CheckRow>, Error> {
     let mut ebpf = load_object(spec)?;
+    let mut btf = None;
     let rows = spec
         .programs
         .iter()
         .map(|info| {
-            let verdict = load_program(&mut ebpf, spec, info);
+            let verdict = load_program(&mut ebpf, &mut btf, spec, info);
             let processed = match &verdict {
                 Ok(()) => ebpf
                     .program(info.name)

@@ -149,7 +149,12 @@ impl Types {
     /// differs per event.
     pub fn program(&mut self, name: &str, context: Context) -> TypeId {
         let pointee = match context {
-            Context::TracepointRecord => 0,
+            // Tracepoint records and argument arrays differ per target: `void *`.
+            Context::TracepointRecord | Context::RawArgs | Context::BtfArgs => 0,
+            Context::PerfEventData => self.ctype(&CType::Opaque {
+                name: "bpf_perf_event_data".into(),
+                is_union: false,
+            }),
             Context::Skb => self.ctype(&CType::Opaque {
                 name: "__sk_buff".into(),
                 is_union: false,

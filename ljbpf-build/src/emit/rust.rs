@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use ljbpf_core::map::Binding;
-use ljbpf_core::program::ProgramKind;
+use ljbpf_core::program::{ProgramKind, Sample};
 use ljbpf_core::reloc::RelocKind;
 
 use crate::artifact::CompiledProbe;
@@ -215,6 +215,28 @@ fn kind_tokens(kind: &ProgramKind) -> TokenStream {
             let (p, s) = (name(path), name(symbol));
             quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #p, symbol: #s, ret: #ret })
         }
+        ProgramKind::RawTracepoint { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::RawTracepoint { name: #n })
+        }
+        ProgramKind::TpBtf { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::TpBtf { name: #n })
+        }
+        ProgramKind::Fentry { function, ret } => {
+            let f = name(function);
+            quote!(::ljbpf_runtime::ProgramKind::Fentry { function: #f, ret: #ret })
+        }
+        ProgramKind::PerfEvent { event } => {
+            let (t, c) = (event.perf_type, event.config);
+            let sample = match event.sample {
+                Sample::Frequency(f) => quote!(::ljbpf_runtime::Sample::Frequency(#f)),
+                Sample::Period(p) => quote!(::ljbpf_runtime::Sample::Period(#p)),
+            };
+            quote!(::ljbpf_runtime::ProgramKind::PerfEvent {
+                event: ::ljbpf_runtime::PerfEventSpec { perf_type: #t, config: #c, sample: #sample }
+            })
+        }
     }
 }
 
@@ -406,12 +428,38 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         );
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
         let attach = names::method_ident("attach_", &p.name);
-        let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.as_str());
-        prog_methods.push(quote! {
-            #[doc = #doc]
-            pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
-        });
-        if p.kind.class().test_run() {
+        if let ProgramKind::PerfEvent { event } = &p.kind {
+            let doc = format!(
+                "Attaches perf event program `{}` (declared: {}; `attach_all` uses that on every CPU) with `options`: another event or sampling, some CPUs, one process.",
+                p.name,
+                event.describe()
+            );
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, options: &::ljbpf_runtime::PerfAttach) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_perf_event(#name, options)
+                }
+            });
+        } else {
+            let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.as_str());
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
+            });
+        }
+        if let ProgramKind::RawTracepoint { .. } = &p.kind {
+            let tr = names::method_ident("test_run_", &p.name);
+            let doc = format!(
+                "Runs raw tracepoint `{}` once with BPF_PROG_TEST_RUN on `args` (`ctx.arg0`, ...; at most 12) and returns its return value (Linux 5.10+).",
+                p.name
+            );
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #tr(&self, args: &[u64]) -> Result<u32, ::ljbpf_runtime::Error> {
+                    self.inner.test_run_raw(#name, args)
+                }
+            });
+        } else if p.kind.class().test_run() {
             let tr = names::method_ident("test_run_", &p.name);
             let doc = format!(
                 "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",

@@ -56,6 +56,18 @@ impl<'a> Lowerer<'a> {
         Some((t, ty))
     }
 
+    /// `ty` with a struct only named so far made whole: by the file's `ffi.cdef`, else (in
+    /// BTF-typed programs) by the kernel's BTF, one level deep.
+    pub(super) fn resolve(&self, ty: &CType) -> CType {
+        let ty = self.env.ctypes.resolve(ty);
+        match (&ty, self.env.kernel_btf) {
+            (CType::Opaque { name, is_union }, Some(btf)) => {
+                crate::kernel::funcs::struct_type(btf, name, *is_union).unwrap_or(ty)
+            }
+            _ => ty,
+        }
+    }
+
     /// A global name inside a program function.
     pub(super) fn global(&self, name: &str) -> LResult<Val> {
         Ok(match name {
@@ -153,6 +165,7 @@ impl<'a> Lowerer<'a> {
             }
             Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
             Val::Ptr { v, pointee } => {
+                let pointee = self.resolve(&pointee);
                 let Some(f) = pointee.field(key) else {
                     if let CType::Opaque { .. } = pointee {
                         return Err(self
@@ -261,9 +274,47 @@ impl<'a> Lowerer<'a> {
                     ty,
                 })
             }
+            ProgramKind::TpBtf { .. } | ProgramKind::Fentry { .. } => {
+                let Some(args) = self.env.args else {
+                    return Err(self.err("internal error: a BTF-typed program without arguments"));
+                };
+                let Some(arg) = args.get(key) else {
+                    return Err(self.err(args.unknown_message(key)));
+                };
+                let off = arg.slot as i32 * 8;
+                match &arg.ty {
+                    // The verifier types the loaded pointer from BTF (PTR_TO_BTF_ID, or a
+                    // scalar for `void *`, `char *` and other pointers to integers); fields
+                    // behind it are read with probe-read, which any of them may be.
+                    CType::Pointer(pointee) => {
+                        let pointee = (**pointee).clone();
+                        let v = self.tmp();
+                        self.e(Insn::Ldx {
+                            size: Size::DW,
+                            dst: R::V(v),
+                            src: R::P(Reg::R6),
+                            off: off as i16,
+                        });
+                        Ok(Val::Ptr { v, pointee })
+                    }
+                    ty @ (CType::Int { .. } | CType::Bool) => Ok(Val::Ref {
+                        base: Base::Ctx,
+                        off,
+                        ty: ty.clone(),
+                    }),
+                    _ => Err(self
+                        .err(format!(
+                            "argument `{key}` of {} is a {}, which cannot be read yet",
+                            args.target, arg.c_type
+                        ))
+                        .hint("integer and pointer arguments can be read")),
+                }
+            }
             ProgramKind::SocketFilter { .. }
             | ProgramKind::Kprobe { .. }
-            | ProgramKind::Uprobe { .. } => {
+            | ProgramKind::Uprobe { .. }
+            | ProgramKind::RawTracepoint { .. }
+            | ProgramKind::PerfEvent { .. } => {
                 let context = self.context();
                 match context.field(Arch::X86_64, key) {
                     Some(f) => Ok(Val::Ref {
@@ -279,7 +330,12 @@ impl<'a> Lowerer<'a> {
                         "{} has no field `{key}` readable by socket filters",
                         context.c_name()
                     ))),
-                    None => Err(self.err(format!("{} has no field `{key}`", context.c_name()))),
+                    None => Err(self
+                        .err(format!("{} has no field `{key}`", context.c_name()))
+                        .hint(format!(
+                            "its fields are: {}",
+                            context.field_names(Arch::X86_64).join(", ")
+                        ))),
                 }
             }
         }
@@ -296,7 +352,7 @@ impl<'a> Lowerer<'a> {
             self.alu(AluOp::Add, t, Src::Imm(off));
             t
         };
-        let ty = self.env.ctypes.resolve(ty);
+        let ty = self.resolve(ty);
         match &ty {
             CType::Struct(_) | CType::Array(..) => Ok(Val::Ptr {
                 v: addr,
@@ -319,7 +375,7 @@ impl<'a> Lowerer<'a> {
                 match ty {
                     CType::Pointer(p) => Ok(Val::Ptr {
                         v,
-                        pointee: self.env.ctypes.resolve(&p),
+                        pointee: self.resolve(&p),
                     }),
                     _ => Ok(Val::Rt {
                         v,
