@@ -9,5 +9,6 @@ fn main() {
         "probes/readlat.lua",
         "probes/offcputime.lua",
         "probes/bashreadline.lua",
+        "probes/profile.lua",
     ]);
 }
