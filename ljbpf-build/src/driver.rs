@@ -19,6 +19,7 @@ use crate::kernel;
 use crate::lower::{self, Env, MapView};
 use crate::lua::load::{self, Loaded, ProgramDecl};
 use crate::mir::pipeline;
+use crate::mir::Reloc;
 
 /// The most instructions the kernel accepts in one program (BPF_COMPLEXITY_LIMIT_INSNS).
 const MAX_INSNS: usize = 1_000_000;
@@ -496,7 +497,29 @@ impl Programs<'_> {
             .map(|(slot, line)| (slot, Span::new(file, line)))
             .collect();
         let func = self.btf.program(&p.name, p.kind.class().context());
+        let mut core_relos = Vec::new();
+        for (slot, r) in laid.kernel_field_relocs() {
+            if let Reloc::KernelField {
+                root,
+                is_union,
+                size,
+                member,
+                offset,
+                ty,
+            } = r
+            {
+                let type_id = self
+                    .btf
+                    .kernel_member(root, *is_union, *size, member, *offset, ty);
+                core_relos.push(elf::CoreReloSpec {
+                    insn_index: slot,
+                    type_id,
+                    access: "0:0".to_string(),
+                });
+            }
+        }
         self.elf_programs.push(elf::ProgramSpec {
+            core_relos,
             name: p.name.clone(),
             section: section.clone(),
             code: code.clone(),

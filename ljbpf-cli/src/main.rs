@@ -95,7 +95,8 @@ enum Command {
         top: usize,
     },
     /// Run one program in the kernel on given input (BPF_PROG_TEST_RUN) and print its return
-    /// value, the output data and the time per run. Socket filters only. Needs root.
+    /// value, the output data and the time per run. Socket filters and raw tracepoints. Needs
+    /// root.
     TestRun {
         /// The probe file.
         file: PathBuf,
@@ -103,7 +104,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         program: String,
         /// The input: hex bytes, or @FILE for a binary file. A socket filter gets an Ethernet
-        /// frame; the kernel strips its first 14 bytes before the program runs.
+        /// frame; the kernel strips its first 14 bytes before the program runs. A raw
+        /// tracepoint gets its arguments: up to 12 little-endian 8-byte words.
         #[arg(long, value_name = "HEX|@FILE")]
         data: String,
         /// Run the program N times; the time printed is the kernel's average per run.

@@ -13,3 +13,7 @@ ljbpf_runtime::include_probe!("sched");
 ljbpf_runtime::include_probe!("structs");
 ljbpf_runtime::include_probe!("syscount");
 ljbpf_runtime::include_probe!("write");
+ljbpf_runtime::include_probe!("raw_tp");
+ljbpf_runtime::include_probe!("tp_btf");
+ljbpf_runtime::include_probe!("fentry");
+ljbpf_runtime::include_probe!("perf_event");

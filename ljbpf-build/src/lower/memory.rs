@@ -166,6 +166,7 @@ impl<'a> Lowerer<'a> {
             Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
             Val::Ptr { v, pointee } => {
                 let pointee = self.resolve(&pointee);
+                let reloc = self.kernel_field(&pointee, key);
                 let Some(f) = pointee.field(key) else {
                     if let CType::Opaque { .. } = pointee {
                         return Err(self
@@ -177,7 +178,7 @@ impl<'a> Lowerer<'a> {
                 if f.bits.is_some() {
                     return Err(self.err(format!("bit field `{key}` is not supported yet")));
                 }
-                self.deref(v, f.offset as i32, &f.ty)
+                self.deref(v, f.offset as i32, &f.ty, reloc)
             }
             Val::Pkt { hdr, off, dynoff } => self.pkt_index(hdr, off, dynoff, key),
             other => Err(self.err(format!(
@@ -341,15 +342,55 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The CO-RE relocation of reading member `key` of `ty`, when `ty` is a kernel struct from
+    /// BTF (named, not declared by the file's `ffi.cdef`) and `key` one of its own members
+    /// (members of anonymous inner structs and unions are read at the build kernel's offset).
+    fn kernel_field(&self, ty: &CType, key: &str) -> Option<Reloc> {
+        self.env.kernel_btf?;
+        let CType::Struct(def) = ty else { return None };
+        let root = def.name.as_ref()?;
+        if self.env.ctypes.struct_by_tag(root).is_some() {
+            return None;
+        }
+        let f = def
+            .fields
+            .iter()
+            .find(|f| f.name == key && f.bits.is_none())?;
+        Some(Reloc::KernelField {
+            root: root.clone(),
+            is_union: def.is_union,
+            size: def.size,
+            member: key.to_string(),
+            offset: f.offset,
+            ty: f.ty.clone(),
+        })
+    }
+
     /// What `*(T *)(ptr + off)` gives: a scalar read with probe-read, a pointer to follow, or
-    /// the address of an inner struct or array.
-    pub(super) fn deref(&mut self, ptr: VReg, off: i32, ty: &CType) -> LResult<Val> {
-        let addr = if off == 0 {
+    /// the address of an inner struct or array. With `reloc`, `off` is a kernel struct
+    /// member's offset: the addition is always emitted (even of 0) and carries the relocation.
+    pub(super) fn deref(
+        &mut self,
+        ptr: VReg,
+        off: i32,
+        ty: &CType,
+        reloc: Option<Reloc>,
+    ) -> LResult<Val> {
+        let addr = if off == 0 && reloc.is_none() {
             ptr
         } else {
             let t = self.tmp();
             self.mov(t, ptr);
-            self.alu(AluOp::Add, t, Src::Imm(off));
+            let add = Insn::Alu64 {
+                op: AluOp::Add,
+                dst: R::V(t),
+                src: Src::Imm(off),
+            };
+            self.code.insns.push(Rec {
+                insn: add,
+                line: self.line,
+                reloc,
+            });
             t
         };
         let ty = self.resolve(ty);
@@ -406,7 +447,7 @@ impl<'a> Lowerer<'a> {
                 };
                 let off = i32::try_from(i * i64::from(elem.size()))
                     .map_err(|_| self.err("pointer index out of range"))?;
-                self.deref(v, off, &elem)
+                self.deref(v, off, &elem, None)
             }
             Val::K(Const::Map(id)) => self.map_lookup(id, key),
             Val::K(Const::Table(fields)) => {
