@@ -89,8 +89,8 @@ impl Context {
             Context::TracepointRecord => "the tracepoint record",
             Context::Skb => "struct __sk_buff",
             Context::PtRegs => "struct pt_regs",
-            Context::RawArgs => "the raw tracepoint's arguments",
-            Context::BtfArgs => "the function's arguments",
+            Context::RawArgs => "struct bpf_raw_tracepoint_args",
+            Context::BtfArgs => "the target's arguments",
             Context::PerfEventData => "struct bpf_perf_event_data",
         }
     }

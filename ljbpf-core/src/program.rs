@@ -243,6 +243,15 @@ impl PerfEventSpec {
         table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
     }
 
+    /// The `config` names of `perf_type` (empty for types without names).
+    pub fn config_names(perf_type: u32) -> Vec<&'static str> {
+        match perf_type {
+            PERF_TYPE_SOFTWARE => PERF_SOFTWARE.iter().map(|(n, _)| *n).collect(),
+            PERF_TYPE_HARDWARE => PERF_HARDWARE.iter().map(|(n, _)| *n).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `software/cpu_clock`, `hardware/3`: the event for messages.
     pub fn describe(&self) -> String {
         let ty = PERF_TYPES

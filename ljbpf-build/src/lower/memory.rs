@@ -173,7 +173,13 @@ impl<'a> Lowerer<'a> {
                             .err(format!("{} is an incomplete type: its fields are unknown", pointee.c_name()))
                             .hint("declare the struct with ffi.cdef (the fields you read, at their kernel offsets)"));
                     }
-                    return Err(self.err(format!("{} has no field `{key}`", pointee.c_name())));
+                    let hint = match pointee.as_struct() {
+                        Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
+                        None => "only structs have fields".to_string(),
+                    };
+                    return Err(self
+                        .err(format!("{} has no field `{key}`", pointee.c_name()))
+                        .hint(hint));
                 };
                 if f.bits.is_some() {
                     return Err(self.err(format!("bit field `{key}` is not supported yet")));

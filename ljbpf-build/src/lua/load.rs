@@ -8,7 +8,7 @@ use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::names;
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{PerfEventSpec, ProgramClass, ProgramKind, Sample};
+use ljbpf_core::program::{PerfEventSpec, ProgramClass, ProgramKind, Sample, PERF_TYPES};
 
 use super::bc::LUAJIT_VERSION;
 use super::decode::{Const, Proto};
@@ -513,9 +513,17 @@ fn perf_event_spec(t: &Table) -> Result<PerfEventSpec, String> {
     let name_or_number = |k: &str, v: &Value, lookup: &dyn Fn(&str) -> Option<u64>| match v {
         Value::String(s) => {
             let s = s.to_string_lossy();
-            lookup(&s)
-                .map(Some)
-                .ok_or_else(|| format!("unknown {k} `{s}`"))
+            lookup(&s).map(Some).ok_or_else(|| match k {
+                "type" => format!(
+                    "unknown type `{s}`; the types are: {}",
+                    PERF_TYPES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => format!("unknown {k} `{s}`"),
+            })
         }
         other => number(k, other),
     };
@@ -526,7 +534,13 @@ fn perf_event_spec(t: &Table) -> Result<PerfEventSpec, String> {
     let perf_type = u32::try_from(perf_type).map_err(|_| "`type` is too large".to_string())?;
     let config = name_or_number("config", &field("perf_config"), &|s| {
         PerfEventSpec::config_named(perf_type, s)
-    })?
+    })
+    .map_err(
+        |e| match PerfEventSpec::config_names(perf_type).as_slice() {
+            [] => format!("{e} (events of this type are given by number)"),
+            names => format!("{e}; the names are: {}", names.join(", ")),
+        },
+    )?
     .unwrap_or(0);
     let sample = match (
         number("frequency", &field("frequency"))?,
