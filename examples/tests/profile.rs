@@ -17,7 +17,7 @@ fn busy_child_frames_appear_in_folded_stacks() {
         return;
     }
     let mut child = Command::new(SPIN)
-        .arg("8")
+        .arg("60")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -61,7 +61,7 @@ fn every_process_is_sampled_without_pid() {
         return;
     }
     let mut child = Command::new(SPIN)
-        .arg("8")
+        .arg("60")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
