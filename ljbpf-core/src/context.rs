@@ -27,6 +27,12 @@ pub enum Context {
 /// (`MAX_BPF_FUNC_ARGS`, include/linux/bpf.h; `bpf_tracing_ctx_access` refuses offsets past it).
 pub const MAX_ARGS: u32 = 12;
 
+/// The names of a raw tracepoint's argument slots, `MAX_ARGS` of them.
+const RAW_ARGS: [&str; MAX_ARGS as usize] = [
+    "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "arg10",
+    "arg11",
+];
+
 /// `struct bpf_perf_event_data` after its `regs` (8-byte fields).
 const PERF_EVENT_FIELDS: &[(&str, u32)] = &[("sample_period", 168), ("addr", 176)];
 
@@ -100,14 +106,10 @@ impl Context {
     pub fn field(self, arch: Arch, name: &str) -> Option<CtxField> {
         match self {
             Context::TracepointRecord | Context::BtfArgs => None,
-            Context::RawArgs => {
-                let n: u32 = name.strip_prefix("arg")?.parse().ok()?;
-                // `arg01` is not a name this context has.
-                (n < MAX_ARGS && name == format!("arg{n}")).then_some(CtxField {
-                    offset: n * 8,
-                    size: 8,
-                })
-            }
+            Context::RawArgs => RAW_ARGS.iter().position(|a| *a == name).map(|n| CtxField {
+                offset: n as u32 * 8,
+                size: 8,
+            }),
             Context::PerfEventData => PERF_EVENT_FIELDS
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -138,7 +140,7 @@ impl Context {
     pub fn field_names(self, arch: Arch) -> Vec<&'static str> {
         match self {
             Context::TracepointRecord | Context::BtfArgs => Vec::new(),
-            Context::RawArgs => vec!["arg0", "arg1", "...", "arg11"],
+            Context::RawArgs => RAW_ARGS.to_vec(),
             Context::PerfEventData => {
                 let mut names: Vec<&str> = PERF_EVENT_FIELDS.iter().map(|(n, _)| *n).collect();
                 names.extend(Context::PtRegs.field_names(arch));
