@@ -10,5 +10,6 @@ fn main() {
         "probes/offcputime.lua",
         "probes/bashreadline.lua",
         "probes/profile.lua",
+        "probes/xdpfw.lua",
     ]);
 }

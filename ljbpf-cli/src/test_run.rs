@@ -14,12 +14,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ljbpf_build::{CompiledProbe, Options, ProgramKind};
+use ljbpf_build::core::program::{ProgramClass, ProgramKind};
+use ljbpf_build::{CompiledProbe, Options};
 
 use crate::Failure;
 
-/// The Ethernet header the kernel strips before running a socket filter (net/bpf/test_run.c
-/// calls `eth_type_trans`); shorter input is rejected with `EINVAL`.
+/// The Ethernet header the kernel strips before running a socket filter or cgroup skb program
+/// (net/bpf/test_run.c calls `eth_type_trans`; XDP and tc programs see it); shorter input is
+/// rejected with `EINVAL`.
 const ETH_HLEN: usize = 14;
 
 /// What to run, as given on the command line.
@@ -41,9 +43,9 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     }
     if data.len() < ETH_HLEN {
         return Err(Failure::Other(format!(
-            "the data is {} bytes; a socket filter runs on an Ethernet frame of at least \
-             {ETH_HLEN} bytes (the kernel strips the Ethernet header, so the program's packet \
-             offset 0 is byte {ETH_HLEN} of the data)",
+            "the data is {} bytes; a packet program runs on an Ethernet frame of at least \
+             {ETH_HLEN} bytes (for socket filters and cgroup skb programs the kernel strips the \
+             Ethernet header, so the program's packet offset 0 is byte {ETH_HLEN} of the data)",
             data.len()
         )));
     }
@@ -140,22 +142,29 @@ fn check_program(probe: &CompiledProbe, name: &str) -> Result<bool, Failure> {
             names.join(", ")
         )));
     };
-    let kind = match &program.kind {
-        ProgramKind::SocketFilter { .. } => return Ok(false),
+    match &program.kind {
         ProgramKind::RawTracepoint { .. } => return Ok(true),
-        // BPF_PROG_TEST_RUN is not implemented for these program types (the kernel returns
-        // ENOTSUPP): they run only when their event fires. For fentry/fexit it only calls the
-        // kernel's own bpf_fentry_test* functions, which tests nothing a probe targets.
-        ProgramKind::Tracepoint { .. } => "a tracepoint",
-        ProgramKind::Kprobe { .. } => "a kprobe",
-        ProgramKind::Uprobe { .. } => "a uprobe",
-        ProgramKind::TpBtf { .. } => "a BTF tracepoint",
-        ProgramKind::Fentry { .. } => "an fentry/fexit program",
-        ProgramKind::PerfEvent { .. } => "a perf event program",
+        kind if kind.class().test_run() => return Ok(false),
+        _ => {}
+    }
+    let runnable: Vec<&str> = ProgramClass::ALL
+        .iter()
+        .filter(|c| c.test_run())
+        .map(|c| c.constructor())
+        .collect();
+    // BPF_PROG_TEST_RUN is not implemented for the other program types (the kernel returns
+    // ENOTSUPP): they run only when their event fires. For fentry/fexit it only calls the
+    // kernel's own bpf_fentry_test* functions, which tests nothing a probe targets.
+    let kind = program.kind.as_str();
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'f']) {
+        "an"
+    } else {
+        "a"
     };
     Err(Failure::Other(format!(
-        "program `{name}` is {kind}, which the kernel cannot test-run; test-run supports \
-         socket filters and raw tracepoints"
+        "program `{name}` is {article} {kind}, which the kernel cannot test-run; test-run \
+         supports {} programs",
+        runnable.join(", ")
     )))
 }
 

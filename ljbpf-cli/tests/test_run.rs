@@ -22,6 +22,11 @@ return {
   raw_sum = bpf.raw_tracepoint('sys_enter', function (ctx)
     return ctx.arg0 * 1000 + ctx.arg1
   end),
+  ttl_port_xdp = bpf.xdp(function (ctx)
+    if ntoh(pkt.type) ~= 0x0800 then return 7 end
+    pkt.ip.ttl = 1
+    return pkt.ip.ttl + ntoh(pkt.ip.tcp.dst_port)
+  end),
 }
 ";
 
@@ -173,6 +178,28 @@ fn unknown_program_lists_the_programs() {
     assert!(err.contains("no program `nope`"), "{}", show(&out));
     assert!(
         err.contains("on_enter, raw_sum, ttl_port"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// An XDP program sees the frame from its first byte (no 14 bytes stripped) and its write
+/// shows in the output data.
+#[test]
+fn runs_an_xdp_program_on_the_whole_frame() {
+    if !kernel_ready("runs_an_xdp_program") {
+        return;
+    }
+    let s = Scratch::new("xdp");
+    let frame = &packet()[14..];
+    let out = s.ljbpf(&["--program", "ttl_port_xdp", "--data", &hex(frame)]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("retval: 81\n"), "{}", show(&out));
+    let mut want = frame.to_vec();
+    want[14 + 8] = 1;
+    assert!(
+        text.contains(&format!("data: {}\n", hex(&want))),
         "{}",
         show(&out)
     );

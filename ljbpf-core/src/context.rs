@@ -21,6 +21,8 @@ pub enum Context {
     /// `struct bpf_perf_event_data` (include/uapi/linux/bpf_perf_event.h): the sampled
     /// registers (`bpf_user_pt_regs_t`, `struct pt_regs` on x86-64), `sample_period`, `addr`.
     PerfEventData,
+    /// `struct xdp_md` (include/uapi/linux/bpf.h).
+    XdpMd,
 }
 
 /// How many `u64` argument slots a raw tracepoint or BTF-typed program may read
@@ -70,6 +72,16 @@ const SKB_FIELDS: &[(&str, u32)] = &[
     ("hash", 68),
 ];
 
+/// `struct xdp_md` fields an XDP program may read as numbers (`xdp_is_valid_access` in
+/// net/core/filter.c; `data`, `data_end` and `data_meta` are the packet pointers the dissectors
+/// use, `egress_ifindex` is for devmap programs only).
+const XDP_MD_FIELDS: &[(&str, u32)] = &[("ingress_ifindex", 12), ("rx_queue_index", 16)];
+
+/// `struct __sk_buff`'s `data` and `data_end`, `struct xdp_md`'s `data` and `data_end`: 32-bit
+/// loads the verifier turns into packet pointers.
+const SKB_DATA: (i16, i16) = (76, 80);
+const XDP_MD_DATA: (i16, i16) = (0, 4);
+
 /// `struct pt_regs` on x86-64, in memory order, 8 bytes each (arch/x86/include/asm/ptrace.h).
 const PT_REGS_X86_64: &[&str] = &[
     "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
@@ -98,6 +110,20 @@ impl Context {
             Context::RawArgs => "struct bpf_raw_tracepoint_args",
             Context::BtfArgs => "the target's arguments",
             Context::PerfEventData => "struct bpf_perf_event_data",
+            Context::XdpMd => "struct xdp_md",
+        }
+    }
+
+    /// Offsets of the `data` and `data_end` fields, for contexts with a packet.
+    pub fn data_pointers(self) -> Option<(i16, i16)> {
+        match self {
+            Context::Skb => Some(SKB_DATA),
+            Context::XdpMd => Some(XDP_MD_DATA),
+            Context::TracepointRecord
+            | Context::PtRegs
+            | Context::RawArgs
+            | Context::BtfArgs
+            | Context::PerfEventData => None,
         }
     }
 
@@ -115,7 +141,8 @@ impl Context {
                 .find(|(n, _)| *n == name)
                 .map(|&(_, offset)| CtxField { offset, size: 8 })
                 .or_else(|| Context::PtRegs.field(arch, name)),
-            Context::Skb => SKB_FIELDS
+            Context::Skb | Context::XdpMd => self
+                .u32_fields()
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|&(_, offset)| CtxField { offset, size: 4 }),
@@ -136,6 +163,18 @@ impl Context {
         }
     }
 
+    fn u32_fields(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Context::Skb => SKB_FIELDS,
+            Context::XdpMd => XDP_MD_FIELDS,
+            Context::TracepointRecord
+            | Context::PtRegs
+            | Context::RawArgs
+            | Context::BtfArgs
+            | Context::PerfEventData => &[],
+        }
+    }
+
     /// Every field name of a fixed-layout context (aliases included), for "did you mean" lists.
     pub fn field_names(self, arch: Arch) -> Vec<&'static str> {
         match self {
@@ -146,7 +185,7 @@ impl Context {
                 names.extend(Context::PtRegs.field_names(arch));
                 names
             }
-            Context::Skb => SKB_FIELDS.iter().map(|(n, _)| *n).collect(),
+            Context::Skb | Context::XdpMd => self.u32_fields().iter().map(|(n, _)| *n).collect(),
             Context::PtRegs => {
                 let Arch::X86_64 = arch;
                 let mut names = PT_REGS_X86_64.to_vec();

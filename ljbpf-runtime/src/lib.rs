@@ -35,11 +35,14 @@ mod probe;
 mod relocate;
 mod spec;
 mod stack;
+mod tc;
 mod verifier;
 
 /// aya, re-exported so generated code and users name the exact version the runtime uses
 /// (`ljbpf_runtime::aya::Pod`, `ljbpf_runtime::aya::maps::HashMap`, ...).
 pub use aya;
+pub use aya::programs::XdpMode;
+pub use ljbpf_core::program::Direction;
 pub use ljbpf_macros::include_probe;
 
 pub use error::Error;

@@ -212,7 +212,7 @@ impl Types {
     }
 
     /// The `FUNC` of a program: `int name(ctx *ctx)`, global as clang emits a `SEC()`
-    /// function. The context is `struct __sk_buff *`, `struct pt_regs *` (declared, not
+    /// function. The context is `struct __sk_buff *`, `struct xdp_md *`, `struct pt_regs *` (declared, not
     /// defined: the kernel knows them) or `void *` for a tracepoint record, whose layout
     /// differs per event.
     pub fn program(&mut self, name: &str, context: Context) -> TypeId {
@@ -229,6 +229,10 @@ impl Types {
             }),
             Context::PtRegs => self.ctype(&CType::Opaque {
                 name: "pt_regs".into(),
+                is_union: false,
+            }),
+            Context::XdpMd => self.ctype(&CType::Opaque {
+                name: "xdp_md".into(),
                 is_union: false,
             }),
         };

@@ -1,6 +1,8 @@
 //! Names and memory: globals, fields of the context, stack objects, map values and
 //! pointers; stores.
 
+use ljbpf_core::program::verdict;
+
 use super::*;
 
 impl<'a> Lowerer<'a> {
@@ -83,13 +85,30 @@ impl<'a> Lowerer<'a> {
             "print" => Val::Fn(Builtin::Print),
             "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
             "skb" if self.context() == Context::Skb => Val::Ctx,
-            "pkt" | "eth" if self.context() == Context::Skb => Val::Pkt {
-                hdr: Hdr::Eth,
-                off: 0,
-                dynoff: None,
-            },
-            "pkt" | "eth" | "skb" => {
-                return Err(self.err(format!("`{name}` is only available in socket filters")));
+            "skb" => {
+                return Err(self
+                    .err("`skb` is only available in socket filters, tc and cgroup skb programs"));
+            }
+            "pkt" | "eth" => {
+                let hdr = match (self.env.kind.class().packet(), name) {
+                    (PacketAccess::LdAbs | PacketAccess::DirectL2, _) => Hdr::Eth,
+                    (PacketAccess::DirectL3, "pkt") => Hdr::Net,
+                    (PacketAccess::DirectL3, _) => {
+                        return Err(self
+                            .err("cgroup skb programs see packets from the IP header on: there is no `eth`")
+                            .hint("use pkt.ip or pkt.ip6"));
+                    }
+                    (PacketAccess::None, _) => {
+                        return Err(self.err(format!(
+                            "`{name}` is only available in programs that see packets (socket filters, XDP, tc, cgroup skb)"
+                        )));
+                    }
+                };
+                Val::Pkt {
+                    hdr,
+                    off: 0,
+                    dynoff: None,
+                }
             }
             "perf_submit" => Val::Fn(Builtin::PerfSubmit),
             "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
@@ -98,12 +117,27 @@ impl<'a> Lowerer<'a> {
             "load_bytes" => {
                 return Err(self.err("`load_bytes` is only available in socket filters"))
             }
+            "redirect" => Val::Fn(Builtin::Redirect),
+            "redirect_map" => Val::Fn(Builtin::RedirectMap),
             "c" => Val::K(super::consts::protocol()),
             "BPF" => Val::K(super::consts::bpf_flags()),
             "pairs" | "ipairs" | "next" => {
                 return Err(
                     self.err("`for ... in` iteration is not supported in program functions")
                 );
+            }
+            _ if verdict(name).is_some() => {
+                let Some((class, v)) = verdict(name) else {
+                    unreachable!("checked by the guard")
+                };
+                if class != self.env.kind.class() {
+                    return Err(self.err(format!(
+                        "`{name}` is a verdict of {} programs, and this is a {} program",
+                        class.constructor(),
+                        self.env.kind.class().constructor()
+                    )));
+                }
+                num(i64::from(v))
             }
             _ => {
                 return Err(self
@@ -321,7 +355,10 @@ impl<'a> Lowerer<'a> {
             | ProgramKind::Kprobe { .. }
             | ProgramKind::Uprobe { .. }
             | ProgramKind::RawTracepoint { .. }
-            | ProgramKind::PerfEvent { .. } => {
+            | ProgramKind::PerfEvent { .. }
+            | ProgramKind::Xdp { .. }
+            | ProgramKind::Tc { .. }
+            | ProgramKind::CgroupSkb { .. } => {
                 let context = self.context();
                 match context.field(Arch::X86_64, key) {
                     Some(f) => Ok(Val::Ref {
@@ -333,10 +370,18 @@ impl<'a> Lowerer<'a> {
                             is_char: false,
                         },
                     }),
-                    None if context == Context::Skb => Err(self.err(format!(
-                        "{} has no field `{key}` readable by socket filters",
-                        context.c_name()
-                    ))),
+                    None if context == Context::Skb => Err(self
+                        .err(format!(
+                            "{} has no field `{key}` readable by ljbpf programs",
+                            context.c_name()
+                        ))
+                        .hint(format!(
+                            "its fields are: {}",
+                            context.field_names(Arch::X86_64).join(", ")
+                        ))),
+                    None if context == Context::XdpMd => Err(self
+                        .err(format!("{} has no field `{key}`", context.c_name()))
+                        .hint("its fields are ingress_ifindex and rx_queue_index; read the packet with pkt")),
                     None => Err(self
                         .err(format!("{} has no field `{key}`", context.c_name()))
                         .hint(format!(
@@ -614,6 +659,20 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn store_str(&mut self, obj: Val, key: &str, val: Val) -> LResult<()> {
         let target = match obj {
+            Val::Pkt { hdr, off, dynoff } => {
+                let Some(f) = hdr.field(key) else {
+                    return Err(self.err(format!("the {} header has no field `{key}`", hdr.name())));
+                };
+                if f.bits.is_some() {
+                    return Err(self
+                        .err(format!(
+                            "cannot assign bit field `{key}` of the {} header",
+                            hdr.name()
+                        ))
+                        .hint("write the whole byte with d[i] = v"));
+                }
+                return self.packet_write(off + f.off, f.size, dynoff, val);
+            }
             Val::Ctx => {
                 return Err(self.err(format!(
                     "cannot assign `{key}`: the program context is read-only"
@@ -641,6 +700,21 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn store(&mut self, obj: Val, key: Val, val: Val) -> LResult<()> {
         match obj {
+            Val::Pkt { off, dynoff, .. } => {
+                // d[i] = v: one byte, as d[i] reads one.
+                let moved = self.pkt_add(
+                    Val::Pkt {
+                        hdr: Hdr::Data,
+                        off,
+                        dynoff,
+                    },
+                    key,
+                )?;
+                let Val::Pkt { off, dynoff, .. } = moved else {
+                    return Err(self.err("internal error: moved dissector"));
+                };
+                self.packet_write(off, 1, dynoff, val)
+            }
             Val::K(Const::Map(id)) => self.map_update(id, key, val),
             o @ (Val::Stack { .. } | Val::Ref { .. } | Val::MapPtr { .. }) => {
                 let target = self.index(o, key)?;

@@ -8,7 +8,9 @@ use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::names;
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{PerfEventSpec, ProgramClass, ProgramKind, Sample, PERF_TYPES};
+use ljbpf_core::program::{
+    Direction, PerfEventSpec, ProgramClass, ProgramKind, Sample, PERF_TYPES,
+};
 
 use super::bc::LUAJIT_VERSION;
 use super::decode::{Const, Proto};
@@ -368,6 +370,12 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     .raw_get::<Option<bool>>("ret")
                     .map_err(internal)?
                     .unwrap_or(false);
+                // tc and cgroup skb hooks; the prelude checked the spelling.
+                let direction = t
+                    .raw_get::<Option<String>>("direction")
+                    .map_err(internal)?
+                    .and_then(|d| Direction::parse(&d))
+                    .unwrap_or(Direction::Ingress);
                 // The prelude tags a declaration with the kind's section prefix.
                 let class = ProgramClass::ALL
                     .iter()
@@ -387,6 +395,17 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     (Some(ProgramClass::Kprobe), Some(f)) => ProgramKind::Kprobe {
                         function: f.into(),
                         ret,
+                    },
+                    (Some(ProgramClass::Xdp), iface) => ProgramKind::Xdp {
+                        iface: iface.map(Into::into),
+                    },
+                    (Some(ProgramClass::Tc), iface) => ProgramKind::Tc {
+                        iface: iface.map(Into::into),
+                        direction,
+                    },
+                    (Some(ProgramClass::CgroupSkb), path) => ProgramKind::CgroupSkb {
+                        path: path.map(Into::into),
+                        direction,
                     },
                     (Some(ProgramClass::Uprobe), Some(t)) => {
                         let (p, s) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
