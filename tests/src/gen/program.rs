@@ -453,14 +453,14 @@ impl Hook {
         }
     }
 
-    /// What the program returns when a dissector read falls outside the packet: the kind's
-    /// default verdict (the program-kind table's default return: 0 for socket filters, whose
-    /// `LD_ABS` ends the program with 0, `XDP_PASS` and `TC_ACT_OK` for direct access).
+    /// What the program returns when a packet access falls outside the packet (a dissector
+    /// read, a slice or a run-time slice): the kind's default verdict from the program-kind
+    /// table, 0 for socket filters (whose `LD_ABS` ends the program with 0), `XDP_PASS` and
+    /// `TC_ACT_OK`.
     pub fn outside_verdict(self) -> u32 {
         match self {
-            Hook::Socket => 0,
+            Hook::Socket | Hook::Tc => 0,
             Hook::Xdp => 2,
-            Hook::Tc => 0,
         }
     }
 

@@ -231,17 +231,11 @@ local function mkmap(ctype, init)
   return proxy, arr
 end
 -- The packet dissector over the test packet (`PKT`, see indexes.rs): `pkt[i]`, `pkt(a, b)`,
--- `pkt + n`. A read outside the packet ends the run with the kind's default verdict
--- (`VERDICT`: 0 for socket filters, XDP_PASS for XDP): it raises `END` like a run-time slice
--- outside the packet (which ends the program with 0), with `END_RET` set to the verdict.
-VERDICT = 0
-END_RET = 0
+-- `pkt + n`. A read outside the packet ends the run like a run-time slice outside it: it
+-- raises `END`, and the program returns the kind's default verdict.
 local Dissector = {}
 local function moved(off) return setmetatable({ off = off }, Dissector) end
-local function abort()
-  END_RET = VERDICT
-  error(END)
-end
+local function abort() error(END) end
 Dissector.__index = function(self, i)
   local o = rawget(self, 'off') + i
   if o < 0 or o >= #PKT then abort() end
@@ -259,7 +253,6 @@ end
 pkt = moved(0)
 function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout, packet)
   PKT = packet
-  END_RET = 0
   local x = 0x100000000ULL * xhi + xlo
   local minit = {}
   for k = 1, #mhalves, 2 do minit[#minit + 1] = 0x100000000ULL * mhalves[k] + mhalves[k + 1] end
@@ -271,10 +264,10 @@ function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout, packet)
     __index = function() error('out is write-only') end,
   })
   local ok, r = pcall(f, a, b, c, d, x, m, w, out)
-  -- END: the program ended early (a read or a slice outside the packet; indexes.rs), with
-  -- return value END_RET: `Z:<value>`.
+  -- END: the program ended early (a read or a slice outside the packet; indexes.rs): `Z`,
+  -- the kind's default verdict.
   if not ok and r ~= END then return 'E:' .. tostring(r) end
-  local res = { ok and repr(r) or 'Z:' .. END_RET }
+  local res = { ok and repr(r) or 'Z' }
   for k = 0, nout - 1 do res[#res + 1] = outv[k] or 'S' end
   for k = 0, #minit - 1 do res[#res + 1] = repr(marr[k]) end
   for k = 0, #winit - 1 do res[#res + 1] = repr(warr[k]) end
@@ -354,10 +347,6 @@ impl Reference {
                     .map_err(|e| e.to_string())?,
             )
             .map_err(|e| e.to_string())?;
-        self.lua
-            .globals()
-            .set("VERDICT", program.hook.outside_verdict())
-            .map_err(|e| e.to_string())?;
         let text: String = self
             .run_case
             .call((
@@ -389,12 +378,6 @@ impl Reference {
                 .split_once(':')
                 .ok_or_else(|| format!("reference value {field:?}"))?;
             let tag = tag.chars().next().unwrap_or('?');
-            if tag == 'Z' {
-                // The program ended early: its return value, whatever the generator typed.
-                return digits
-                    .parse()
-                    .map_err(|_| format!("reference value {field:?}"));
-            }
             if !matches!(tag, 'N' | 'I' | 'U') {
                 return Err(format!("reference value {field:?} is not an exact integer"));
             }
@@ -410,8 +393,13 @@ impl Reference {
                 .map_err(|_| format!("reference value {field:?}"))?;
             Ok(n as u64)
         };
-        // `Z:0`: a read outside the packet ended the run, the program returns 0.
-        let ret = value(fields[0], Some(program.ret.ty()))? as u32;
+        // `Z`: the program ended early (a read, a slice or a run-time slice outside the
+        // packet), which returns the kind's default verdict.
+        let ret = if fields[0] == "Z" {
+            program.hook.outside_verdict()
+        } else {
+            value(fields[0], Some(program.ret.ty()))? as u32
+        };
         let mut out = Vec::with_capacity(OUT_SLOTS);
         for (slot, field) in fields[1..=OUT_SLOTS].iter().enumerate() {
             if *field == "S" {

@@ -6,8 +6,8 @@
 //! byte). Each writes its own `out` slots and declares nothing the rest of the program sees.
 //!
 //! The reference emulates the dissector over the same packet bytes (`pkt[i]`, `pkt(a, b)`,
-//! `pkt + n`): a read outside the packet ends the run with return value 0, keeping the
-//! outputs already written, as the kernel does.
+//! `pkt + n`): a read outside the packet ends the run with the kind's default verdict,
+//! keeping the outputs already written, as the kernel does.
 
 use std::fmt::Write as _;
 
