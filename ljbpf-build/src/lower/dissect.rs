@@ -13,8 +13,12 @@ impl<'a> Lowerer<'a> {
     pub(super) fn pkt_load(&mut self, off: i32, size: u32, dynoff: Option<VReg>) -> LResult<VReg> {
         if self.packet_direct() {
             // Memory order is network order already; loads of at most 4 bytes zero-extend, so
-            // the verifier knows the value's bounds.
-            return self.packet_read(off, size, dynoff);
+            // the verifier knows the value's bounds, and `%`/`/` may keep them (arith.rs).
+            let t = self.packet_read(off, size, dynoff)?;
+            if size <= 4 {
+                self.ranges.insert(t, (1u64 << (8 * size)) - 1);
+            }
+            return Ok(t);
         }
         let sz = Size::from_bytes(size).ok_or_else(|| self.err("unsupported packet field size"))?;
         if size == 8 {
