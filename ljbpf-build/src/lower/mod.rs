@@ -733,12 +733,30 @@ impl<'a> Lowerer<'a> {
                 let verdict = self.env.kind.class().default_return();
                 self.mov_imm_r(r0, i64::from(verdict))
             }
-            // Whatever it is on this path, its payload: 0 for nil and false, 1 for true.
-            Val::Tagged { v, .. } => self.e(Insn::Alu64 {
-                op: AluOp::Mov,
-                dst: r0,
-                src: Src::Reg(R::V(v)),
-            }),
+            // Whatever it is on this path, its payload: 0 for false, 1 for true. Nil is "no
+            // value" as above, the kind's default (a nil payload is 0, so only a non-zero
+            // default needs the tag tested).
+            Val::Tagged { v, tag, kinds } => {
+                let verdict = self.env.kind.class().default_return();
+                let t = self.tmp();
+                self.mov(t, v);
+                if kinds.has(Kind::Nil) && verdict != 0 {
+                    let done = self.code.label();
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jne,
+                        dst: R::V(tag),
+                        src: Src::Imm(Kind::Nil.tag() as i32),
+                        target: done,
+                    });
+                    self.mov_imm(t, i64::from(verdict));
+                    self.code.bind(done);
+                }
+                self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: r0,
+                    src: Src::Reg(R::V(t)),
+                })
+            }
             other => {
                 let o = self.operand(other).map_err(|d| {
                     let msg = d.message.clone();
