@@ -9,7 +9,8 @@
 //!   a slice compared with a slice;
 //! - the packet's edges: a read before the start through run-time dissector arithmetic, past
 //!   the end, a slice crossing the end, `load_bytes` (which reports instead of ending);
-//! - a loop bounded by `%` of a packet byte; `lpm_trie` lookups and updates.
+//! - a loop bounded by `%` of a packet byte; `lpm_trie` lookups and updates;
+//! - the same idioms in XDP and tc programs, where nil and the packet edges give the pass verdict.
 
 use ljbpf_runtime::aya::maps::lpm_trie::{Key, LpmTrie};
 use ljbpf_runtime::aya::maps::{Array, HashMap};
@@ -338,4 +339,123 @@ fn lpm_trie_lookup_and_update() {
     assert_eq!(run(&p, &[192, 168, 7, 7]), 77);
     let t: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(p.map_mut("trie").unwrap()).unwrap();
     assert_eq!(t.get(&Key::new(16, [192, 168, 0, 0]), 0).unwrap(), 77);
+}
+
+const DIRECT: &str = r#"
+local GET = 'GET '
+local M = { post = 'POST ' }
+local m = bpf.map('array', 4, 'uint32_t', 'uint64_t')
+local function idioms(kind)
+  return {
+    nil_return = kind(function (ctx)
+      local x
+      if pkt[14] == 1 then x = 3 end
+      return x
+    end),
+    or_default = kind(function (ctx)
+      local x
+      if pkt[14] == 1 then x = 3 end
+      return x or 5
+    end),
+    lookup_default = kind(function (ctx) return (m[pkt[14]] or 1) + 0ULL end),
+    bool_or_num = kind(function (ctx)
+      local q = (pkt[14] > 9) or 6
+      if q == true then return 100 end
+      return q
+    end),
+    strings = kind(function (ctx)
+      if pkt(14, 18) == GET then return 1 end
+      if pkt(14, 19) == M.post then return 3 end
+      if pkt(14, 20) == pkt(20, 26) then return 4 end
+      return 5
+    end),
+    before_start = kind(function (ctx)
+      local d = pkt + (pkt[14] - 128) * 8192
+      return d[34] + 1000
+    end),
+    mod_loop = kind(function (ctx)
+      local s = 0
+      for i = 0, pkt[14] % 8 do s = s + pkt[i + 14] end
+      return s
+    end),
+  }
+end
+local x, t = idioms(bpf.xdp), idioms(bpf.tc)
+return {
+  m = m,
+  x_nil_return = x.nil_return, x_or_default = x.or_default,
+  x_lookup_default = x.lookup_default, x_bool_or_num = x.bool_or_num, x_strings = x.strings,
+  x_before_start = x.before_start, x_mod_loop = x.mod_loop,
+  t_nil_return = t.nil_return, t_or_default = t.or_default,
+  t_lookup_default = t.lookup_default, t_bool_or_num = t.bool_or_num, t_strings = t.strings,
+  t_before_start = t.before_start, t_mod_loop = t.mod_loop,
+}
+"#;
+
+/// The same idioms in XDP and tc programs (direct packet access), where "no value" and a
+/// read outside the packet are the kind's pass verdict (`XDP_PASS` 2, `TC_ACT_OK` 0): a
+/// local that is nil on the returning path returns it as `return nil` does, and a loop
+/// bounded by `%` of a byte read directly verifies.
+#[test]
+fn idioms_with_direct_packet_access() {
+    if !kernel_ready("idioms_with_direct_packet_access") {
+        return;
+    }
+    let probe = compile_ok("direct.lua", DIRECT);
+    let mut p = load(&probe);
+    {
+        let mut m: Array<_, u64> = Array::try_from(p.map_mut("m").unwrap()).unwrap();
+        m.set(2, 0x1_0000_0007, 0).unwrap();
+    }
+    // The frame from its first byte: 14 bytes of Ethernet header, then `rest`.
+    let frame = |rest: &[u8]| {
+        let mut f = vec![0xee; 14];
+        f.extend_from_slice(rest);
+        f
+    };
+    for (k, pass) in [("x", 2u32), ("t", 0)] {
+        let run = |prog: &str, rest: &[u8]| test_run(&p, &format!("{k}_{prog}"), &frame(rest));
+        assert_eq!(run("nil_return", &[1]), 3);
+        assert_eq!(
+            run("nil_return", &[2]),
+            pass,
+            "{k}: nil returns the pass verdict"
+        );
+        assert_eq!(run("or_default", &[1]), 3);
+        assert_eq!(run("or_default", &[0]), 5);
+        assert_eq!(run("lookup_default", &[2]), 7); // the low 32 bits of the map value
+        assert_eq!(run("lookup_default", &[3]), 0);
+        assert_eq!(run("lookup_default", &[9]), 1); // past the array: nil
+        assert_eq!(run("bool_or_num", &[10]), 100);
+        assert_eq!(run("bool_or_num", &[3]), 6);
+        assert_eq!(run("strings", b"GET /x......."), 1);
+        assert_eq!(run("strings", b"POST /......."), 3);
+        assert_eq!(run("strings", b"abcdefabcdef"), 4);
+        assert_eq!(run("strings", b"abcdefabcdeg"), 5);
+        assert_eq!(
+            run("strings", b"abcdefabcde"),
+            pass,
+            "{k}: a slice crossing the end"
+        );
+        assert_eq!(
+            run("strings", b"POST"),
+            pass,
+            "{k}: 'GET ' does not match, M.post crosses"
+        );
+        let mut pkt = vec![0x11u8; 40];
+        pkt[20] = 5;
+        pkt[0] = 128;
+        assert_eq!(run("before_start", &pkt), 1005);
+        for b in [0u8, 1, 127] {
+            pkt[0] = b;
+            assert_eq!(run("before_start", &pkt), pass, "{k}: pkt[14] = {b}");
+        }
+        assert_eq!(run("mod_loop", &[3, 1, 2, 3, 4]), 3 + 1 + 2 + 3);
+        assert_eq!(run("mod_loop", &[11, 1, 2, 3, 4]), 11 + 1 + 2 + 3);
+        assert_eq!(
+            run("mod_loop", &[7, 1, 2]),
+            pass,
+            "{k}: the loop reads past the end"
+        );
+    }
 }

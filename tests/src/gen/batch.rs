@@ -511,6 +511,23 @@ pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
     failures
 }
 
+/// Every program of a run, as it runs (without the skipped ones' removal).
+pub fn programs_of(run: &Run) -> Vec<Program> {
+    let mut rng = Rng::new(run.seed);
+    let mut out = Vec::with_capacity(run.programs);
+    while out.len() < run.programs {
+        let n = run.per_file.min(run.programs - out.len());
+        for _ in 0..n {
+            let index = out.len();
+            out.push(run.program(index, Program::generate(&mut rng)));
+        }
+        for _ in 0..run.inputs {
+            let _ = Input::generate(&mut rng);
+        }
+    }
+    out
+}
+
 /// Program `index` of a run and the inputs it ran on.
 pub fn program_of(run: &Run, index: usize) -> (Program, Vec<Input>) {
     let mut rng = Rng::new(run.seed);

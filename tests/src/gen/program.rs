@@ -454,10 +454,10 @@ impl Hook {
     }
 
     /// What the program returns when a packet access falls outside the packet (a dissector
-    /// read, a slice or a run-time slice): the kind's default verdict from the program-kind
-    /// table, 0 for socket filters (whose `LD_ABS` ends the program with 0), `XDP_PASS` and
-    /// `TC_ACT_OK`.
-    pub fn outside_verdict(self) -> u32 {
+    /// read, a slice or a run-time slice) and when it returns nil or nothing: the kind's
+    /// default verdict from the program-kind table, 0 for socket filters (whose `LD_ABS` ends
+    /// the program with 0), `XDP_PASS` and `TC_ACT_OK`.
+    pub fn default_verdict(self) -> u32 {
         match self {
             Hook::Socket | Hook::Tc => 0,
             Hook::Xdp => 2,
@@ -476,6 +476,20 @@ impl Hook {
     }
 }
 impl Program {
+    /// Whether the program may return before its last statement (a [`Shape::MaybeReturn`]).
+    pub fn returns_early(&self) -> bool {
+        fn walk(stmts: &[Stmt]) -> bool {
+            stmts.iter().any(|s| match s {
+                Stmt::Shape(Shape::MaybeReturn { .. }) => true,
+                Stmt::If(arms, els) => {
+                    arms.iter().any(|(_, body)| walk(body)) || els.as_deref().is_some_and(walk)
+                }
+                _ => false,
+            })
+        }
+        walk(&self.body)
+    }
+
     /// Whether every number in the program stays exact in LuaJIT.
     pub fn bounded(&self) -> bool {
         let mut env = input_env();

@@ -394,11 +394,12 @@ impl Reference {
             Ok(n as u64)
         };
         // `Z`: the program ended early (a read, a slice or a run-time slice outside the
-        // packet), which returns the kind's default verdict.
-        let ret = if fields[0] == "Z" {
-            program.hook.outside_verdict()
-        } else {
-            value(fields[0], Some(program.ret.ty()))? as u32
+        // packet); `T:nil`: it returned nil. Both return the kind's default verdict. An early
+        // return (`Shape::MaybeReturn`) gives a number whatever the final return's type.
+        let ret = match fields[0] {
+            "Z" | "T:nil" => program.hook.default_verdict(),
+            f if program.returns_early() => value(f, None)? as u32,
+            f => value(f, Some(program.ret.ty()))? as u32,
         };
         let mut out = Vec::with_capacity(OUT_SLOTS);
         for (slot, field) in fields[1..=OUT_SLOTS].iter().enumerate() {

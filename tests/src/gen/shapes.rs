@@ -43,7 +43,8 @@ const STRINGS: &[(&str, usize)] = &[
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shape {
     /// `local v; if cond then v = value end`, then one of: `out = v or default`;
-    /// `if v then out = v else out = default end`; `if v == nil then ... end`.
+    /// `if v then out = v else out = default end`; `if v == nil then ... end`;
+    /// `local n = v or nil; if not n then out = default else out = n end`.
     Maybe {
         var: String,
         cond: Expr,
@@ -83,6 +84,31 @@ pub enum Shape {
         idx: i64,
         slot: usize,
     },
+    /// `local v; if cond then v = value end; if ret then return v end`: the program returns a
+    /// number or nil (the kind's default, as `return` with no value gives).
+    MaybeReturn {
+        var: String,
+        cond: Expr,
+        value: Expr,
+        ret: Expr,
+    },
+    /// `out = (m[key] or default) + 0ULL` (a uint64 cdata or a number) or `out = w[key] or
+    /// default` (a `uint32_t` value reads as a number): a map lookup with a default, `nil`
+    /// when the key is past the array's end.
+    MapOr {
+        map: MapName,
+        key: Expr,
+        default: Expr,
+        slot: usize,
+    },
+    /// `if pkt(o1, o1 + l1) == pkt(o2, o2 + l2) then out = 1 else out = 2 end`.
+    SliceSlice {
+        o1: usize,
+        l1: usize,
+        o2: usize,
+        l2: usize,
+        slot: usize,
+    },
     /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`.
     ModLoop {
         var: String,
@@ -105,7 +131,19 @@ impl Shape {
                     (slots[2], Ty::U64),
                 ]
             }
-            Shape::BoolOr { slot, .. }
+            Shape::MaybeReturn { .. } => vec![],
+            Shape::MapOr {
+                map: MapName::M,
+                slot,
+                ..
+            } => vec![(*slot, Ty::U64)],
+            Shape::MapOr {
+                map: MapName::W,
+                slot,
+                ..
+            }
+            | Shape::SliceSlice { slot, .. }
+            | Shape::BoolOr { slot, .. }
             | Shape::Slice { slot, .. }
             | Shape::Moved { slot, .. }
             | Shape::ModLoop { slot, .. } => vec![(*slot, Ty::Num)],
@@ -123,6 +161,10 @@ impl Shape {
             } => vec![cond, value, default],
             Shape::MixedSum { init, key, rhs, .. } => vec![init, key, rhs],
             Shape::BoolOr { cmp, value, .. } => vec![cmp, value],
+            Shape::MaybeReturn {
+                cond, value, ret, ..
+            } => vec![cond, value, ret],
+            Shape::MapOr { key, default, .. } => vec![key, default],
             _ => vec![],
         }
     }
@@ -138,6 +180,10 @@ impl Shape {
             } => vec![cond, value, default],
             Shape::MixedSum { init, key, rhs, .. } => vec![init, key, rhs],
             Shape::BoolOr { cmp, value, .. } => vec![cmp, value],
+            Shape::MaybeReturn {
+                cond, value, ret, ..
+            } => vec![cond, value, ret],
+            Shape::MapOr { key, default, .. } => vec![key, default],
             _ => vec![],
         }
     }
@@ -177,9 +223,15 @@ impl Shape {
                         "{pad:indent$}if {var} then {o} = {var} else {o} = {} end",
                         t(default)
                     ),
-                    _ => writeln!(
+                    2 => writeln!(
                         s,
                         "{pad:indent$}if {var} == nil then {o} = {} else {o} = {var} end",
+                        t(default)
+                    ),
+                    _ => writeln!(
+                        s,
+                        "{pad:indent$}local {var}n = {var} or nil\n\
+                         {pad:indent$}if not {var}n then {o} = {} else {o} = {var}n end",
                         t(default)
                     ),
                 };
@@ -245,6 +297,49 @@ impl Shape {
                     out(slot)
                 );
             }
+            Shape::MaybeReturn {
+                var,
+                cond,
+                value,
+                ret,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var}");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if {} then {var} = {} end",
+                    t(cond),
+                    t(value)
+                );
+                let _ = writeln!(s, "{pad:indent$}if {} then return {var} end", t(ret));
+            }
+            Shape::MapOr {
+                map,
+                key,
+                default,
+                slot,
+            } => {
+                let o = out(slot);
+                let (m, k, d) = (map.name(), t(key), t(default));
+                let _ = match map {
+                    MapName::M => writeln!(s, "{pad:indent$}{o} = ({m}[{k}] or {d}) + 0ULL"),
+                    MapName::W => writeln!(s, "{pad:indent$}{o} = {m}[{k}] or {d}"),
+                };
+            }
+            Shape::SliceSlice {
+                o1,
+                l1,
+                o2,
+                l2,
+                slot,
+            } => {
+                let o = out(slot);
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}if pkt({o1}, {}) == pkt({o2}, {}) then {o} = 1 else {o} = 2 end",
+                    o1 + l1,
+                    o2 + l2
+                );
+            }
             Shape::ModLoop {
                 var,
                 at,
@@ -266,8 +361,12 @@ impl Shape {
 impl Gen<'_> {
     /// A random shape writing fresh `out` slots, if enough are left.
     pub(crate) fn shape(&mut self) -> Option<Shape> {
-        let which = self.rng.below(6);
-        let need = if which == 1 { 3 } else { 1 };
+        let which = self.rng.below(9);
+        let need = match which {
+            1 => 3,
+            6 => 0,
+            _ => 1,
+        };
         if self.next_slot + need > OUT_SLOTS {
             return None;
         }
@@ -284,7 +383,7 @@ impl Gen<'_> {
                     value: self.expr(ty, 2),
                     default: self.expr(ty, 1),
                     slot,
-                    form: self.rng.below(3) as u8,
+                    form: self.rng.below(4) as u8,
                 }
             }
             1 => Shape::MixedSum {
@@ -324,6 +423,36 @@ impl Gen<'_> {
                 idx: *self.rng.pick(&[0, 1, 20, 40, 73, 74]),
                 slot,
             },
+            6 => Shape::MaybeReturn {
+                var,
+                cond: self.expr(Ty::Bool, 2),
+                value: self.expr(Ty::Num, 2),
+                ret: self.expr(Ty::Bool, 1),
+            },
+            7 => Shape::MapOr {
+                map: *self.rng.pick(&[MapName::M, MapName::W]),
+                key: self.key(),
+                default: self.expr(Ty::Num, 1),
+                slot,
+            },
+            8 => {
+                // Equal fields (the two TCP port bytes' zeros, the IPv4 addresses' halves),
+                // unequal ones, lengths that differ, and slices crossing the packet's end.
+                let offs = [0, 2, 12, 26, 30, 34, 36, 40, 66, 70, 72];
+                let l1 = 1 + self.rng.below(7);
+                let l2 = if self.rng.chance(3, 4) {
+                    l1
+                } else {
+                    1 + self.rng.below(7)
+                };
+                Shape::SliceSlice {
+                    o1: *self.rng.pick(&offs),
+                    l1,
+                    o2: *self.rng.pick(&offs),
+                    l2,
+                    slot,
+                }
+            }
             _ => Shape::ModLoop {
                 var,
                 at: *self.rng.pick(&[14, 22, 30, 41]),
