@@ -230,9 +230,10 @@ fn generator_is_deterministic_and_valid() {
     }
 }
 
-/// The kernel run's programs contain every everyday shape of issue 10 (`gen::Shape`), each
-/// form of the nil-on-some-paths local, every kind of string a slice is compared with, and
-/// all three program kinds: the difftest above would see a defect in any of them.
+/// The kernel run's programs contain every everyday shape of issue 10 (`gen::Shape`, with
+/// `lpm_trie` lookups and updates), each form of the nil-on-some-paths local, every kind of
+/// string a slice is compared with, and all three program kinds: the difftest above would
+/// see a defect in any of them.
 #[test]
 fn generator_makes_every_everyday_shape() {
     use std::collections::BTreeSet;
@@ -301,6 +302,7 @@ fn generator_makes_every_everyday_shape() {
         "SliceSlice",
         "Moved before the start",
         "ModLoop",
+        "Lpm",
     ];
     let missing: Vec<&str> = want
         .iter()

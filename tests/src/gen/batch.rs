@@ -470,12 +470,15 @@ pub struct Run {
 impl Run {
     /// Program `index` of the run as it runs: in the kernel, every third program is an XDP
     /// program and every third a tc program (direct packet access), the rest socket filters
-    /// (`LD_ABS`); the interpreter runs socket filters only.
+    /// (`LD_ABS`); the interpreter runs socket filters only, without `lpm_trie` shapes.
     fn program(&self, index: usize, mut p: Program) -> Program {
         if self.backend == Backend::Kernel {
             p.hook = Hook::ALL[index % Hook::ALL.len()];
+            p
+        } else {
+            // The interpreter's maps find keys exactly; longest-prefix lookups are the kernel's.
+            p.without_lpm()
         }
-        p
     }
 }
 

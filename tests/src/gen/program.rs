@@ -476,6 +476,26 @@ impl Hook {
     }
 }
 impl Program {
+    /// The program without its `lpm_trie` shapes (for the interpreter, whose maps match keys
+    /// exactly).
+    pub fn without_lpm(mut self) -> Program {
+        fn strip(stmts: &mut Vec<Stmt>) {
+            stmts.retain(|s| !matches!(s, Stmt::Shape(Shape::Lpm { .. })));
+            for s in stmts {
+                if let Stmt::If(arms, els) = s {
+                    for (_, body) in arms {
+                        strip(body);
+                    }
+                    if let Some(body) = els {
+                        strip(body);
+                    }
+                }
+            }
+        }
+        strip(&mut self.body);
+        self
+    }
+
     /// Whether the program may return before its last statement (a [`Shape::MaybeReturn`]).
     pub fn returns_early(&self) -> bool {
         fn walk(stmts: &[Stmt]) -> bool {
@@ -657,7 +677,9 @@ pub fn probe_file(programs: &[Program]) -> String {
          local m = bpf.map('array', {MAP_LEN}, 'uint32_t', 'uint64_t')\n\
          local w = bpf.map('array', {MAP_LEN}, 'uint32_t', 'uint32_t')\n\
          local g = bpf.map('array', 1, 'uint32_t', 'struct ix_val')\n\
-         return {{\n  out = out,\n  m = m,\n  w = w,\n  g = g,\n",
+         ffi.cdef[[ {LPM_CDEF} ]]\n\
+         local lpm = bpf.map('lpm_trie', {LPM_LEN}, 'struct lpm_key4', 'uint32_t')\n\
+         return {{\n  out = out,\n  m = m,\n  w = w,\n  g = g,\n  lpm = lpm,\n",
         upvalue_strings(),
         programs.len().max(1) * OUT_SLOTS
     );

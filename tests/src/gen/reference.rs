@@ -253,6 +253,7 @@ end
 pkt = moved(0)
 function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout, packet)
   PKT = packet
+  lpm_reset()
   local x = 0x100000000ULL * xhi + xlo
   local minit = {}
   for k = 1, #mhalves, 2 do minit[#minit + 1] = 0x100000000ULL * mhalves[k] + mhalves[k + 1] end
@@ -296,6 +297,9 @@ impl Reference {
             .exec()
             .expect("reference prelude (indexes)");
         lua.load(PRELUDE).exec().expect("reference prelude");
+        lua.load(lpm_prelude())
+            .exec()
+            .expect("reference prelude (lpm)");
         let run_case = lua.globals().get("run_case").expect("run_case");
         Reference { lua, run_case }
     }

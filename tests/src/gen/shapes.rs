@@ -39,6 +39,88 @@ const STRINGS: &[(&str, usize)] = &[
     (r"'\128'", 1),
 ];
 
+/// The routes of the `lpm_trie` map `lpm` (`struct lpm_key4` keys, `uint32_t` values) at the
+/// start of every run: `(prefix length, address, value)`. Nested prefixes of 10.1.2.3, one
+/// that packet addresses (random bytes) often fall in (128.0.0.0/1), and 192.168.0.0/16.
+pub const LPM_ROUTES: &[(u32, [u8; 4], u32)] = &[
+    (8, [10, 0, 0, 0], 1),
+    (16, [10, 1, 0, 0], 2),
+    (24, [10, 1, 2, 0], 3),
+    (32, [10, 1, 2, 3], 4),
+    (16, [192, 168, 0, 0], 5),
+    (1, [128, 0, 0, 0], 6),
+];
+
+/// The key type of the `lpm` map (declared in the probe file and in the reference).
+pub const LPM_CDEF: &str = "struct lpm_key4 { uint32_t prefixlen; uint8_t addr[4]; };";
+
+/// Entries the `lpm` map holds (a run adds at most a few to the routes).
+pub const LPM_LEN: usize = 16;
+
+/// The reference's `lpm` map: the kernel's longest-prefix match (kernel/bpf/lpm_trie.c) over
+/// a list of routes, reset by `lpm_reset()` before each run. A lookup finds the entry with the
+/// longest prefix not longer than the key's whose first bits equal the key's; an update
+/// replaces the entry with the key's prefix length and prefix, or adds one while there is room.
+pub(crate) fn lpm_prelude() -> String {
+    let mut routes = String::new();
+    for (plen, a, v) in LPM_ROUTES {
+        let addr = u32::from_be_bytes(*a);
+        let _ = write!(routes, "{{ plen = {plen}, addr = {addr}, val = {v} }}, ");
+    }
+    format!(
+        r#"
+ffi.cdef[[ {LPM_CDEF} ]]
+local LPM = {{}}
+function lpm_reset() LPM = {{ {routes}}} end
+local function lpm_bits(k)
+  return ((k.addr[0] * 256 + k.addr[1]) * 256 + k.addr[2]) * 256 + k.addr[3], tonumber(k.prefixlen)
+end
+local function lpm_prefix(a, n)
+  if n == 0 then return 0 end
+  return math.floor(a / 2 ^ (32 - n))
+end
+lpm = setmetatable({{}}, {{
+  __index = function(_, k)
+    local a, n = lpm_bits(k)
+    local best
+    for _, e in ipairs(LPM) do
+      if e.plen <= n and lpm_prefix(a, e.plen) == lpm_prefix(e.addr, e.plen)
+        and (not best or e.plen > best.plen) then best = e end
+    end
+    if not best then return nil end
+    local v = ffi.new('uint32_t[1]')
+    v[0] = best.val
+    return v
+  end,
+  __newindex = function(_, k, v)
+    local a, n = lpm_bits(k)
+    if n > 32 then return end
+    for _, e in ipairs(LPM) do
+      if e.plen == n and lpm_prefix(a, n) == lpm_prefix(e.addr, n) then e.val = v; return end
+    end
+    if #LPM < {LPM_LEN} then LPM[#LPM + 1] = {{ plen = n, addr = a, val = v }} end
+  end,
+}})
+"#
+    )
+}
+
+/// A byte of an LPM key: a constant, or a packet byte at an offset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyByte {
+    Const(u8),
+    Pkt(usize),
+}
+
+impl KeyByte {
+    fn text(self) -> String {
+        match self {
+            KeyByte::Const(b) => b.to_string(),
+            KeyByte::Pkt(o) => format!("pkt[{o}]"),
+        }
+    }
+}
+
 /// One shape.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shape {
@@ -109,6 +191,16 @@ pub enum Shape {
         l2: usize,
         slot: usize,
     },
+    /// An `lpm_trie` lookup with a key of `plen` bits made of `addr`, `out = v[0]` or 1000
+    /// when no route matches; then, with `update`, `lpm[k] = value` at another prefix length
+    /// and the lookup again into a second slot.
+    Lpm {
+        var: String,
+        plen: u32,
+        addr: [KeyByte; 4],
+        update: Option<(u32, u32)>,
+        slots: [usize; 2],
+    },
     /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`.
     ModLoop {
         var: String,
@@ -132,6 +224,12 @@ impl Shape {
                 ]
             }
             Shape::MaybeReturn { .. } => vec![],
+            Shape::Lpm {
+                update: None,
+                slots,
+                ..
+            } => vec![(slots[0], Ty::Num)],
+            Shape::Lpm { slots, .. } => vec![(slots[0], Ty::Num), (slots[1], Ty::Num)],
             Shape::MapOr {
                 map: MapName::M,
                 slot,
@@ -340,6 +438,41 @@ impl Shape {
                     o2 + l2
                 );
             }
+            Shape::Lpm {
+                var,
+                plen,
+                addr,
+                update,
+                slots,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var} = ffi.new('struct lpm_key4')");
+                let _ = writeln!(s, "{pad:indent$}{var}.prefixlen = {plen}");
+                for (n, b) in addr.iter().enumerate() {
+                    let _ = writeln!(s, "{pad:indent$}{var}.addr[{n}] = {}", b.text());
+                }
+                let mut lookup = |slot: &usize, v: &str| {
+                    let o = out(slot);
+                    let _ = writeln!(s, "{pad:indent$}local {v} = lpm[{var}]");
+                    let _ = writeln!(
+                        s,
+                        "{pad:indent$}if {v} then {o} = {v}[0] else {o} = 1000 end"
+                    );
+                };
+                lookup(&slots[0], &format!("{var}_v"));
+                if let Some((plen2, value)) = update {
+                    let _ = writeln!(s, "{pad:indent$}{var}.prefixlen = {plen2}");
+                    let _ = writeln!(s, "{pad:indent$}lpm[{var}] = {value}");
+                    let mut lookup = |slot: &usize, v: &str| {
+                        let o = out(slot);
+                        let _ = writeln!(s, "{pad:indent$}local {v} = lpm[{var}]");
+                        let _ = writeln!(
+                            s,
+                            "{pad:indent$}if {v} then {o} = {v}[0] else {o} = 1000 end"
+                        );
+                    };
+                    lookup(&slots[1], &format!("{var}_w"));
+                }
+            }
             Shape::ModLoop {
                 var,
                 at,
@@ -361,10 +494,11 @@ impl Shape {
 impl Gen<'_> {
     /// A random shape writing fresh `out` slots, if enough are left.
     pub(crate) fn shape(&mut self) -> Option<Shape> {
-        let which = self.rng.below(9);
+        let which = self.rng.below(10);
         let need = match which {
             1 => 3,
             6 => 0,
+            9 => 2,
             _ => 1,
         };
         if self.next_slot + need > OUT_SLOTS {
@@ -451,6 +585,30 @@ impl Gen<'_> {
                     o2: *self.rng.pick(&offs),
                     l2,
                     slot,
+                }
+            }
+            9 => {
+                let mut byte = |n: usize| {
+                    if self.rng.chance(1, 3) {
+                        // The IPv4 source and destination addresses (random bytes).
+                        KeyByte::Pkt(26 + n + 4 * self.rng.below(2))
+                    } else {
+                        KeyByte::Const(*self.rng.pick(&[10, 1, 2, 3, 0, 192, 168, 200]))
+                    }
+                };
+                let addr = [byte(0), byte(1), byte(2), byte(3)];
+                let plens = [0, 1, 8, 12, 16, 24, 31, 32];
+                let plen = *self.rng.pick(&plens);
+                let update = self
+                    .rng
+                    .chance(1, 2)
+                    .then(|| (*self.rng.pick(&plens), 7 + self.rng.below(100) as u32));
+                Shape::Lpm {
+                    var,
+                    plen,
+                    addr,
+                    update,
+                    slots: [slot, slot + 1],
                 }
             }
             _ => Shape::ModLoop {
