@@ -1,9 +1,11 @@
 //! Statement shapes of everyday probe code that the expression generator does not make:
-//! values whose kind differs between paths (a local assigned on some paths, `or` defaults, a
-//! map value summed into a number, a boolean or a number), strings (literals, upvalues and
-//! table fields compared with packet slices), and the packet's edges (slices crossing the
-//! end, dissectors moved before the start or past the end, loops bounded by `%` of a packet
-//! byte). Each writes its own `out` slots and declares nothing the rest of the program sees.
+//! values whose kind differs between paths (a local assigned on some paths and returned, `or`
+//! defaults, a map lookup with a default, a map value summed into a number, a boolean or a
+//! number), strings (literals, upvalues and table fields compared with packet slices, slices
+//! with slices), the packet's edges (slices crossing the end, dissectors moved before the
+//! start or past the end, loops bounded by `%` of a packet byte), and `lpm_trie` lookups and
+//! updates. Each writes its own `out` slots and declares nothing the rest of the program
+//! sees.
 //!
 //! The reference emulates the dissector over the same packet bytes (`pkt[i]`, `pkt(a, b)`,
 //! `pkt + n`): a read outside the packet ends the run with the kind's default verdict,
