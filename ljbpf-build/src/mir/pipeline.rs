@@ -38,7 +38,7 @@ passes! {
     Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
-    Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
+    Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write the whole stack frame at entry";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
