@@ -225,12 +225,13 @@ impl Checker<'_> {
                     .collect(),
                 R::P(p) => vec![Place::Reg(p.0)],
             };
-            if let R::V(d) = dst {
-                if holders.is_empty() {
-                    return Err(err(format!("elided move {dst} = {src}: {src} is nowhere")));
-                }
-                self.define(st, d.0 as usize, &holders);
+            if holders.is_empty() {
+                return Err(err(format!("elided move {dst} = {src}: {src} is nowhere")));
             }
+            if let R::P(p) = dst {
+                st.pdef |= 1 << p.0;
+            }
+            self.define(st, self.value(dst), &holders);
         }
         Ok(())
     }

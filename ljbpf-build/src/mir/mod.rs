@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -10,6 +10,7 @@
 pub mod check;
 pub mod code;
 pub mod dce;
+pub mod facts;
 pub mod frame;
 pub mod jumps;
 pub mod layout;

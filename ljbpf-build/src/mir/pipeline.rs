@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, dce, frame, jumps, layout, legalize, peephole, regalloc};
+use super::{check, dce, facts, frame, jumps, layout, legalize, peephole, regalloc};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -36,6 +36,7 @@ macro_rules! passes {
 
 passes! {
     Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
+    Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
@@ -116,6 +117,8 @@ pub fn run(
     let virt = |c: &VCode| (Stage::Virtual(c.clone()), c.listing(maps));
     let phys = |c: &PCode| (Stage::Physical(c.clone()), c.listing(maps));
     snap(Pass::Lower, &|| virt(&code));
+    facts::run(&mut code);
+    snap(Pass::Facts, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);

@@ -3,9 +3,10 @@
 //!
 //! The helper ABI (Documentation/bpf/standardization/abi.rst): R1–R5 carry arguments and are
 //! clobbered by calls (and by LD_ABS/LD_IND), R0 holds results, R6–R9 are preserved, R10 is the
-//! read-only frame pointer. ljbpf keeps the context in R6 (LD_ABS reads it there) and uses R0 and
-//! R1 as scratch for spilled values, so virtual registers get R7–R9 anywhere and R2–R5 where no
-//! call, packet load or pinned argument overlaps them.
+//! read-only frame pointer. ljbpf keeps the context in R6 (LD_ABS reads it there) and uses R1
+//! (and whichever of R0 and R2–R5 hold nothing there) as scratch for spilled values, so virtual
+//! registers get R7–R9 anywhere and R0 and R2–R5 where no call, packet load or pinned argument
+//! overlaps them.
 //!
 //! Steps:
 //! 1. interference: a register defined at an instruction interferes with every register live
@@ -60,10 +61,21 @@ enum Home {
 
 /// The registers a virtual register may get, in order of preference: caller-saved first (they
 /// cost nothing across code without calls), then the callee-saved ones that survive calls.
-const CANDIDATES: [Reg; 7] = [Reg(2), Reg(3), Reg(4), Reg(5), Reg::R7, Reg::R8, Reg::R9];
+/// R0 comes last: it is free only between a packet load or call and the next one, and a value
+/// that a packet load or call leaves there is coloured with it through its move.
+const CANDIDATES: [Reg; 8] = [
+    Reg(2),
+    Reg(3),
+    Reg(4),
+    Reg(5),
+    Reg::R7,
+    Reg::R8,
+    Reg::R9,
+    Reg::R0,
+];
 
 /// The candidate registers as a mask (bit r = register r).
-const CANDIDATE_MASK: u16 = 0b11_1011_1100;
+const CANDIDATE_MASK: u16 = 0b11_1011_1101;
 
 /// A move `dst = src` between two registers, at loop depth `depth`.
 #[derive(Clone, Copy)]
@@ -71,21 +83,6 @@ struct Move {
     dst: R,
     src: R,
     depth: u32,
-}
-
-/// How many loops (backward jumps) enclose each instruction.
-fn loop_depth(code: &VCode) -> Vec<u32> {
-    let mut depth = vec![0u32; code.insns.len()];
-    for (i, rec) in code.insns.iter().enumerate() {
-        if let Some(t) = code.target_index(&rec.insn) {
-            if t <= i {
-                for d in &mut depth[t..=i] {
-                    *d += 1;
-                }
-            }
-        }
-    }
-    depth
 }
 
 /// The interference graph over virtual registers, merged by coalescing.
@@ -100,6 +97,8 @@ struct Graph {
     cost: Vec<u64>,
     /// Virtual registers that occur in the code.
     present: Vec<bool>,
+    /// Whether George's test may coalesce too (more moves merged, sometimes more spills).
+    george: bool,
 }
 
 impl Graph {
@@ -135,21 +134,33 @@ impl Graph {
         self.cost[a] += self.cost[b];
     }
 
-    /// Briggs's test: `a` and `b` merged have fewer than K neighbours of significant degree,
-    /// so the merged class is colourable whenever the two were.
+    /// Whether `x` has as many neighbours as registers it may take (it may not get one).
+    fn significant(&self, x: usize) -> bool {
+        self.adj[x].count() >= self.allowed(x).count_ones() as usize
+    }
+
+    /// Whether merging `a` and `b` keeps the graph as colourable as it was: Briggs's test
+    /// (the merged class has fewer than K neighbours that are significant) or George's (every
+    /// significant neighbour of one already interferes with the other).
     fn conservative(&self, a: usize, b: usize) -> bool {
-        let allowed = self.allowed(a) & self.allowed(b);
-        let k = allowed.count_ones() as usize;
+        let k = (self.allowed(a) & self.allowed(b)).count_ones() as usize;
         if k == 0 {
             return false;
         }
         let mut both = self.adj[a].clone();
         both.union(&self.adj[b]);
-        let significant = both
+        let briggs = both
             .iter()
-            .filter(|&x| x != a && x != b && self.adj[x].count() >= k)
-            .count();
-        significant < k
+            .filter(|&x| x != a && x != b && self.significant(x))
+            .count()
+            < k;
+        let george = |from: usize, into: usize| {
+            self.allowed(into) & !self.allowed(from) == 0
+                && self.adj[from]
+                    .iter()
+                    .all(|t| t == into || self.adj[into].get(t) || !self.significant(t))
+        };
+        briggs || (self.george && (george(a, b) || george(b, a)))
     }
 }
 
@@ -163,6 +174,7 @@ fn build(code: &VCode, ud: &[(Vec<R>, Vec<R>)], depth: &[u32]) -> (Graph, Vec<Mo
         parent: (0..nv).collect(),
         cost: vec![0; nv],
         present: vec![false; nv],
+        george: false,
     };
     let mut moves = Vec::new();
     for (i, rec) in code.insns.iter().enumerate() {
@@ -224,10 +236,70 @@ fn build(code: &VCode, ud: &[(Vec<R>, Vec<R>)], depth: &[u32]) -> (Graph, Vec<Mo
 /// Allocates registers; `code.stack_bytes` is the stack already used by objects and call
 /// buffers.
 pub fn run(code: &VCode) -> Result<Allocated, AllocError> {
+    // Coalescing more is not always better: where it makes the colouring spill, the allocation
+    // with Briggs's test alone wins. Both are cheap for programs of BPF's size.
+    let aggressive = allocate(code, true);
+    let careful = allocate(code, false);
+    let size = |a: &Allocated| (a.code.insns.len(), a.code.stack_bytes);
+    match (aggressive, careful) {
+        (Ok(a), Ok(c)) if size(&c) < size(&a) => Ok(c),
+        (Ok(a), _) => Ok(a),
+        (Err(_), c) => c,
+    }
+}
+
+/// One allocation; `george`: whether George's test may coalesce too.
+fn allocate(code: &VCode, george: bool) -> Result<Allocated, AllocError> {
     let nv = code.vregs as usize;
     let ud: Vec<(Vec<R>, Vec<R>)> = code.insns.iter().map(|r| uses_defs(&r.insn)).collect();
-    let depth = loop_depth(code);
-    let (mut g, mut moves) = build(code, &ud, &depth);
+    let depth = code.loop_depth();
+    let (live_in, live_out) = liveness(code);
+    // Spill code needs scratch registers where a spilled value is read or written. When the
+    // colouring left none free there, colour again with R0 (then R0 and R2-R5) kept free of
+    // values live at those instructions.
+    let mut extra = vec![0u16; nv];
+    let mut attempt = 0;
+    loop {
+        let home = colour(code, &ud, &depth, &extra, george);
+        let touched: Vec<usize> = (0..code.insns.len())
+            .filter(|&i| {
+                let (u, d) = &ud[i];
+                u.iter().chain(d).any(|r| match r {
+                    R::V(v) => matches!(home.0[v.0 as usize], Some(Home::Spill(_))),
+                    R::P(_) => false,
+                })
+            })
+            .collect();
+        match allocated(code, &home.0, home.1, &live_in, &live_out) {
+            Err(_) if attempt < 2 && !touched.is_empty() => {
+                let keep_free: u16 = if attempt == 0 { 0b1 } else { 0b11_1101 };
+                for &i in &touched {
+                    for v in live_in[i].iter().chain(live_out[i].iter()) {
+                        extra[v] |= keep_free;
+                    }
+                }
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Homes of the virtual registers and the stack bytes they take, for an allocation where
+/// virtual register `v` may also not take the registers in `extra[v]`.
+fn colour(
+    code: &VCode,
+    ud: &[(Vec<R>, Vec<R>)],
+    depth: &[u32],
+    extra: &[u16],
+    george: bool,
+) -> (Vec<Option<Home>>, u32) {
+    let nv = code.vregs as usize;
+    let (mut g, mut moves) = build(code, ud, depth);
+    g.george = george;
+    for (f, x) in g.forbid.iter_mut().zip(extra) {
+        *f |= x;
+    }
 
     // Coalescing, innermost loops first (a stable sort keeps program order within a depth).
     moves.sort_by_key(|m| std::cmp::Reverse(m.depth));
@@ -317,10 +389,41 @@ pub fn run(code: &VCode) -> Result<Allocated, AllocError> {
             home[v] = colour[r].map(Home::Reg).or(home[r]);
         }
     }
-    rewrite(code, &home, stack_base + 8 * slots.len() as u32)
+    (home, stack_base + 8 * slots.len() as u32)
 }
 
-fn rewrite(code: &VCode, home: &[Option<Home>], stack_bytes: u32) -> Result<Allocated, AllocError> {
+/// The code over the homes.
+fn allocated(
+    code: &VCode,
+    home: &[Option<Home>],
+    stack_bytes: u32,
+    live_in: &[Bits],
+    live_out: &[Bits],
+) -> Result<Allocated, AllocError> {
+    // Registers holding a value across each instruction: spill code there must not use them.
+    let phys_out = physical_live_out(code);
+    let busy: Vec<u16> = (0..code.insns.len())
+        .map(|i| {
+            let mut m = phys_out[i];
+            for v in live_in[i].iter().chain(live_out[i].iter()) {
+                if let Some(Home::Reg(r)) = home[v] {
+                    m |= 1 << r.0;
+                }
+            }
+            m
+        })
+        .collect();
+    rewrite(code, home, &busy, stack_bytes)
+}
+
+/// Rewrites the code over the homes; `busy[i]` are the registers that hold a value across
+/// instruction `i` (bit r = register r).
+fn rewrite(
+    code: &VCode,
+    home: &[Option<Home>],
+    busy: &[u16],
+    stack_bytes: u32,
+) -> Result<Allocated, AllocError> {
     let mut out = Allocated {
         code: PCode {
             insns: Vec::new(),
@@ -428,9 +531,9 @@ fn rewrite(code: &VCode, home: &[Option<Home>], stack_bytes: u32) -> Result<Allo
                 R::V(_) => None,
             })
             .collect();
-        let mut scratch = [Reg::R0, Reg::R1, Reg(2), Reg(3)]
+        let mut scratch = [Reg::R0, Reg::R1, Reg(2), Reg(3), Reg(4), Reg(5)]
             .into_iter()
-            .filter(|r| !named.contains(r));
+            .filter(|r| !named.contains(r) && busy[i] & (1 << r.0) == 0);
         let mut assigned: Vec<(R, Reg, i16)> = Vec::new();
         for r in uses.iter().chain(defs.iter()) {
             if let (R::V(_), Err(off)) = (r, home_of(*r)?) {
