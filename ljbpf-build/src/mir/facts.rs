@@ -21,8 +21,8 @@
 //! facts are therefore computed twice: with everything the compiler knows, and with only what
 //! the verifier knows too. A mask the verifier could not do without stays unless the value never
 //! reaches a place where the verifier wants its range (a register compare, a compare inside a
-//! loop, an addition of two registers, a helper argument, a memory address), directly or through
-//! other computations.
+//! loop or in a program with many branches, an addition of two registers, a helper argument, a
+//! memory address), directly or through other computations.
 
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Size, Src};
 use ljbpf_core::interp::{alu, Key};
@@ -31,7 +31,7 @@ use super::code::{clobbers, uses_defs, Rec, VCode, R};
 
 /// What is known of a register's 64-bit value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Val {
+pub(super) enum Val {
     /// Exactly this.
     Const(u64),
     /// Below 2^w as an unsigned number (`Width(64)`: nothing known).
@@ -57,7 +57,7 @@ impl Val {
 }
 
 /// Facts per register (indexed by [`Key::key`]) on entry to an instruction.
-type State = Vec<Val>;
+pub(super) type State = Vec<Val>;
 
 /// The width a result of `op` can have, from its operands' widths (64-bit operation).
 fn width_of(op: AluOp, a: Val, b: Val) -> u8 {
@@ -84,7 +84,7 @@ fn width_of(op: AluOp, a: Val, b: Val) -> u8 {
 
 /// The state after instruction `insn`; `packet`: whether packet loads and byte swaps are taken
 /// to clear high bits (false: only what the verifier knows).
-fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
+pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
     let get = |st: &State, r: R| st[r.key()];
     let src = |st: &State, s: &Src<R>, wide: bool| match s {
         Src::Reg(r) => get(st, *r),
@@ -154,7 +154,7 @@ fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
 }
 
 /// Facts on entry to every instruction (`None`: unreachable).
-fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
+pub(super) fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
     let n = code.insns.len();
     let regs = 11 + code.vregs as usize;
     let succs = code.successors();
@@ -201,10 +201,20 @@ fn sensitive(code: &VCode) -> Vec<bool> {
         }
     };
     let depth = code.loop_depth();
+    // Each conditional jump on a value of unknown range splits the verifier's path; thousands
+    // of them in sequence (`if v == 1 then ... end` again and again) take it past its limit of
+    // a million instructions where a mask lets it decide most of them. Past a few dozen,
+    // every compared value keeps its mask.
+    let jumps = code
+        .insns
+        .iter()
+        .filter(|r| matches!(r.insn, Insn::Jmp { .. }))
+        .count();
+    let many = jumps > 48;
     for (i, rec) in code.insns.iter().enumerate() {
         match &rec.insn {
             // The verifier bounds a loop by the range of what its exit conditions compare.
-            Insn::Jmp { dst, .. } if depth[i] > 0 => {
+            Insn::Jmp { dst, .. } if depth[i] > 0 || many => {
                 mark(dst, &mut sens);
                 if let Insn::Jmp {
                     src: Src::Reg(s), ..
@@ -276,6 +286,22 @@ fn decided(op: JmpOp, w: u8, k: u64) -> Option<bool> {
             let (a, b) = (op.eval(0, k as i64), op.eval(hi as i64, k as i64));
             (a == b).then_some(a)
         }
+    }
+}
+
+/// Whether the conditional jump `insn` is taken, when the facts `st` on entry decide it.
+pub(super) fn taken(insn: &Insn<R>, st: &State) -> Option<bool> {
+    let Insn::Jmp { op, dst, src, .. } = *insn else {
+        return None;
+    };
+    let b = match src {
+        Src::Reg(r) => st[r.key()],
+        Src::Imm(k) => Val::Const(k as i64 as u64),
+    };
+    match (st[dst.key()], b) {
+        (Val::Const(x), Val::Const(y)) => Some(op.eval(x as i64, y as i64)),
+        (Val::Width(w), Val::Const(k)) => decided(op, w, k),
+        _ => None,
     }
 }
 
@@ -374,12 +400,7 @@ fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool]) -> Edit {
                     });
                 }
             }
-            let taken = match (a, b) {
-                (Val::Const(x), Val::Const(y)) => Some(op.eval(x as i64, y as i64)),
-                (Val::Width(w), Val::Const(k)) => decided(op, w, k),
-                _ => None,
-            };
-            return match taken {
+            return match taken(insn, sem) {
                 Some(true) => Edit::Replace(Insn::Ja { target }),
                 Some(false) => Edit::Drop,
                 None => Edit::Keep,
