@@ -98,7 +98,13 @@ pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
         Insn::Alu64 { op, dst, src: s } | Insn::Alu32 { op, dst, src: s } => {
             let wide = matches!(insn, Insn::Alu64 { .. });
             let (a, b) = (get(st, *dst), src(st, s, wide));
+            // The verifier learns nothing from division and modulo (Linux's
+            // `adjust_scalar_min_max_vals` leaves the result unbounded on the kernels ljbpf supports), so neither
+            // may what it is assumed to know.
+            let opaque =
+                !packet && matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod);
             st[dst.key()] = match (a, b) {
+                _ if opaque => UNKNOWN,
                 (Val::Const(x), Val::Const(y)) => Val::Const(alu(*op, wide, x, y)),
                 (_, Val::Const(y)) if *op == AluOp::Mov => Val::Const(y),
                 _ if wide => Val::Width(width_of(*op, a, b)),
@@ -191,7 +197,7 @@ pub(super) fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
 }
 
 /// Virtual registers whose value may reach a place where the verifier needs its range.
-fn sensitive(code: &VCode) -> Vec<bool> {
+pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
     let nv = code.vregs as usize;
     let mut sens = vec![false; nv];
     let mut flows: Vec<(usize, usize)> = Vec::new();
@@ -400,7 +406,13 @@ fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool]) -> Edit {
                     });
                 }
             }
-            return match taken(insn, sem) {
+            // A bounds check the verifier needs (the compared value later becomes a packet
+            // offset or an address) goes only when the verifier could decide it too.
+            let decided = match taken(insn, sem) {
+                Some(t) if !is_sensitive(&dst) || taken(insn, ver) == Some(t) => Some(t),
+                _ => None,
+            };
+            return match decided {
                 Some(true) => Edit::Replace(Insn::Ja { target }),
                 Some(false) => Edit::Drop,
                 None => Edit::Keep,

@@ -10,8 +10,9 @@
 
 use ljbpf_core::insn::{Insn, Label};
 
+use super::code::R;
 use super::code::{Rec, VCode};
-use super::facts::{analyse, taken, transfer};
+use super::facts::{analyse, sensitive, taken, transfer};
 use super::jumps::drop_dead;
 
 /// The label bound at instruction `at`, made if there is none.
@@ -27,17 +28,22 @@ fn label_at(code: &mut VCode, at: usize) -> Label {
 
 /// One round; whether it changed anything.
 fn round(code: &mut VCode) -> bool {
+    // A condition on a value whose range the verifier needs (a packet offset after a modulo)
+    // is threaded only where the verifier would know the outcome too: its bounds check stays.
     let facts = analyse(code, true);
+    let seen = analyse(code, false);
+    let sens = sensitive(code);
     let n = code.insns.len();
     // Jumps to send elsewhere, and fall-throughs to replace by a jump after the instruction.
     let mut retarget: Vec<(usize, Label)> = Vec::new();
     let mut insert: Vec<Option<Label>> = vec![None; n];
     for p in 0..n {
-        let Some(mut st) = facts[p].clone() else {
+        let (Some(mut st), Some(mut vst)) = (facts[p].clone(), seen[p].clone()) else {
             continue;
         };
         let insn = code.insns[p].insn;
         transfer(&insn, &mut st, true);
+        transfer(&insn, &mut vst, false);
         if code.insns[p].reloc.is_some() {
             continue;
         }
@@ -52,7 +58,13 @@ fn round(code: &mut VCode) -> bool {
             let Some(jump) = code.insns.get(j).map(|r| r.insn) else {
                 continue;
             };
-            let Some(go) = taken(&jump, &st) else {
+            let needed = match jump {
+                Insn::Jmp { dst: R::V(v), .. } => sens[v.0 as usize],
+                _ => true,
+            };
+            let Some(go) =
+                taken(&jump, &st).filter(|&go| !needed || taken(&jump, &vst) == Some(go))
+            else {
                 continue;
             };
             let dest_index = if go {

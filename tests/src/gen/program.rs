@@ -451,6 +451,15 @@ impl Hook {
         }
     }
 
+    /// What the program returns when a packet access falls outside the packet (the kind's
+    /// pass verdict: 0 for socket filters, `XDP_PASS`, `TC_ACT_OK`).
+    pub fn outside_verdict(self) -> u32 {
+        match self {
+            Hook::Socket | Hook::Tc => 0,
+            Hook::Xdp => 2,
+        }
+    }
+
     /// The frame `BPF_PROG_TEST_RUN` gets for `input`: the kernel strips 14 bytes before a
     /// socket filter runs, while XDP and tc programs see the frame from its first byte, so
     /// theirs is [`Input::packet`] without the 14 filler bytes (the same dissector offsets).
