@@ -82,6 +82,27 @@ fn width_of(op: AluOp, a: Val, b: Val) -> u8 {
     w.min(64)
 }
 
+/// Whether the verifier of the oldest kernel ljbpf supports bounds the result of `op` on a
+/// destination it knows as `a` and a source it knows as `b` (`wide`: a 64-bit operation).
+/// Linux 5.14 to 6.1 (`adjust_scalar_min_max_vals`, `check_alu_op`): with a source that is not
+/// a known constant, only `+`, `-` and `&` (and moves); with a constant, also `|`, `^`, shifts
+/// by less than the width and products of operands below 2^32 (2^16 for 32 bits:
+/// `scalar_min_max_mul`, `scalar32_min_max_mul`); never division, modulo or negation (the
+/// destination is marked unknown). Later kernels track more (`|` and `^` of registers, products
+/// of registers, division by a constant, negation), but a shift by a register is untracked even
+/// on 6.18 (`is_safe_to_compute_dst_reg_range` wants a constant), so the weakest is modelled.
+fn verifier_bounds(op: AluOp, wide: bool, a: Val, b: Val) -> bool {
+    let bits: u8 = if wide { 64 } else { 32 };
+    let known = matches!(b, Val::Const(_));
+    match op {
+        AluOp::Mov | AluOp::Add | AluOp::Sub | AluOp::And => true,
+        AluOp::Or | AluOp::Xor => known,
+        AluOp::Mul => known && a.width() <= bits / 2 && b.width() <= bits / 2,
+        AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => matches!(b, Val::Const(s) if s < u64::from(bits)),
+        AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod | AluOp::Neg => false,
+    }
+}
+
 /// The state after instruction `insn`; `packet`: whether packet loads and byte swaps are taken
 /// to clear high bits (false: only what the verifier knows).
 pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
@@ -98,15 +119,11 @@ pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
         Insn::Alu64 { op, dst, src: s } | Insn::Alu32 { op, dst, src: s } => {
             let wide = matches!(insn, Insn::Alu64 { .. });
             let (a, b) = (get(st, *dst), src(st, s, wide));
-            // The verifier learns nothing from division and modulo (Linux's
-            // `adjust_scalar_min_max_vals` leaves the result unbounded on the kernels ljbpf supports), so neither
-            // may what it is assumed to know.
-            let opaque =
-                !packet && matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod);
             st[dst.key()] = match (a, b) {
-                _ if opaque => UNKNOWN,
+                _ if !packet && !verifier_bounds(*op, wide, a, b) => UNKNOWN,
                 (Val::Const(x), Val::Const(y)) => Val::Const(alu(*op, wide, x, y)),
-                (_, Val::Const(y)) if *op == AluOp::Mov => Val::Const(y),
+                (_, Val::Const(y)) if *op == AluOp::Mov && wide => Val::Const(y),
+                (_, Val::Const(y)) if *op == AluOp::Mov => Val::Const(y as u32 as u64),
                 _ if wide => Val::Width(width_of(*op, a, b)),
                 _ => {
                     let low = |v: Val| Val::Width(v.width().min(32));
@@ -126,11 +143,13 @@ pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
             };
         }
         Insn::ToBe { dst, bits } => {
+            // Linux 6.1's `check_alu_op` marks a byte swap's result unknown, constant or not.
             st[dst.key()] = match (get(st, *dst), bits) {
+                _ if !packet => UNKNOWN,
                 (Val::Const(k), 16) => Val::Const(u64::from((k as u16).swap_bytes())),
                 (Val::Const(k), 32) => Val::Const(u64::from((k as u32).swap_bytes())),
                 (Val::Const(k), _) => Val::Const(k.swap_bytes()),
-                (_, 16 | 32) if packet => Val::Width(*bits),
+                (_, 16 | 32) => Val::Width(*bits),
                 _ => UNKNOWN,
             };
         }
@@ -547,5 +566,111 @@ pub fn run(code: &mut VCode) {
         if !changed {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ljbpf_core::insn::Reg;
+
+    use super::super::code::VReg;
+    use super::*;
+
+    fn v(n: u32) -> R {
+        R::V(VReg(n))
+    }
+
+    fn alu(wide: bool, op: AluOp, dst: R, src: Src<R>) -> Insn<R> {
+        if wide {
+            Insn::Alu64 { op, dst, src }
+        } else {
+            Insn::Alu32 { op, dst, src }
+        }
+    }
+
+    /// The fact on `v0` after `insns`, with everything known and with what the verifier knows.
+    fn after(insns: &[Insn<R>]) -> (Val, Val) {
+        let run = |packet: bool| {
+            let mut st = vec![UNKNOWN; 11 + 4];
+            for insn in insns {
+                transfer(insn, &mut st, packet);
+            }
+            st[v(0).key()]
+        };
+        (run(true), run(false))
+    }
+
+    /// `v0` and `v1` loaded as one byte each from the context.
+    fn bytes() -> Vec<Insn<R>> {
+        [v(0), v(1)]
+            .map(|dst| Insn::Ldx {
+                size: Size::B,
+                dst,
+                src: R::P(Reg(1)),
+                off: 0,
+            })
+            .to_vec()
+    }
+
+    #[test]
+    fn the_verifier_model_is_the_oldest_kernels() {
+        // A shift by a register is bounded by no kernel's verifier; `|`, `^` and `*` of two
+        // registers not by 6.1's; division never.
+        for op in [
+            AluOp::Rsh,
+            AluOp::Lsh,
+            AluOp::Or,
+            AluOp::Xor,
+            AluOp::Mul,
+            AluOp::Div,
+        ] {
+            for wide in [true, false] {
+                let mut insns = bytes();
+                insns.push(alu(wide, op, v(0), Src::Reg(v(1))));
+                let (sem, ver) = after(&insns);
+                assert!(
+                    op == AluOp::Lsh || sem.width() <= 32,
+                    "{op:?} {wide}: {sem:?}"
+                );
+                assert_eq!(ver, UNKNOWN, "{op:?} {wide}");
+            }
+        }
+        // With a constant source they are bounded (a shift only by less than the width).
+        for (op, k, w) in [(AluOp::Rsh, 3, 5), (AluOp::Lsh, 4, 12), (AluOp::Or, 7, 8)] {
+            let mut insns = bytes();
+            insns.push(alu(true, op, v(0), Src::Imm(k)));
+            assert_eq!(after(&insns), (Val::Width(w), Val::Width(w)), "{op:?}");
+        }
+        // `+`, `-` and `&` of registers are.
+        let mut insns = bytes();
+        insns.push(alu(true, AluOp::Add, v(0), Src::Reg(v(1))));
+        assert_eq!(after(&insns), (Val::Width(9), Val::Width(9)));
+        // A product is bounded only below 2^32 (2^16 in 32 bits).
+        let mut insns = bytes();
+        insns.push(alu(true, AluOp::Lsh, v(0), Src::Imm(30)));
+        insns.push(alu(true, AluOp::Mul, v(0), Src::Imm(3)));
+        assert_eq!(after(&insns), (Val::Width(40), UNKNOWN));
+        // Negation and byte swaps leave the destination unknown even of a constant.
+        let k = alu(true, AluOp::Mov, v(0), Src::Imm(5));
+        let neg = alu(true, AluOp::Neg, v(0), Src::Imm(0));
+        assert_eq!(after(&[k, neg]), (Val::Const(5u64.wrapping_neg()), UNKNOWN));
+        let swap = Insn::ToBe {
+            dst: v(0),
+            bits: 16,
+        };
+        assert_eq!(after(&[k, swap]), (Val::Const(0x500), UNKNOWN));
+    }
+
+    #[test]
+    fn a_32_bit_move_keeps_the_low_half_of_a_constant() {
+        let big = Insn::LdImm64 {
+            dst: v(1),
+            imm: 0x1_0000_0007,
+        };
+        let mov = alu(false, AluOp::Mov, v(0), Src::Reg(v(1)));
+        let mut insns = bytes();
+        insns.truncate(1);
+        insns.extend([big, mov]);
+        assert_eq!(after(&insns), (Val::Const(7), Val::Const(7)));
     }
 }
