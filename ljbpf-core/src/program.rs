@@ -130,6 +130,17 @@ program_classes! {
     Xdp          = "xdp",           "bpf.xdp",        "xdp",         6, XdpMd,            Kernel, DirectL2, 2, true, "4.8";
     Tc           = "tc",            "bpf.tc",         "classifier",  3, Skb,              Kernel, DirectL2, 0, true, "4.7";
     CgroupSkb    = "cgroup_skb",    "bpf.cgroup_skb", "cgroup_skb",  8, Skb,              Kernel, DirectL3, 1, true, "5.2";
+    // BPF_PROG_TYPE_RAW_TRACEPOINT: BPF_PROG_TEST_RUN runs it on a `u64` argument array since
+    // 5.10 (net/bpf/test_run.c, bpf_prog_test_run_raw_tp); the kind itself is 4.17.
+    RawTracepoint = "raw_tracepoint", "bpf.raw_tracepoint", "raw_tp", 17, RawArgs,      Kernel, None,     0, true, "4.17";
+    // BPF_PROG_TYPE_TRACING with attach type BPF_TRACE_RAW_TP, BPF_TRACE_FENTRY and
+    // BPF_TRACE_FEXIT: the target is a BTF id of the loading kernel (5.5, x86-64 JIT only).
+    // BPF_PROG_TEST_RUN of tracing programs only calls the kernel's own bpf_fentry_test*
+    // functions, so it tests nothing a probe attaches to: no test-run.
+    TpBtf        = "tp_btf",        "bpf.tp_btf",     "tp_btf",     26, BtfArgs,          Kernel, None,     0, false, "5.5";
+    Fentry       = "fentry",        "bpf.fentry",     "fentry",     26, BtfArgs,          Kernel, None,     0, false, "5.5";
+    Fexit        = "fexit",         "bpf.fexit",      "fexit",      26, BtfArgs,          Kernel, None,     0, false, "5.5";
+    PerfEvent    = "perf_event",    "bpf.perf_event", "perf_event",  7, PerfEventData,    Kernel, None,     0, false, "4.9";
 }
 
 /// The verdicts a program of a packet kind returns, as the names program functions see
@@ -227,6 +238,31 @@ pub enum ProgramKind {
         /// `true` for a uretprobe (function return).
         ret: bool,
     },
+    /// `bpf.raw_tracepoint('name', fn)`: the tracepoint's arguments as `u64`s, by position.
+    RawTracepoint {
+        /// Tracepoint name without category, e.g. `sched_switch`.
+        name: Name,
+    },
+    /// `bpf.tp_btf('name', fn)`: the tracepoint's arguments by name and type from the kernel's
+    /// BTF (`btf_trace_<name>`).
+    TpBtf {
+        /// Tracepoint name without category, e.g. `sched_switch`.
+        name: Name,
+    },
+    /// `bpf.fentry('function', fn)` or `bpf.fexit('function', fn)`: a kernel function's
+    /// arguments by name and type from its BTF prototype, and at exit its return value.
+    Fentry {
+        /// Kernel function name.
+        function: Name,
+        /// `true` for fexit (function return).
+        ret: bool,
+    },
+    /// `bpf.perf_event({ type = ..., config = ..., frequency = ... }, fn)`: runs on a perf
+    /// event's samples (a software clock, a hardware counter), on every CPU.
+    PerfEvent {
+        /// The event to sample, as declared; the bindings may attach it with other values.
+        event: PerfEventSpec,
+    },
     /// `bpf.xdp([iface,] fn)`.
     Xdp {
         /// Interface to attach to; `None` means the caller names one.
@@ -250,6 +286,114 @@ pub enum ProgramKind {
     },
 }
 
+/// A perf event to sample: `perf_event_open(2)`'s `type`, `config` and sampling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PerfEventSpec {
+    /// `perf_event_attr.type` (see [`PerfType`]).
+    pub perf_type: u32,
+    /// `perf_event_attr.config`: which event of the type.
+    pub config: u64,
+    /// How often it samples.
+    pub sample: Sample,
+}
+
+/// How often a perf event samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sample {
+    /// This many samples per second (`freq = 1`, `sample_freq`).
+    Frequency(u64),
+    /// One sample every this many events (`sample_period`).
+    Period(u64),
+}
+
+macro_rules! perf_names {
+    ($(#[$doc:meta])* $table:ident: $($name:literal = $value:literal,)*) => {
+        $(#[$doc])*
+        pub const $table: &[(&str, u64)] = &[$(($name, $value),)*];
+    };
+}
+
+perf_names! {
+    /// `perf_event_attr.type` names (`enum perf_type_id`, include/uapi/linux/perf_event.h).
+    PERF_TYPES:
+    "hardware" = 0, "software" = 1, "tracepoint" = 2, "hw_cache" = 3, "raw" = 4,
+    "breakpoint" = 5,
+}
+
+perf_names! {
+    /// `config` names of `software` events (`enum perf_sw_ids`).
+    PERF_SOFTWARE:
+    "cpu_clock" = 0, "task_clock" = 1, "page_faults" = 2, "context_switches" = 3,
+    "cpu_migrations" = 4, "page_faults_min" = 5, "page_faults_maj" = 6,
+    "alignment_faults" = 7, "emulation_faults" = 8, "dummy" = 9, "bpf_output" = 10,
+    "cgroup_switches" = 11,
+}
+
+perf_names! {
+    /// `config` names of `hardware` events (`enum perf_hw_id`).
+    PERF_HARDWARE:
+    "cpu_cycles" = 0, "instructions" = 1, "cache_references" = 2, "cache_misses" = 3,
+    "branch_instructions" = 4, "branch_misses" = 5, "bus_cycles" = 6,
+    "stalled_cycles_frontend" = 7, "stalled_cycles_backend" = 8, "ref_cpu_cycles" = 9,
+}
+
+/// `PERF_TYPE_HARDWARE`.
+pub const PERF_TYPE_HARDWARE: u32 = 0;
+/// `PERF_TYPE_SOFTWARE`.
+pub const PERF_TYPE_SOFTWARE: u32 = 1;
+
+impl PerfEventSpec {
+    /// The number of a `type` name (`software`), or `None`.
+    pub fn type_named(name: &str) -> Option<u32> {
+        PERF_TYPES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v as u32)
+    }
+
+    /// The number of a `config` name of `perf_type` (`cpu_clock` of `software`), or `None`
+    /// (only software and hardware events have names).
+    pub fn config_named(perf_type: u32, name: &str) -> Option<u64> {
+        let table = match perf_type {
+            PERF_TYPE_SOFTWARE => PERF_SOFTWARE,
+            PERF_TYPE_HARDWARE => PERF_HARDWARE,
+            _ => return None,
+        };
+        table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+    }
+
+    /// The `config` names of `perf_type` (empty for types without names).
+    pub fn config_names(perf_type: u32) -> Vec<&'static str> {
+        match perf_type {
+            PERF_TYPE_SOFTWARE => PERF_SOFTWARE.iter().map(|(n, _)| *n).collect(),
+            PERF_TYPE_HARDWARE => PERF_HARDWARE.iter().map(|(n, _)| *n).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `software/cpu_clock`, `hardware/3`: the event for messages.
+    pub fn describe(&self) -> String {
+        let ty = PERF_TYPES
+            .iter()
+            .find(|(_, v)| *v == u64::from(self.perf_type))
+            .map_or_else(|| self.perf_type.to_string(), |(n, _)| n.to_string());
+        let names = match self.perf_type {
+            PERF_TYPE_SOFTWARE => PERF_SOFTWARE,
+            PERF_TYPE_HARDWARE => PERF_HARDWARE,
+            _ => &[],
+        };
+        let config = names
+            .iter()
+            .find(|(_, v)| *v == self.config)
+            .map_or_else(|| self.config.to_string(), |(n, _)| n.to_string());
+        let sample = match self.sample {
+            Sample::Frequency(f) => format!("{f} Hz"),
+            Sample::Period(p) => format!("every {p}"),
+        };
+        format!("{ty}/{config} {sample}")
+    }
+}
+
 impl ProgramKind {
     /// The row of the program-kind table.
     pub fn class(&self) -> ProgramClass {
@@ -260,6 +404,11 @@ impl ProgramKind {
             ProgramKind::Kprobe { ret: true, .. } => ProgramClass::Kretprobe,
             ProgramKind::Uprobe { ret: false, .. } => ProgramClass::Uprobe,
             ProgramKind::Uprobe { ret: true, .. } => ProgramClass::Uretprobe,
+            ProgramKind::RawTracepoint { .. } => ProgramClass::RawTracepoint,
+            ProgramKind::TpBtf { .. } => ProgramClass::TpBtf,
+            ProgramKind::Fentry { ret: false, .. } => ProgramClass::Fentry,
+            ProgramKind::Fentry { ret: true, .. } => ProgramClass::Fexit,
+            ProgramKind::PerfEvent { .. } => ProgramClass::PerfEvent,
             ProgramKind::Xdp { .. } => ProgramClass::Xdp,
             ProgramKind::Tc { .. } => ProgramClass::Tc,
             ProgramKind::CgroupSkb { .. } => ProgramClass::CgroupSkb,
@@ -280,7 +429,11 @@ impl ProgramKind {
             ProgramKind::CgroupSkb { path, .. } => path.is_some(),
             ProgramKind::Tracepoint { .. }
             | ProgramKind::Kprobe { .. }
-            | ProgramKind::Uprobe { .. } => true,
+            | ProgramKind::Uprobe { .. }
+            | ProgramKind::RawTracepoint { .. }
+            | ProgramKind::TpBtf { .. }
+            | ProgramKind::Fentry { .. }
+            | ProgramKind::PerfEvent { .. } => true,
         }
     }
 
@@ -299,7 +452,11 @@ impl ProgramKind {
             | ProgramKind::Kprobe { .. }
             | ProgramKind::Uprobe { .. }
             | ProgramKind::Xdp { .. }
-            | ProgramKind::Tc { .. } => None,
+            | ProgramKind::Tc { .. }
+            | ProgramKind::RawTracepoint { .. }
+            | ProgramKind::TpBtf { .. }
+            | ProgramKind::Fentry { .. }
+            | ProgramKind::PerfEvent { .. } => None,
         }
     }
 
@@ -311,7 +468,9 @@ impl ProgramKind {
     /// (libbpf's `SEC_DEF("socket", ...)` takes no suffix: `socket/<name>` is "failed to guess
     /// program type"). Programs with the same section share it. XDP programs are in `xdp`, tc
     /// programs in `classifier` (the name both aya and libbpf 1.x read as `sched_cls`), cgroup
-    /// skb programs in `cgroup_skb/ingress` or `cgroup_skb/egress`.
+    /// skb programs in `cgroup_skb/ingress` or `cgroup_skb/egress`. The tracing kinds follow
+    /// libbpf's forms too: `raw_tp/<name>`, `tp_btf/<name>`, `fentry/<function>`,
+    /// `fexit/<function>`, and `perf_event` without suffix.
     pub fn section(&self) -> String {
         let prefix = self.class().section_prefix();
         match self {
@@ -321,6 +480,11 @@ impl ProgramKind {
                 prefix.to_string()
             }
             ProgramKind::Uprobe { path, symbol, .. } => format!("{prefix}/{path}:{symbol}"),
+            ProgramKind::RawTracepoint { name } | ProgramKind::TpBtf { name } => {
+                format!("{prefix}/{name}")
+            }
+            ProgramKind::Fentry { function, .. } => format!("{prefix}/{function}"),
+            ProgramKind::PerfEvent { .. } => prefix.to_string(),
             ProgramKind::CgroupSkb { direction, .. } => format!("{prefix}/{direction}"),
         }
     }
@@ -334,6 +498,11 @@ impl ProgramKind {
             ProgramKind::SocketFilter { iface: None } => "socket filter".to_string(),
             ProgramKind::Kprobe { function, .. } => format!("{kind} {function}"),
             ProgramKind::Uprobe { path, symbol, .. } => format!("{kind} {path}:{symbol}"),
+            ProgramKind::RawTracepoint { name } | ProgramKind::TpBtf { name } => {
+                format!("{kind} {name}")
+            }
+            ProgramKind::Fentry { function, .. } => format!("{kind} {function}"),
+            ProgramKind::PerfEvent { event } => format!("{kind} {}", event.describe()),
             ProgramKind::Xdp { iface: Some(iface) } => format!("{kind} on {iface}"),
             ProgramKind::Xdp { iface: None } => kind.to_string(),
             ProgramKind::Tc {

@@ -7,23 +7,32 @@ use std::path::Path;
 
 use aya::maps::Map;
 use aya::programs::cgroup_skb::{CgroupSkbAttachType, CgroupSkbLink};
+use aya::programs::fentry::FEntryLink;
+use aya::programs::fexit::FExitLink;
 use aya::programs::kprobe::KProbeLink;
+use aya::programs::perf_event::{PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy};
+use aya::programs::raw_trace_point::RawTracePointLink;
 use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType};
+use aya::programs::tp_btf::BtfTracePointLink;
 use aya::programs::trace_point::TracePointLink;
 use aya::programs::uprobe::{UProbeLink, UProbeScope};
 use aya::programs::xdp::XdpLink;
 use aya::programs::{
-    CgroupAttachMode, CgroupSkb, ProbeKind, Program, ProgramError, SchedClassifier, SocketFilter,
-    Xdp, XdpMode,
+    CgroupAttachMode, CgroupSkb, ProbeKind, Program, ProgramError, RawTracePoint,
+    RawTracePointRunOptions, SchedClassifier, SocketFilter, Xdp, XdpMode,
 };
-use aya::{Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel};
+use aya::{Btf, Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel};
 
-use ljbpf_core::program::{Direction, ProgramClass};
+use ljbpf_core::program::{Direction, PerfEventSpec, ProgramClass, Sample};
 
 use crate::{ensure_tracefs, Error, ProbeSpec, ProgramInfo, ProgramKind, VerifierError};
 
 /// Extra room in the test-run output buffer beyond the input size.
 const TEST_RUN_SLACK: usize = 256;
+
+/// `ENOTSUPP` (include/linux/errno.h, kernel-internal): what the kernel answers for a BPF
+/// trampoline it cannot build (no JIT, or an architecture without trampolines).
+const ENOTSUPP: i32 = 524;
 
 /// `ETH_P_ALL` (include/uapi/linux/if_ether.h): receive every protocol.
 const ETH_P_ALL: u16 = 0x0003;
@@ -94,12 +103,18 @@ pub struct TestRun {
     pub data_out: Vec<u8>,
 }
 
-/// A link the probe owns; dropping it detaches (and removes any kprobe/uprobe event).
+/// A link the probe owns; dropping it detaches (and removes any kprobe/uprobe event, closes
+/// any perf event).
 #[derive(Debug)]
 enum Link {
     TracePoint(#[allow(dead_code)] TracePointLink),
     KProbe(#[allow(dead_code)] KProbeLink),
     UProbe(#[allow(dead_code)] UProbeLink),
+    RawTracePoint(#[allow(dead_code)] RawTracePointLink),
+    BtfTracePoint(#[allow(dead_code)] BtfTracePointLink),
+    FEntry(#[allow(dead_code)] FEntryLink),
+    FExit(#[allow(dead_code)] FExitLink),
+    PerfEvent(#[allow(dead_code)] PerfEventLink),
     Xdp(#[allow(dead_code)] XdpLink),
     /// A tcx link, or a netlink filter on a `clsact` qdisc of the interface `qdisc` names
     /// when the probe created that qdisc (removed with the last of its filters).
@@ -109,6 +124,20 @@ enum Link {
         qdisc: Option<u32>,
     },
     CgroupSkb(#[allow(dead_code)] CgroupSkbLink),
+}
+
+/// Where and how [`Probe::attach_perf_event`] opens a perf event program's events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PerfAttach {
+    /// The event and its sampling; `None` keeps what the probe file declared.
+    pub event: Option<PerfEventSpec>,
+    /// The CPUs to open it on; `None` means every online CPU.
+    pub cpus: Option<Vec<u32>>,
+    /// Only this process (and, with `inherit`, the children it starts later); `None` means
+    /// every process.
+    pub pid: Option<u32>,
+    /// With `pid`: also count children the process starts after the attach.
+    pub inherit: bool,
 }
 
 /// A loaded probe file.
@@ -144,8 +173,9 @@ impl Probe {
             ensure_tracefs()?;
         }
         let mut ebpf = load_object(spec)?;
+        let mut btf = None;
         for info in spec.programs {
-            load_program(&mut ebpf, spec, info).map_err(|e| explain(spec, e))?;
+            load_program(&mut ebpf, &mut btf, spec, info).map_err(|e| explain(spec, e))?;
         }
         Ok(Self {
             links: Vec::new(),
@@ -257,9 +287,130 @@ impl Probe {
                 let link = uprobe.take_link(id).map_err(attach_error)?;
                 self.links.push((info.name, Link::UProbe(link)));
             }
+            ProgramKind::RawTracepoint { name } => {
+                let raw: &mut RawTracePoint = self.program_mut(info)?;
+                let id = raw.attach(name).map_err(attach_error)?;
+                let link = raw.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::RawTracePoint(link)));
+            }
+            ProgramKind::TpBtf { .. } => {
+                let tp: &mut aya::programs::BtfTracePoint = self.program_mut(info)?;
+                let id = tp.attach().map_err(|e| trampoline_error(info, e))?;
+                let link = tp.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::BtfTracePoint(link)));
+            }
+            ProgramKind::Fentry { ret: false, .. } => {
+                let fentry: &mut aya::programs::FEntry = self.program_mut(info)?;
+                let id = fentry.attach().map_err(|e| trampoline_error(info, e))?;
+                let link = fentry.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::FEntry(link)));
+            }
+            ProgramKind::Fentry { ret: true, .. } => {
+                let fexit: &mut aya::programs::FExit = self.program_mut(info)?;
+                let id = fexit.attach().map_err(|e| trampoline_error(info, e))?;
+                let link = fexit.take_link(id).map_err(attach_error)?;
+                self.links.push((info.name, Link::FExit(link)));
+            }
+            ProgramKind::PerfEvent { .. } => {
+                return self.attach_perf_event(program, &PerfAttach::default());
+            }
         }
         self.attached.insert(info.name);
         Ok(())
+    }
+
+    /// Attaches perf event program `program` with `options`: one `perf_event_open(2)` per
+    /// CPU (every online CPU unless `options.cpus` says), for every process or only
+    /// `options.pid`. The events close when the program is detached or the probe dropped (and
+    /// when the process dies: they are fds). Attaching an attached program does nothing.
+    pub fn attach_perf_event(&mut self, program: &str, options: &PerfAttach) -> Result<(), Error> {
+        let info = self.info(program)?;
+        if self.attached.contains(info.name) {
+            return Ok(());
+        }
+        let ProgramKind::PerfEvent { event: declared } = &info.kind else {
+            return Err(Error::WrongKind {
+                program: info.name.to_string(),
+                kind: info.kind.as_str(),
+                operation: "attach_perf_event",
+                expected: ProgramClass::PerfEvent.name(),
+            });
+        };
+        let event = options.event.unwrap_or(*declared);
+        let target = format!("{} {}", info.kind.as_str(), event.describe());
+        let attach_error = |source: ProgramError| Error::Attach {
+            program: info.name.to_string(),
+            target: target.clone(),
+            source: Box::new(source),
+        };
+        let cpus = match &options.cpus {
+            Some(cpus) => cpus.clone(),
+            None => aya::util::online_cpus().map_err(|(path, source)| Error::OnlineCpus {
+                path: path.into(),
+                source,
+            })?,
+        };
+        let config = PerfEventConfig::Pmu {
+            pmu_type: event.perf_type,
+            config: event.config,
+        };
+        let sample = match event.sample {
+            Sample::Frequency(f) => SamplePolicy::Frequency(f),
+            Sample::Period(p) => SamplePolicy::Period(p),
+        };
+        let perf: &mut aya::programs::PerfEvent = self.program_mut(info)?;
+        let mut links = Vec::new();
+        for cpu in cpus {
+            let scope = match options.pid {
+                Some(pid) => PerfEventScope::OneProcess {
+                    pid,
+                    cpu: Some(cpu),
+                },
+                None => PerfEventScope::AllProcessesOneCpu { cpu },
+            };
+            let inherit = options.pid.is_some() && options.inherit;
+            // On failure the links opened so far drop here, closing their events.
+            let id = perf
+                .attach(config, scope, sample, inherit)
+                .map_err(attach_error)?;
+            links.push(perf.take_link(id).map_err(attach_error)?);
+        }
+        self.links.extend(
+            links
+                .into_iter()
+                .map(|link| (info.name, Link::PerfEvent(link))),
+        );
+        self.attached.insert(info.name);
+        Ok(())
+    }
+
+    /// Runs raw tracepoint `program` once with `BPF_PROG_TEST_RUN` on `args` (its
+    /// `ctx.arg0`, `ctx.arg1`, ...; at most 12, the rest are 0) and returns its return value.
+    /// Needs Linux 5.10.
+    pub fn test_run_raw(&self, program: &str, args: &[u64]) -> Result<u32, Error> {
+        let info = self.info(program)?;
+        let run_error = |source: ProgramError| Error::TestRun {
+            program: info.name.to_string(),
+            source: Box::new(source),
+        };
+        let raw: &RawTracePoint = self.program(info)?;
+        let mut opts = RawTracePointRunOptions::new();
+        if args.len() > opts.args.len() {
+            return Err(run_error(ProgramError::SyscallError(
+                aya::sys::SyscallError {
+                    call: "bpf_prog_test_run",
+                    io_error: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} arguments given; raw tracepoints have at most 12",
+                            args.len()
+                        ),
+                    ),
+                },
+            )));
+        }
+        opts.args[..args.len()].copy_from_slice(args);
+        Ok(raw.test_run(opts).map_err(run_error)?.return_value)
     }
 
     /// Attaches XDP program `program` to interface `iface` in `mode` (with a BPF link where
@@ -593,6 +744,23 @@ impl Probe {
         }
     }
 
+    fn program<'a, T>(&'a self, info: &ProgramInfo) -> Result<&'a T, Error>
+    where
+        &'a T: TryFrom<&'a Program, Error = ProgramError>,
+    {
+        let program = self
+            .ebpf
+            .program(info.name)
+            .ok_or_else(|| self.unknown(info))?;
+        let found = aya_kind(program);
+        program.try_into().map_err(|_| Error::WrongKind {
+            program: info.name.to_string(),
+            kind: found,
+            operation: "this operation",
+            expected: info.kind.as_str(),
+        })
+    }
+
     fn program_mut<'a, T>(&'a mut self, info: &ProgramInfo) -> Result<&'a mut T, Error>
     where
         &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
@@ -620,12 +788,25 @@ impl Drop for Probe {
 }
 
 /// Loads one program of an already parsed object into the verifier, checking that the ELF
-/// section agrees with the spec's kind.
+/// section agrees with the spec's kind. `btf` holds the kernel's BTF once a BTF-typed program
+/// (whose target is a BTF id of the loading kernel) needed it.
 pub(crate) fn load_program(
     ebpf: &mut Ebpf,
+    btf: &mut Option<Btf>,
     spec: &ProbeSpec,
     info: &ProgramInfo,
 ) -> Result<(), Error> {
+    if matches!(
+        info.kind,
+        ProgramKind::TpBtf { .. } | ProgramKind::Fentry { .. }
+    ) && btf.is_none()
+    {
+        *btf = Some(Btf::from_sys_fs().map_err(|source| Error::KernelBtf {
+            program: info.name.to_string(),
+            target: info.kind.target(),
+            source: Box::new(source),
+        })?);
+    }
     let program = ebpf
         .program_mut(info.name)
         .ok_or_else(|| Error::UnknownProgram {
@@ -649,6 +830,25 @@ pub(crate) fn load_program(
         {
             p.load()
         }
+        (ProgramKind::RawTracepoint { .. }, Program::RawTracePoint(p)) => p.load(),
+        (ProgramKind::PerfEvent { .. }, Program::PerfEvent(p)) => p.load(),
+        (ProgramKind::TpBtf { name }, Program::BtfTracePoint(p)) => {
+            p.load(name, btf.as_ref().expect("loaded above"))
+        }
+        (
+            ProgramKind::Fentry {
+                function,
+                ret: false,
+            },
+            Program::FEntry(p),
+        ) => p.load(function, btf.as_ref().expect("loaded above")),
+        (
+            ProgramKind::Fentry {
+                function,
+                ret: true,
+            },
+            Program::FExit(p),
+        ) => p.load(function, btf.as_ref().expect("loaded above")),
         _ => {
             return Err(Error::WrongKind {
                 program: info.name.to_string(),
@@ -659,6 +859,19 @@ pub(crate) fn load_program(
         }
     };
     result.map_err(|source| match source {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } if trampoline_refused(info, &io_error, &verifier_log.to_string()) => {
+            Error::NoTrampoline {
+                program: info.name.to_string(),
+                target: info.kind.target(),
+                source: Box::new(ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                }),
+            }
+        }
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -679,12 +892,51 @@ fn aya_kind(program: &Program) -> &'static str {
         Program::KProbe(_) => ProgramClass::Kprobe,
         Program::UProbe(p) if matches!(p.kind(), ProbeKind::Return) => ProgramClass::Uretprobe,
         Program::UProbe(_) => ProgramClass::Uprobe,
+        Program::RawTracePoint(_) => ProgramClass::RawTracepoint,
+        Program::BtfTracePoint(_) => ProgramClass::TpBtf,
+        Program::FEntry(_) => ProgramClass::Fentry,
+        Program::FExit(_) => ProgramClass::Fexit,
+        Program::PerfEvent(_) => ProgramClass::PerfEvent,
         Program::Xdp(_) => ProgramClass::Xdp,
         Program::SchedClassifier(_) => ProgramClass::Tc,
         Program::CgroupSkb(_) => ProgramClass::CgroupSkb,
         _ => return "program type ljbpf does not use",
     };
     class.name()
+}
+
+/// Whether a failed load of a trampoline-based program was refused before the verifier ran:
+/// ENOTSUPP, or EPERM (as root) with an empty log, which is what a kernel that cannot attach
+/// trampolines answers (seen on a virtualised Linux 6.18 whose kprobes are off too).
+fn trampoline_refused(info: &ProgramInfo, error: &io::Error, log: &str) -> bool {
+    let trampoline = matches!(
+        info.kind,
+        ProgramKind::Fentry { .. } | ProgramKind::TpBtf { .. }
+    );
+    let errno = error.raw_os_error();
+    trampoline && (errno == Some(ENOTSUPP) || (errno == Some(libc::EPERM) && log.trim().is_empty()))
+}
+
+/// An attach error of a trampoline-based program, explained when the kernel cannot build
+/// trampolines at all.
+fn trampoline_error(info: &ProgramInfo, source: ProgramError) -> Error {
+    let enotsupp = match &source {
+        ProgramError::SyscallError(e) => e.io_error.raw_os_error() == Some(ENOTSUPP),
+        _ => false,
+    };
+    if enotsupp {
+        Error::NoTrampoline {
+            program: info.name.to_string(),
+            target: info.kind.target(),
+            source: Box::new(source),
+        }
+    } else {
+        Error::Attach {
+            program: info.name.to_string(),
+            target: info.kind.target(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Whether tc programs attach as tcx links (Linux 6.6), as aya decides.

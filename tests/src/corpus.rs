@@ -15,4 +15,8 @@ ljbpf_runtime::include_probe!("structs");
 ljbpf_runtime::include_probe!("syscount");
 ljbpf_runtime::include_probe!("tc");
 ljbpf_runtime::include_probe!("write");
+ljbpf_runtime::include_probe!("raw_tp");
+ljbpf_runtime::include_probe!("tp_btf");
+ljbpf_runtime::include_probe!("fentry");
+ljbpf_runtime::include_probe!("perf_event");
 ljbpf_runtime::include_probe!("xdp");

@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use ljbpf_core::map::Binding;
-use ljbpf_core::program::{Direction, ProgramKind};
+use ljbpf_core::program::{Direction, ProgramKind, Sample};
 use ljbpf_core::reloc::RelocKind;
 
 use crate::artifact::CompiledProbe;
@@ -222,6 +222,28 @@ fn kind_tokens(kind: &ProgramKind) -> TokenStream {
             let (p, s) = (name(path), name(symbol));
             quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #p, symbol: #s, ret: #ret })
         }
+        ProgramKind::RawTracepoint { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::RawTracepoint { name: #n })
+        }
+        ProgramKind::TpBtf { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::TpBtf { name: #n })
+        }
+        ProgramKind::Fentry { function, ret } => {
+            let f = name(function);
+            quote!(::ljbpf_runtime::ProgramKind::Fentry { function: #f, ret: #ret })
+        }
+        ProgramKind::PerfEvent { event } => {
+            let (t, c) = (event.perf_type, event.config);
+            let sample = match event.sample {
+                Sample::Frequency(f) => quote!(::ljbpf_runtime::Sample::Frequency(#f)),
+                Sample::Period(p) => quote!(::ljbpf_runtime::Sample::Period(#p)),
+            };
+            quote!(::ljbpf_runtime::ProgramKind::PerfEvent {
+                event: ::ljbpf_runtime::PerfEventSpec { perf_type: #t, config: #c, sample: #sample }
+            })
+        }
         ProgramKind::Xdp { iface } => {
             let i = opt(iface);
             quote!(::ljbpf_runtime::ProgramKind::Xdp { iface: #i })
@@ -246,7 +268,8 @@ fn direction_tokens(d: Direction) -> TokenStream {
 
 /// `attach_<program>(...)`: no arguments where the probe file names the target; the
 /// interface and XDP mode, the interface, direction and tc priority, or the cgroup for the
-/// packet kinds, whose targets are usually chosen at run time.
+/// packet kinds, whose targets are usually chosen at run time; the perf event options for
+/// perf event programs.
 fn attach_method(attach: &Ident, name: &str, kind: &ProgramKind) -> TokenStream {
     match kind {
         ProgramKind::Xdp { .. } => {
@@ -282,10 +305,25 @@ fn attach_method(attach: &Ident, name: &str, kind: &ProgramKind) -> TokenStream 
                 }
             }
         }
+        ProgramKind::PerfEvent { event } => {
+            let doc = format!(
+                "Attaches perf event program `{name}` (declared: {}; `attach_all` uses that on every CPU) with `options`: another event or sampling, some CPUs, one process.",
+                event.describe()
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, options: &::ljbpf_runtime::PerfAttach) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_perf_event(#name, options)
+                }
+            }
+        }
         ProgramKind::Tracepoint { .. }
         | ProgramKind::SocketFilter { .. }
         | ProgramKind::Kprobe { .. }
-        | ProgramKind::Uprobe { .. } => {
+        | ProgramKind::Uprobe { .. }
+        | ProgramKind::RawTracepoint { .. }
+        | ProgramKind::TpBtf { .. }
+        | ProgramKind::Fentry { .. } => {
             let doc = format!("Attaches program `{name}` ({}).", kind.as_str());
             quote! {
                 #[doc = #doc]
@@ -484,7 +522,19 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
         let attach = names::method_ident("attach_", &p.name);
         prog_methods.push(attach_method(&attach, &p.name, &p.kind));
-        if p.kind.class().test_run() {
+        if let ProgramKind::RawTracepoint { .. } = &p.kind {
+            let tr = names::method_ident("test_run_", &p.name);
+            let doc = format!(
+                "Runs raw tracepoint `{}` once with BPF_PROG_TEST_RUN on `args` (`ctx.arg0`, ...; at most 12) and returns its return value (Linux 5.10+).",
+                p.name
+            );
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #tr(&self, args: &[u64]) -> Result<u32, ::ljbpf_runtime::Error> {
+                    self.inner.test_run_raw(#name, args)
+                }
+            });
+        } else if p.kind.class().test_run() {
             let tr = names::method_ident("test_run_", &p.name);
             let doc = match p.kind {
                 ProgramKind::Xdp { .. } | ProgramKind::Tc { .. } => format!(

@@ -44,6 +44,22 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The context's `data` and `data_end` pointers (at `data_at`, `end_at`), loaded afresh:
+    /// the verifier forgets packet bounds at every helper call.
+    pub(super) fn load_packet_pointers(&mut self, data_at: i16, end_at: i16) -> (VReg, VReg) {
+        let data = self.tmp();
+        let end = self.tmp();
+        for (dst, off) in [(data, data_at), (end, end_at)] {
+            self.e(Insn::Ldx {
+                size: Size::W,
+                dst: R::V(dst),
+                src: R::P(Reg::R6),
+                off,
+            });
+        }
+        (data, end)
+    }
+
     /// A register and an instruction offset that address `size` bytes at packet offset
     /// `off` (+ `dynoff`), after the bounds check; a failed check leaves the program.
     pub(super) fn packet_addr(
@@ -80,20 +96,7 @@ impl<'a> Lowerer<'a> {
             // Always outside: no packet is this long (or starts before its first byte).
             self.e(Insn::Ja { target: out });
         }
-        let data = self.tmp();
-        let end = self.tmp();
-        self.e(Insn::Ldx {
-            size: Size::W,
-            dst: R::V(data),
-            src: R::P(Reg::R6),
-            off: data_at,
-        });
-        self.e(Insn::Ldx {
-            size: Size::W,
-            dst: R::V(end),
-            src: R::P(Reg::R6),
-            off: end_at,
-        });
+        let (data, end) = self.load_packet_pointers(data_at, end_at);
         let (reach, at) = match dynamic {
             Some(t) => {
                 self.alu(AluOp::Add, data, Src::Reg(t));

@@ -9,8 +9,9 @@
 //! range, a read gives 0 and a write (or `xadd`) does nothing.
 //!
 //! `d(a, b)` with a run-time bound is a [`Val::RtSlice`]: compared with a string, it checks
-//! once that `0 <= a < b <= skb.len` (else the program ends with 0, the packet-edge rule of
-//! every packet read), then its length, then the bytes.
+//! once that `0 <= a < b <= length` (the skb's `len`, or `data_end - data` with direct packet
+//! access; else the program ends with its kind's pass verdict, the packet-edge rule of every
+//! packet read), then its length, then the bytes.
 
 use super::*;
 
@@ -245,28 +246,18 @@ impl Lowerer<'_> {
         });
         // The packet's length: `skb->len` where packets are read with LD_ABS, else what lies
         // between the context's `data` and `data_end` (XDP, tc, cgroup skb).
-        let n = self.tmp();
+        let n;
         if self.packet_direct() {
             let Some((data_at, end_at)) = self.context().data_pointers() else {
                 return Err(
                     self.err("internal error: direct packet access without packet pointers")
                 );
             };
-            let data = self.tmp();
-            self.e(Insn::Ldx {
-                size: Size::W,
-                dst: R::V(data),
-                src: R::P(Reg::R6),
-                off: data_at,
-            });
-            self.e(Insn::Ldx {
-                size: Size::W,
-                dst: R::V(n),
-                src: R::P(Reg::R6),
-                off: end_at,
-            });
+            let data;
+            (data, n) = self.load_packet_pointers(data_at, end_at);
             self.alu(AluOp::Sub, n, Src::Reg(data));
         } else {
+            n = self.tmp();
             let Some(len_field) = Context::Skb.field(Arch::X86_64, "len") else {
                 return Err(self.err("internal error: no skb len field"));
             };

@@ -19,6 +19,8 @@ use ljbpf_core::program::{Memory, PacketAccess, ProgramKind};
 
 use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
+use crate::kernel::btf::Btf;
+use crate::kernel::funcs::FuncArgs;
 use crate::lua::bc::{Ins, Op};
 use crate::lua::decode::{Const, Proto};
 use crate::mir::{Rec, Reloc, VCode, VReg, R};
@@ -73,6 +75,10 @@ pub struct Env<'a> {
     pub kind: &'a ProgramKind,
     /// The tracepoint's format, for tracepoint programs.
     pub tracepoint: Option<&'a TracepointFormat>,
+    /// The arguments of BTF-typed programs (tp_btf, fentry, fexit).
+    pub args: Option<&'a FuncArgs>,
+    /// The kernel's BTF, for the structs behind BTF-typed pointers.
+    pub kernel_btf: Option<&'a Btf>,
 }
 
 /// The result of lowering one program function.

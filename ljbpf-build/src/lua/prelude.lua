@@ -152,6 +152,28 @@ function bpf.uprobe(spec, fn, retprobe)
   end
   return program('uprobe', fn, { target = spec, ret = retprobe and true or false })
 end
+-- Tracing kinds (docs/kinds-tracing.md): a name, or for perf events a table the loader reads.
+local function named(ctor, what, section)
+  return function(name, fn)
+    if type(name) ~= 'string' or not name:match('^[%w_.]+$') then
+      error('bpf.' .. ctor .. ': expected a ' .. what .. ' name, got ' .. (type(name) == 'string' and ('"' .. name .. '"') or type(name)), 2)
+    end
+    if type(fn) ~= 'function' then error('bpf.' .. ctor .. ': the program must be a function, got ' .. type(fn), 2) end
+    return program(section, fn, { target = name })
+  end
+end
+bpf.raw_tracepoint = named('raw_tracepoint', 'tracepoint', 'raw_tp')
+bpf.tp_btf = named('tp_btf', 'tracepoint', 'tp_btf')
+bpf.fentry = named('fentry', 'kernel function', 'fentry')
+bpf.fexit = named('fexit', 'kernel function', 'fexit')
+function bpf.perf_event(spec, fn)
+  if type(spec) ~= 'table' then
+    error('bpf.perf_event: expected { type = \'software\', config = \'cpu_clock\', frequency = 99 }, got ' .. type(spec), 2)
+  end
+  if type(fn) ~= 'function' then error('bpf.perf_event: the program must be a function, got ' .. type(fn), 2) end
+  return program('perf_event', fn, { perf_type = spec.type, perf_config = spec.config,
+                                     frequency = spec.frequency, period = spec.period })
+end
 -- Packet hooks: bpf.xdp([iface,] fn), bpf.tc([iface, [direction,]] fn),
 -- bpf.cgroup_skb([path, [direction,]] fn); a nil target is named when attaching.
 local function hook(ctor, section, what, a, b, c)
