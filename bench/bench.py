@@ -281,6 +281,8 @@ def main():
             row["ljbpf"]["ns_all"], row["clang"]["ns_all"] = tl, tc
             row["timing_packet"] = tpkt
             row["retval_timing"] = prog_run(lp, f)[0]
+            # The same runs on both sides: the next program of the pair may share maps with this one.
+            prog_run(cp, f)
         shutil.rmtree(f"{PIN}", ignore_errors=True); os.makedirs(PIN, exist_ok=True)
     for r in rows:
         for t in ("ljbpf", "clang"): r[t].pop("pin", None)

@@ -50,10 +50,15 @@ enum Command {
         /// Print the LuaJIT bytecode of the program functions instead (what the compiler reads).
         #[arg(long)]
         bytecode: bool,
-        /// Print each program's code as it is after back-end pass PASS instead (lower, dce,
-        /// regalloc, frame, jumps, layout); may be given more than once.
+        /// Print each program's code as it is after back-end pass PASS instead (lower, facts,
+        /// thread, cse, legalize, dce, regalloc, peephole, frame, jumps, layout); may be given
+        /// more than once.
         #[arg(long, value_name = "PASS")]
         after: Vec<ljbpf_build::Pass>,
+        /// Print a table instead: per program, the instructions after each back-end pass, the
+        /// final instructions and stack bytes (`check` adds what the verifier processed).
+        #[arg(long)]
+        stats: bool,
     },
     /// Write the ELF object (EM_BPF relocatable, loadable by aya or libbpf).
     Compile {
@@ -146,9 +151,15 @@ fn main() -> ExitCode {
             file,
             bytecode,
             after,
+            stats,
         } => {
-            opts.snapshots_after = after;
-            dump(&file, bytecode, &opts)
+            if stats {
+                opts.snapshots_after = ljbpf_build::Pass::ALL.to_vec();
+                stats_table(&file, &opts)
+            } else {
+                opts.snapshots_after = after;
+                dump(&file, bytecode, &opts)
+            }
         }
         Command::Compile { file, output } => compile_to(&file, &output, &opts),
         Command::Check { file, json } => check::run(&file, &opts, json),
@@ -228,6 +239,33 @@ fn dump(file: &Path, bytecode: bool, opts: &Options) -> Result<ExitCode, Failure
     print!("{}", probe.listing);
     if !probe.listing.ends_with('\n') {
         println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dump --stats`: one row per program, a column per pass.
+fn stats_table(file: &Path, opts: &Options) -> Result<ExitCode, Failure> {
+    let probe = compile(file, opts)?;
+    let passes = ljbpf_build::Pass::ALL;
+    let width = probe
+        .programs
+        .iter()
+        .map(|p| p.name.len())
+        .chain(["PROGRAM".len()])
+        .max()
+        .unwrap_or(7);
+    let mut head = format!("{:width$}", "PROGRAM");
+    for pass in passes {
+        head.push_str(&format!(" {:>8}", pass.name()));
+    }
+    println!("{head}    INSNS  STACK");
+    for p in &probe.programs {
+        let mut row = format!("{:width$}", p.name);
+        for pass in passes {
+            let n = p.snapshots.iter().find(|s| s.pass == *pass);
+            row.push_str(&format!(" {:>8}", n.map_or(0, |s| s.code.slots())));
+        }
+        println!("{row} {:>8} {:>6}", p.insn_count, p.stack_bytes);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -193,15 +193,15 @@ impl Checker<'_> {
         }
     }
 
-    fn step(&self, st: &mut State, at: usize) -> Result<(), CheckError> {
-        let rec = &self.alloc.code.insns[at];
-        let err = |message: String| CheckError {
-            line: rec.line,
-            at,
-            message,
-        };
+    /// Carries out the moves that vanished just before allocated instruction `at` on an edge
+    /// into it. A label of the virtual code may sit before or after such a move while both land
+    /// on `at`: a jump whose virtual target is `vtarget` passes only the moves at or after its
+    /// target; a fall-through (`None`) passes them all.
+    fn elided(&self, st: &mut State, at: usize, vtarget: Option<usize>) -> Result<(), CheckError> {
+        let line = self.alloc.code.insns.get(at).map_or(0, |r| r.line);
+        let err = |message: String| CheckError { line, at, message };
         for &(pos, vi) in &self.alloc.elided {
-            if pos != at {
+            if pos != at || vtarget.is_some_and(|t| t > vi) {
                 continue;
             }
             let Insn::Alu64 {
@@ -225,13 +225,24 @@ impl Checker<'_> {
                     .collect(),
                 R::P(p) => vec![Place::Reg(p.0)],
             };
-            if let R::V(d) = dst {
-                if holders.is_empty() {
-                    return Err(err(format!("elided move {dst} = {src}: {src} is nowhere")));
-                }
-                self.define(st, d.0 as usize, &holders);
+            if holders.is_empty() {
+                return Err(err(format!("elided move {dst} = {src}: {src} is nowhere")));
             }
+            if let R::P(p) = dst {
+                st.pdef |= 1 << p.0;
+            }
+            self.define(st, self.value(dst), &holders);
         }
+        Ok(())
+    }
+
+    fn step(&self, st: &mut State, at: usize) -> Result<(), CheckError> {
+        let rec = &self.alloc.code.insns[at];
+        let err = |message: String| CheckError {
+            line: rec.line,
+            at,
+            message,
+        };
         let insn = &rec.insn;
         let main = self.alloc.main[at].map(|vi| &self.vcode.insns[vi].insn);
         // Places the virtual operands are read from, before the instruction runs.
@@ -324,6 +335,7 @@ pub fn run(vcode: &VCode, alloc: &Allocated) -> Result<(), CheckError> {
     for r in [Reg::R1, Reg::R10] {
         entry.places[r.0 as usize].set(checker.value(R::P(r)));
     }
+    checker.elided(&mut entry, 0, None)?;
     state[0] = Some(entry);
     let succs = code.successors();
     let mut work = vec![0usize];
@@ -332,9 +344,23 @@ pub fn run(vcode: &VCode, alloc: &Allocated) -> Result<(), CheckError> {
             continue;
         };
         checker.step(&mut st, i)?;
-        for &s in &succs[i] {
+        // The virtual target of the jump here, if it is one.
+        let vtarget = alloc.main[i]
+            .and_then(|vi| vcode.target_index(&vcode.insns[vi].insn))
+            .unwrap_or(0);
+        let jump = code.target_index(&code.insns[i].insn);
+        let falls = !code.insns[i].insn.is_terminator();
+        for (k, &s) in succs[i].iter().enumerate() {
+            // successors() lists the fall-through first.
+            let fallthrough = falls && k == 0 && s == i + 1;
+            let mut st = st.clone();
+            checker.elided(
+                &mut st,
+                s,
+                (!fallthrough && jump == Some(s)).then_some(vtarget),
+            )?;
             let next = match &state[s] {
-                None => st.clone(),
+                None => st,
                 Some(old) => {
                     let mut m = old.clone();
                     for (a, b) in m.places.iter_mut().zip(&st.places) {

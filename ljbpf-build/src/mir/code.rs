@@ -187,6 +187,21 @@ impl<X: Operand> Code<X> {
             .collect()
     }
 
+    /// How many loops (backward jumps) enclose each instruction.
+    pub fn loop_depth(&self) -> Vec<u32> {
+        let mut depth = vec![0u32; self.insns.len()];
+        for (i, rec) in self.insns.iter().enumerate() {
+            if let Some(t) = self.target_index(&rec.insn) {
+                if t <= i {
+                    for d in &mut depth[t..=i] {
+                        *d += 1;
+                    }
+                }
+            }
+        }
+        depth
+    }
+
     /// Removes the instructions whose `keep` is false and moves every label to the instruction
     /// that now follows its place.
     pub fn retain(&mut self, keep: &[bool]) {

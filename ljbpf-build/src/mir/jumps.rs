@@ -4,7 +4,7 @@
 
 use ljbpf_core::insn::{Insn, Isa};
 
-use super::code::PCode;
+use super::code::{Code, Operand, PCode};
 
 /// Runs the pass in place; conditions it negates stay within `isa`.
 pub fn run(code: &mut PCode, isa: Isa) {
@@ -71,8 +71,9 @@ fn thread(code: &mut PCode, isa: Isa) -> bool {
     changed
 }
 
-/// Removes jumps to the next instruction and instructions nothing can reach.
-fn drop_dead(code: &mut PCode) -> bool {
+/// Removes jumps to the next instruction and instructions nothing can reach (before or after
+/// register allocation).
+pub fn drop_dead<X: Operand>(code: &mut Code<X>) -> bool {
     let n = code.insns.len();
     let mut reachable = vec![false; n];
     let mut work = vec![0usize];

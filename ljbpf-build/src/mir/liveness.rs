@@ -1,7 +1,7 @@
 //! Live virtual registers per instruction (backward dataflow), shared by dead-code elimination
 //! and register allocation.
 
-use super::code::{uses_defs, VCode, R};
+use super::code::{clobbers, uses_defs, VCode, R};
 
 /// A set of virtual registers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,18 @@ impl Bits {
     /// The members of both.
     pub fn intersect(&self, o: &Bits) -> Bits {
         Bits(self.0.iter().zip(&o.0).map(|(a, b)| a & b).collect())
+    }
+    /// The members, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64)
+                .filter(move |b| word & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+    /// How many members.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
     /// Adds every member of `o`; whether that changed anything.
     pub fn union(&mut self, o: &Bits) -> bool {
@@ -76,4 +88,43 @@ pub fn liveness(code: &VCode) -> (Vec<Bits>, Vec<Bits>) {
         }
     }
     (live_in, live_out)
+}
+
+/// Physical registers live after each instruction (bit r = register r), backward dataflow.
+/// Calls and legacy packet loads write R0-R5 (the helper ABI clobbers them), so nothing
+/// pinned before one is live after it.
+pub fn physical_live_out(code: &VCode) -> Vec<u16> {
+    let n = code.insns.len();
+    let succs = code.successors();
+    let ud: Vec<(u16, u16)> = code
+        .insns
+        .iter()
+        .map(|rec| {
+            let (uses, defs) = uses_defs(&rec.insn);
+            let mask = |rs: &[R]| {
+                rs.iter().fold(0u16, |m, r| match r {
+                    R::P(p) => m | 1 << p.0,
+                    R::V(_) => m,
+                })
+            };
+            let clobbered = if clobbers(&rec.insn) { 0b11_1111 } else { 0 };
+            (mask(&uses), mask(&defs) | clobbered)
+        })
+        .collect();
+    let mut live_in = vec![0u16; n];
+    let mut live_out = vec![0u16; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let out = succs[i].iter().fold(0u16, |m, &s| m | live_in[s]);
+            let inn = (out & !ud[i].1) | ud[i].0;
+            live_out[i] = out;
+            if inn != live_in[i] {
+                live_in[i] = inn;
+                changed = true;
+            }
+        }
+    }
+    live_out
 }

@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ thread ─ cse ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -9,7 +9,9 @@
 
 pub mod check;
 pub mod code;
+pub mod cse;
 pub mod dce;
+pub mod facts;
 pub mod frame;
 pub mod jumps;
 pub mod layout;
@@ -18,5 +20,6 @@ pub mod liveness;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
+pub mod thread;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

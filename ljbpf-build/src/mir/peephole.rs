@@ -7,7 +7,9 @@
 //!   (Documentation/bpf/standardization/instruction-set.rst, "Byte swap instructions"), so two
 //!   swaps are the zero-extension, which the mask between them already is. The mask stays: the
 //!   verifier learns the value's range from it.
-//! - `r = beN r; r = beN r` → the zero-extension alone (nothing for 64 bits).
+//! - `r = beN r; r = beN r` → the zero-extension alone (nothing for 64 bits, nor right after
+//!   an N-bit packet load, which zero-extends; the facts pass has already dropped the mask
+//!   between the swaps only where the verifier needs no range from it).
 //!
 //! - `rX = K; if rX op rY goto L` → `if rY op' K goto L` (op' the swapped condition) when rX is
 //!   read nowhere after: a constant compared with a register needs no register of its own.
@@ -109,6 +111,25 @@ fn compare_constants(code: &mut PCode, isa: Isa, targeted: &[bool], keep: &mut [
     }
 }
 
+/// Whether the instructions just before `at` load a packet field of `bits` bits into `r`
+/// (`r0 = *(uN *)skb[..]`, possibly followed by `r = r0`): LD_ABS and LD_IND zero-extend, so the
+/// zero-extension two cancelling swaps leave behind is already there.
+fn packet_load_into(code: &PCode, targeted: &[bool], at: usize, r: Reg, bits: u8) -> bool {
+    let is_load = |j: usize| {
+        matches!(code.insns[j].insn,
+            Insn::LdAbs { size, .. } | Insn::LdInd { size, .. } if size.bytes() * 8 == u32::from(bits))
+    };
+    match at.checked_sub(1).map(|j| code.insns[j].insn) {
+        Some(Insn::Alu64 {
+            op: AluOp::Mov,
+            dst,
+            src: Src::Reg(Reg::R0),
+        }) if dst == r && at >= 2 && !targeted[at - 1] => is_load(at - 2),
+        Some(_) if r == Reg::R0 => is_load(at - 1),
+        _ => false,
+    }
+}
+
 /// Runs the pass in place; conditions it swaps stay within `isa`.
 pub fn run(code: &mut PCode, isa: Isa) {
     let n = code.insns.len();
@@ -129,7 +150,9 @@ pub fn run(code: &mut PCode, isa: Isa) {
         let ext = zero_extend(r, bits);
         // `beN; beN`
         if code.insns[i + 1].insn == swap && !targeted[i + 1] {
+            let loaded = !targeted[i] && packet_load_into(code, &targeted, i, r, bits);
             match ext {
+                _ if loaded => keep[i] = false,
                 Some(e) => code.insns[i].insn = e,
                 None => keep[i] = false,
             }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, dce, frame, jumps, layout, legalize, peephole, regalloc};
+use super::{check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -36,9 +36,12 @@ macro_rules! passes {
 
 passes! {
     Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
+    Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
+    Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
+    Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
-    Regalloc = "regalloc", "virtual registers to R0-R9 and stack slots (checked)";
+    Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write the whole stack frame at entry";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
@@ -97,6 +100,17 @@ pub enum Stage {
     Laid(Laid),
 }
 
+impl Stage {
+    /// How many instruction slots the code takes (a 64-bit immediate load takes two).
+    pub fn slots(&self) -> usize {
+        match self {
+            Stage::Virtual(c) => c.insns.iter().map(|r| r.insn.slots() as usize).sum(),
+            Stage::Physical(c) => c.insns.iter().map(|r| r.insn.slots() as usize).sum(),
+            Stage::Laid(l) => l.raw.len(),
+        }
+    }
+}
+
 /// Runs the back end on the code lowering made, for ISA level `isa`. `after` asks for the code as it is after each
 /// of those passes (`maps` names map loads in it; `map_sizes` are their key and value sizes).
 pub fn run(
@@ -116,6 +130,13 @@ pub fn run(
     let virt = |c: &VCode| (Stage::Virtual(c.clone()), c.listing(maps));
     let phys = |c: &PCode| (Stage::Physical(c.clone()), c.listing(maps));
     snap(Pass::Lower, &|| virt(&code));
+    facts::run(&mut code);
+    snap(Pass::Facts, &|| virt(&code));
+    thread::run(&mut code);
+    facts::run(&mut code);
+    snap(Pass::Thread, &|| virt(&code));
+    cse::run(&mut code);
+    snap(Pass::Cse, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
