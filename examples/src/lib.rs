@@ -13,7 +13,6 @@
 
 /// bcc-style histograms: the printer lives in `ljbpf-runtime`, shared with `ljbpf run`.
 pub use ljbpf_runtime::hist;
-pub mod packet;
 /// x86-64 syscall names: the table lives in `ljbpf-core`, shared with `ljbpf run`.
 pub use ljbpf_core::syscalls;
 pub mod testing;

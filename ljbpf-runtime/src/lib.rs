@@ -26,10 +26,12 @@
 
 #![warn(missing_docs)]
 
+mod cstr;
 mod error;
 mod events;
 mod fs;
 pub mod hist;
+mod packet;
 mod percpu;
 mod probe;
 mod relocate;
@@ -42,13 +44,15 @@ mod verifier;
 pub use aya;
 pub use ljbpf_macros::include_probe;
 
+pub use cstr::CStrBytes;
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
 pub use ljbpf_core::reloc::{FieldReloc, RelocKind};
 pub use ljbpf_core::requires::Requirement;
+pub use packet::Direction;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
-pub use probe::{Probe, TestRun};
+pub use probe::{OpenProbe, Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
 pub use stack::{stack_addresses, Symbol, Symbolizer, BPF_F_USER_STACK};
 pub use verifier::{check, CheckRow, VerifierError};
