@@ -81,7 +81,7 @@ pub fn is_c_identifier(s: &str) -> bool {
 }
 
 /// `name` quoted for a message: control characters and non-ASCII escaped, so a name never
-/// breaks a diagnostic line (or a `cargo:warning=` line made from it).
+/// breaks a diagnostic line (or a `cargo::error=` line made from it).
 pub fn quoted(name: &str) -> String {
     let mut out = String::from("`");
     for c in name.chars() {

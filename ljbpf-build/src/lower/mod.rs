@@ -107,7 +107,17 @@ struct Block {
     end: usize,
 }
 
-/// Lowers one program function.
+/// Why a slot is undefined after an instruction that failed to lower. Errors about such values
+/// only repeat the first error, so [`lower`] drops them.
+const POISONED: &str = "it comes from a line with an error";
+
+/// The most errors one program function reports: after an error, lowering goes on to find
+/// others, and a cascade stops here.
+const MAX_ERRORS: usize = 20;
+
+/// Lowers one program function. Reports every error it finds, not only the first: after an
+/// error it goes on with the next instruction, with what that instruction would have written
+/// poisoned.
 pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     let blocks = split_blocks(proto);
     let preds = predecessors(proto, &blocks);
@@ -229,7 +239,12 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             events: l.events,
         })
     } else {
-        Err(l.errors)
+        let mut errors = l.errors;
+        if errors.iter().any(|d| !d.message.contains(POISONED)) {
+            errors.retain(|d| !d.message.contains(POISONED));
+        }
+        errors.truncate(MAX_ERRORS);
+        Err(errors)
     }
 }
 
@@ -273,6 +288,9 @@ struct Lowerer<'a> {
     env: &'a Env<'a>,
     code: VCode,
     errors: Vec<Diagnostic>,
+    /// Whether the instruction being lowered read a slot poisoned by an earlier error; its
+    /// own error would only repeat that one.
+    read_poison: std::cell::Cell<bool>,
     line: u32,
     /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
     objects: BTreeMap<usize, i32>,
@@ -292,6 +310,7 @@ impl<'a> Lowerer<'a> {
             env,
             code: VCode::default(),
             errors: Vec::new(),
+            read_poison: std::cell::Cell::new(false),
             line: proto.first_line,
             objects: BTreeMap::new(),
             objects_top: 0,
@@ -416,9 +435,14 @@ impl<'a> Lowerer<'a> {
     }
 
     fn get(&self, st: &State, slot: u8) -> Val {
-        st.get(slot as usize)
+        let v = st
+            .get(slot as usize)
             .cloned()
-            .unwrap_or(Val::Undef("it is outside the frame"))
+            .unwrap_or(Val::Undef("it is outside the frame"));
+        if matches!(v, Val::Undef(POISONED)) {
+            self.read_poison.set(true);
+        }
+        v
     }
 
     fn set(&self, st: &mut State, slot: u8, v: Val) {
