@@ -19,13 +19,16 @@
 //! [`RingBufReader`] (a `ringbuf`) decode events into the generated structs, [`sum_per_cpu`]
 //! adds up per-CPU counters, and [`Probe::stack`] with a [`Symbolizer`] turns `stack_trace`
 //! entries into `function+offset` frames. [`hist`] prints log2 histograms and counts as bcc's
-//! tools do.
+//! tools do. With the `tokio` feature, `AsyncReader` waits for either reader's events with
+//! `.await`.
 //!
 //! This crate contains no Lua: everything Lua-specific was resolved at build time, and the only
 //! trace of the source is the [`LineEntry`] table used to point verifier rejections at a Lua line.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_events;
 mod cstr;
 mod error;
 mod events;
@@ -44,6 +47,8 @@ mod verifier;
 pub use aya;
 pub use ljbpf_macros::include_probe;
 
+#[cfg(feature = "tokio")]
+pub use async_events::{AsyncReader, EventSource};
 pub use cstr::CStrBytes;
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};

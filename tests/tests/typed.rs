@@ -166,3 +166,57 @@ fn two_typed_maps_at_once_and_a_size_set_before_load() {
         .expect("map info");
     assert_eq!(info.max_entries(), 1024);
 }
+
+/// The async readers (feature `tokio`): perf and ring buffer events awaited on a tokio runtime.
+#[test]
+fn events_arrive_through_async_readers() {
+    use ljbpf_runtime::AsyncReader;
+    use ljbpf_tests::corpus::events;
+    use std::time::Duration;
+    if !kernel_ready("events_arrive_through_async_readers") {
+        return;
+    }
+    // Outside a runtime: an error, not a panic.
+    let mut other = events::Probe::load().expect("load");
+    let err = AsyncReader::new(other.events().expect("perf reader")).expect_err("no runtime");
+    assert!(err.to_string().contains("cannot poll"), "{err}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut probe = events::Probe::load().expect("load");
+    let perf = probe.events().expect("perf reader");
+    let ring = probe.ring().expect("ring reader");
+    runtime.block_on(async {
+        let mut perf = AsyncReader::new(perf).expect("async perf reader");
+        let mut ring = AsyncReader::new(ring).expect("async ring reader");
+        probe.attach_all().expect("attach");
+        // SAFETY: getpid has no preconditions; the raw syscall avoids any libc caching.
+        let me = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+        const N: usize = 30;
+        for _ in 0..N {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+        }
+        let mut mine_perf = 0;
+        let mut mine_ring = 0;
+        while mine_perf < N || mine_ring < N {
+            tokio::select! {
+                got = perf.read() => {
+                    let got = got.expect("perf events");
+                    assert!(!got.events.is_empty() || got.lost > 0, "an empty wake-up");
+                    mine_perf += got.events.iter().filter(|e| e.pid == me).count();
+                }
+                got = ring.read() => {
+                    mine_ring += got.expect("ring events").events.iter().filter(|e| e.pid == me).count();
+                }
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    panic!("timed out: {mine_perf} perf and {mine_ring} ring events of {N}");
+                }
+            }
+        }
+        assert_eq!((mine_perf, mine_ring), (N, N));
+    });
+}
