@@ -160,6 +160,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             l.code = VCode::default();
             l.code.vregs = nslots as u32;
             l.errors.clear();
+            l.follow_on.clear();
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
                 // A block reached from one place takes the values where they are; at a join
@@ -198,6 +199,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     l.code = VCode::default();
     l.code.vregs = nslots as u32;
     l.errors.clear();
+    l.follow_on.clear();
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
     l.line = proto.first_line;
     l.e(Insn::Alu64 {
@@ -226,6 +228,9 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         }
     }
     let stack_bytes = l.scratch_base as u32;
+    if l.errors.is_empty() {
+        l.errors = std::mem::take(&mut l.follow_on);
+    }
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
         l.errors.push(l.err_at(
             proto.first_line,
@@ -291,6 +296,9 @@ struct Lowerer<'a> {
     /// Whether the instruction being lowered read a slot poisoned by an earlier error; its
     /// own error would only repeat that one.
     read_poison: std::cell::Cell<bool>,
+    /// Errors of instructions that read a poisoned slot: reported only if nothing else is
+    /// (poison can travel round a loop back to the instruction that made it).
+    follow_on: Vec<Diagnostic>,
     line: u32,
     /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
     objects: BTreeMap<usize, i32>,
@@ -311,6 +319,7 @@ impl<'a> Lowerer<'a> {
             code: VCode::default(),
             errors: Vec::new(),
             read_poison: std::cell::Cell::new(false),
+            follow_on: Vec::new(),
             line: proto.first_line,
             objects: BTreeMap::new(),
             objects_top: 0,

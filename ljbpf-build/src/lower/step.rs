@@ -119,10 +119,12 @@ impl Lowerer<'_> {
         edges
     }
 
-    /// Keeps an error of the current instruction, unless it read a poisoned slot (then the
-    /// error that poisoned it is the one to fix).
+    /// Keeps an error of the current instruction; one that read a poisoned slot is kept aside
+    /// (the error that poisoned the slot is the one to fix).
     fn report(&mut self, d: Diagnostic) {
-        if !self.read_poison.get() {
+        if self.read_poison.get() {
+            self.follow_on.push(d);
+        } else {
             self.errors.push(d);
         }
     }
