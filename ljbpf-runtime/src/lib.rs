@@ -40,11 +40,14 @@ mod probe;
 mod relocate;
 mod spec;
 mod stack;
+mod tc;
 mod verifier;
 
 /// aya, re-exported so generated code and users name the exact version the runtime uses
 /// (`ljbpf_runtime::aya::Pod`, `ljbpf_runtime::aya::maps::HashMap`, ...).
 pub use aya;
+pub use aya::programs::XdpMode;
+pub use ljbpf_core::program::Direction;
 pub use ljbpf_macros::include_probe;
 
 #[cfg(feature = "tokio")]
@@ -53,11 +56,12 @@ pub use cstr::CStrBytes;
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
+pub use ljbpf_core::program::{PerfEventSpec, Sample};
 pub use ljbpf_core::reloc::{FieldReloc, RelocKind};
 pub use ljbpf_core::requires::Requirement;
-pub use packet::Direction;
+pub use packet::SocketDirection;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
-pub use probe::{OpenProbe, Probe, TestRun};
+pub use probe::{OpenProbe, PerfAttach, Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
 pub use stack::{stack_addresses, Symbol, Symbolizer, BPF_F_USER_STACK};
 pub use verifier::{check, CheckRow, VerifierError};

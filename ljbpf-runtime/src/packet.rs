@@ -19,7 +19,7 @@ const IFF_LOOPBACK: u32 = 0x8;
 /// the outgoing copy on `lo`. [`IncomingOnly`](Self::IncomingOnly) asks the kernel not to run
 /// the filter on outgoing packets at all (`PACKET_IGNORE_OUTGOING`, Linux 4.20).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Direction {
+pub enum SocketDirection {
     /// Packets sent and received (both copies of a loopback packet).
     Both,
     /// Received packets only (on loopback: each packet once).
@@ -30,20 +30,20 @@ pub enum Direction {
     OncePerPacket,
 }
 
-impl Direction {
+impl SocketDirection {
     /// Whether a socket on `iface` must ignore outgoing packets.
     fn ignores_outgoing(self, iface: &str) -> bool {
         match self {
-            Direction::Both => false,
-            Direction::IncomingOnly => true,
-            Direction::OncePerPacket => is_loopback(iface),
+            SocketDirection::Both => false,
+            SocketDirection::IncomingOnly => true,
+            SocketDirection::OncePerPacket => is_loopback(iface),
         }
     }
 }
 
 /// A raw packet socket that receives nothing yet: protocol 0, so no packet is queued before the
 /// filter is attached and the socket bound (packet(7)).
-pub(crate) fn unbound_socket(iface: &str, direction: Direction) -> io::Result<OwnedFd> {
+pub(crate) fn unbound_socket(iface: &str, direction: SocketDirection) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall; the returned fd is checked and then owned.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -59,13 +59,7 @@ pub(crate) fn unbound_socket(iface: &str, direction: Direction) -> io::Result<Ow
 
 /// Binds `socket` to every protocol on `iface`; packets flow from here on.
 pub(crate) fn bind(socket: &OwnedFd, iface: &str) -> io::Result<()> {
-    let c_iface = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
-    // SAFETY: `c_iface` is a valid NUL-terminated string.
-    let ifindex = unsafe { libc::if_nametoindex(c_iface.as_ptr()) };
-    if ifindex == 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let ifindex = ifindex(iface)?;
     // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
@@ -84,6 +78,18 @@ pub(crate) fn bind(socket: &OwnedFd, iface: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The index of interface `iface` (`if_nametoindex(3)`).
+pub(crate) fn ifindex(iface: &str) -> io::Result<u32> {
+    let c_iface = std::ffi::CString::new(iface)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
+    // SAFETY: `c_iface` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(c_iface.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ifindex)
 }
 
 /// Whether `iface` has `IFF_LOOPBACK` set (`/sys/class/net/<iface>/flags`, e.g. `0x9`).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ljbpf_runtime::aya::maps::{HashMap as BpfHashMap, IterableMap as _, Map, MapData};
 use ljbpf_runtime::{
-    check, Direction, Error, LineEntry, Probe, ProbeSpec, ProgramKind, SourceLocation,
+    check, Error, LineEntry, Probe, ProbeSpec, ProgramKind, SocketDirection, SourceLocation,
 };
 
 mod common;
@@ -166,7 +166,7 @@ fn socket_filter_on_interface_sees_ethernet_header() {
     assert!(ipv4 > 0, "no IPv4 frame seen on lo at ethertype offset 12");
 }
 
-/// A filter declared without an interface runs on `lo` by name: with `Direction::Both` it sees
+/// A filter declared without an interface runs on `lo` by name: with `SocketDirection::Both` it sees
 /// each loopback datagram twice (leaving and arriving), with `OncePerPacket` and `IncomingOnly`
 /// once. Counted on a UDP port of this test's own, so other traffic on `lo` does not count.
 #[test]
@@ -201,9 +201,9 @@ fn socket_filter_attaches_to_an_interface_by_name_in_each_direction() {
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     const N: u64 = 20;
     for (direction, per_packet) in [
-        (Direction::Both, 2),
-        (Direction::OncePerPacket, 1),
-        (Direction::IncomingOnly, 1),
+        (SocketDirection::Both, 2),
+        (SocketDirection::OncePerPacket, 1),
+        (SocketDirection::IncomingOnly, 1),
     ] {
         let mut probe = Probe::load(spec).expect("load");
         probe
@@ -236,9 +236,11 @@ fn socket_filter_attaches_to_an_interface_by_name_in_each_direction() {
             .expect("detach closes the socket");
     }
     assert!(matches!(
-        Probe::load(spec)
-            .expect("load")
-            .attach_iface("count_port", "no-such-if0", Direction::Both),
+        Probe::load(spec).expect("load").attach_iface(
+            "count_port",
+            "no-such-if0",
+            SocketDirection::Both
+        ),
         Err(Error::Socket { .. })
     ));
 }

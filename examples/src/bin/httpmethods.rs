@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ljbpf_examples::{hist, tool};
-use ljbpf_runtime::Direction;
+use ljbpf_runtime::SocketDirection;
 
 ljbpf_macros::include_probe!("httpmethods");
 
@@ -50,7 +50,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         .config()?
         .set(0, u64::from(args.port.unwrap_or(0)), 0)?;
     tool::catch_ctrl_c();
-    probe.attach_http(&args.iface, Direction::OncePerPacket)?;
+    probe.attach_http(&args.iface, SocketDirection::OncePerPacket)?;
     let whom = match args.port {
         Some(port) => format!("HTTP requests to TCP port {port} on {}", args.iface),
         None => format!("HTTP requests on {}", args.iface),

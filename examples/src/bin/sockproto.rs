@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ljbpf_examples::tool;
-use ljbpf_runtime::Direction;
+use ljbpf_runtime::SocketDirection;
 
 ljbpf_macros::include_probe!("sockproto");
 
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mut probe = sockproto::Probe::load()?;
     tool::catch_ctrl_c();
-    probe.attach_count(&args.iface, Direction::OncePerPacket)?;
+    probe.attach_count(&args.iface, SocketDirection::OncePerPacket)?;
     tool::print_tracing(&format!("IP packets on {}", args.iface), args.duration);
     tool::wait(args.duration);
 

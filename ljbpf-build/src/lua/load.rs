@@ -8,7 +8,9 @@ use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::names;
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{ProgramClass, ProgramKind};
+use ljbpf_core::program::{
+    Direction, PerfEventSpec, ProgramClass, ProgramKind, Sample, PERF_TYPES,
+};
 
 use super::bc::LUAJIT_VERSION;
 use super::decode::{Const, Proto};
@@ -368,6 +370,12 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                     .raw_get::<Option<bool>>("ret")
                     .map_err(internal)?
                     .unwrap_or(false);
+                // tc and cgroup skb hooks; the prelude checked the spelling.
+                let direction = t
+                    .raw_get::<Option<String>>("direction")
+                    .map_err(internal)?
+                    .and_then(|d| Direction::parse(&d))
+                    .unwrap_or(Direction::Ingress);
                 // The prelude tags a declaration with the kind's section prefix.
                 let class = ProgramClass::ALL
                     .iter()
@@ -388,6 +396,17 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                         function: f.into(),
                         ret,
                     },
+                    (Some(ProgramClass::Xdp), iface) => ProgramKind::Xdp {
+                        iface: iface.map(Into::into),
+                    },
+                    (Some(ProgramClass::Tc), iface) => ProgramKind::Tc {
+                        iface: iface.map(Into::into),
+                        direction,
+                    },
+                    (Some(ProgramClass::CgroupSkb), path) => ProgramKind::CgroupSkb {
+                        path: path.map(Into::into),
+                        direction,
+                    },
                     (Some(ProgramClass::Uprobe), Some(t)) => {
                         let (p, s) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
                         ProgramKind::Uprobe {
@@ -396,6 +415,25 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
                             ret,
                         }
                     }
+                    (Some(ProgramClass::RawTracepoint), Some(n)) => {
+                        ProgramKind::RawTracepoint { name: n.into() }
+                    }
+                    (Some(ProgramClass::TpBtf), Some(n)) => ProgramKind::TpBtf { name: n.into() },
+                    (Some(c @ (ProgramClass::Fentry | ProgramClass::Fexit)), Some(f)) => {
+                        ProgramKind::Fentry {
+                            function: f.into(),
+                            ret: c == ProgramClass::Fexit,
+                        }
+                    }
+                    (Some(ProgramClass::PerfEvent), _) => match perf_event_spec(t) {
+                        Ok(event) => ProgramKind::PerfEvent { event },
+                        Err(e) => {
+                            errors.push(at(line, format!("bpf.perf_event: {e}")).hint(
+                                "e.g. bpf.perf_event({ type = 'software', config = 'cpu_clock', frequency = 99 }, fn)",
+                            ));
+                            continue;
+                        }
+                    },
                     _ => {
                         errors.push(at(line, format!("unknown program kind {kind}")));
                         continue;
@@ -473,6 +511,73 @@ fn collect(lua: &Lua, file: &str, state: &Table, ret: &Table) -> Result<Loaded, 
         d.normalize();
         Err(d)
     }
+}
+
+/// The event of a `bpf.perf_event{...}` declaration: `type` and `config` by name (from
+/// ljbpf-core's tables) or number, and `frequency` or `period` (default: 99 Hz, like bcc's
+/// profile; a frequency is what makes samples comparable across machines).
+fn perf_event_spec(t: &Table) -> Result<PerfEventSpec, String> {
+    let field = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
+    let number = |k: &str, v: &Value| -> Result<Option<u64>, String> {
+        match v {
+            Value::Nil => Ok(None),
+            Value::Integer(i) if *i >= 0 => Ok(Some(*i as u64)),
+            Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n < 1.8e19 => Ok(Some(*n as u64)),
+            other => Err(format!(
+                "`{k}` must be a non-negative integer, got {}",
+                with_article(lua_type(other))
+            )),
+        }
+    };
+    let name_or_number = |k: &str, v: &Value, lookup: &dyn Fn(&str) -> Option<u64>| match v {
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            lookup(&s).map(Some).ok_or_else(|| match k {
+                "type" => format!(
+                    "unknown type `{s}`; the types are: {}",
+                    PERF_TYPES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => format!("unknown {k} `{s}`"),
+            })
+        }
+        other => number(k, other),
+    };
+    let perf_type = name_or_number("type", &field("perf_type"), &|s| {
+        PerfEventSpec::type_named(s).map(u64::from)
+    })?
+    .unwrap_or(u64::from(ljbpf_core::program::PERF_TYPE_SOFTWARE));
+    let perf_type = u32::try_from(perf_type).map_err(|_| "`type` is too large".to_string())?;
+    let config = name_or_number("config", &field("perf_config"), &|s| {
+        PerfEventSpec::config_named(perf_type, s)
+    })
+    .map_err(
+        |e| match PerfEventSpec::config_names(perf_type).as_slice() {
+            [] => format!("{e} (events of this type are given by number)"),
+            names => format!("{e}; the names are: {}", names.join(", ")),
+        },
+    )?
+    .unwrap_or(0);
+    let sample = match (
+        number("frequency", &field("frequency"))?,
+        number("period", &field("period"))?,
+    ) {
+        (Some(_), Some(_)) => return Err("give `frequency` or `period`, not both".into()),
+        (Some(0), None) | (None, Some(0)) => {
+            return Err("`frequency` and `period` must be at least 1".into())
+        }
+        (Some(f), None) => Sample::Frequency(f),
+        (None, Some(p)) => Sample::Period(p),
+        (None, None) => Sample::Frequency(99),
+    };
+    Ok(PerfEventSpec {
+        perf_type,
+        config,
+        sample,
+    })
 }
 
 fn state_describe(state: &Table) -> Result<mlua::Function, Diagnostics> {

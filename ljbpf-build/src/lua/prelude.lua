@@ -152,6 +152,49 @@ function bpf.uprobe(spec, fn, retprobe)
   end
   return program('uprobe', fn, { target = spec, ret = retprobe and true or false })
 end
+-- Tracing kinds (docs/kinds-tracing.md): a name, or for perf events a table the loader reads.
+local function named(ctor, what, section)
+  return function(name, fn)
+    if type(name) ~= 'string' or not name:match('^[%w_.]+$') then
+      error('bpf.' .. ctor .. ': expected a ' .. what .. ' name, got ' .. (type(name) == 'string' and ('"' .. name .. '"') or type(name)), 2)
+    end
+    if type(fn) ~= 'function' then error('bpf.' .. ctor .. ': the program must be a function, got ' .. type(fn), 2) end
+    return program(section, fn, { target = name })
+  end
+end
+bpf.raw_tracepoint = named('raw_tracepoint', 'tracepoint', 'raw_tp')
+bpf.tp_btf = named('tp_btf', 'tracepoint', 'tp_btf')
+bpf.fentry = named('fentry', 'kernel function', 'fentry')
+bpf.fexit = named('fexit', 'kernel function', 'fexit')
+function bpf.perf_event(spec, fn)
+  if type(spec) ~= 'table' then
+    error('bpf.perf_event: expected { type = \'software\', config = \'cpu_clock\', frequency = 99 }, got ' .. type(spec), 2)
+  end
+  if type(fn) ~= 'function' then error('bpf.perf_event: the program must be a function, got ' .. type(fn), 2) end
+  return program('perf_event', fn, { perf_type = spec.type, perf_config = spec.config,
+                                     frequency = spec.frequency, period = spec.period })
+end
+-- Packet hooks: bpf.xdp([iface,] fn), bpf.tc([iface, [direction,]] fn),
+-- bpf.cgroup_skb([path, [direction,]] fn); a nil target is named when attaching.
+local function hook(ctor, section, what, a, b, c)
+  local target, direction, fn = a, b, c
+  if type(a) == 'function' then target, direction, fn = nil, nil, a
+  elseif type(b) == 'function' then direction, fn = nil, b end
+  if type(fn) ~= 'function' then error(ctor .. ': the program must be a function, got ' .. type(fn), 2) end
+  if target ~= nil and type(target) ~= 'string' then
+    error(ctor .. ': ' .. what .. ' must be a string, got ' .. type(target), 2)
+  end
+  if direction ~= nil and direction ~= 'ingress' and direction ~= 'egress' then
+    error(ctor .. ': direction must be "ingress" or "egress", got ' .. tostring(direction), 2)
+  end
+  return program(section, fn, { target = target, direction = direction })
+end
+function bpf.xdp(iface, fn)
+  if fn == nil then iface, fn = nil, iface end
+  return hook('bpf.xdp', 'xdp', 'the interface', iface, nil, fn)
+end
+function bpf.tc(...) return hook('bpf.tc', 'classifier', 'the interface', ...) end
+function bpf.cgroup_skb(...) return hook('bpf.cgroup_skb', 'cgroup_skb', 'the cgroup path', ...) end
 setmetatable(bpf, { __call = function(_, fn) return program('socket', fn, {}) end })
 L.bpf = bpf
 

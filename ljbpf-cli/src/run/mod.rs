@@ -26,7 +26,7 @@ use ljbpf_runtime::aya::maps::perf::{PerfEvent, PerfEventArrayBuffer};
 use ljbpf_runtime::aya::maps::{MapData, PerfEventArray, RingBuf};
 use ljbpf_runtime::aya::programs::uprobe::UProbeScope;
 use ljbpf_runtime::aya::programs::UProbe;
-use ljbpf_runtime::{Direction, Probe, Symbolizer};
+use ljbpf_runtime::{Probe, SocketDirection, Symbolizer};
 
 use crate::Failure;
 use show::{Rows, StackSide, Val};
@@ -177,7 +177,7 @@ impl<'a> Session<'a> {
                     };
                     // The probe owns the packet socket; on loopback each packet is seen once.
                     self.probe
-                        .attach_iface(&p.name, iface, Direction::OncePerPacket)
+                        .attach_iface(&p.name, iface, SocketDirection::OncePerPacket)
                         .map_err(failed)?;
                 }
                 (ProgramKind::Uprobe { path, symbol, .. }, Some(pid)) => {
