@@ -26,7 +26,7 @@ use ljbpf_runtime::aya::maps::perf::{PerfEvent, PerfEventArrayBuffer};
 use ljbpf_runtime::aya::maps::{MapData, PerfEventArray, RingBuf};
 use ljbpf_runtime::aya::programs::uprobe::UProbeScope;
 use ljbpf_runtime::aya::programs::UProbe;
-use ljbpf_runtime::{Probe, SocketDirection, Symbolizer};
+use ljbpf_runtime::{Probe, SocketDirection, Symbolizer, XdpMode};
 
 use crate::Failure;
 use show::{Rows, StackSide, Val};
@@ -85,11 +85,25 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
                 .to_owned(),
         ));
     }
-    // Before loading: a filter with nowhere to go is the user's to fix, not the kernel's.
-    if let Some(p) = compiled.programs.iter().find(|p| {
-        matches!(p.kind, ProgramKind::SocketFilter { iface: None }) && req.iface.is_none()
-    }) {
-        return Err(no_iface(&p.name));
+    // Before loading: a program with nowhere to go is the user's to fix, not the kernel's.
+    for p in &compiled.programs {
+        match &p.kind {
+            ProgramKind::SocketFilter { iface: None }
+            | ProgramKind::Xdp { iface: None }
+            | ProgramKind::Tc { iface: None, .. }
+                if req.iface.is_none() =>
+            {
+                return Err(no_iface(&p.name, &p.kind));
+            }
+            ProgramKind::CgroupSkb { path: None, .. } => {
+                return Err(Failure::Other(format!(
+                    "program `{}` is a cgroup skb program without a cgroup: name one in the \
+                     probe file (bpf.cgroup_skb('/sys/fs/cgroup/NAME', fn))",
+                    p.name
+                )));
+            }
+            _ => {}
+        }
     }
     let handler: extern "C" fn(libc::c_int) = on_signal;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -165,15 +179,33 @@ struct PerfMap<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Attaches every program: socket filters to a packet socket on their interface, uprobes
-    /// to `--pid` when given, everything else to its own target.
+    /// Attaches every program: socket filters to a packet socket on their interface (`--iface`
+    /// or the declared one), XDP programs and tc programs (on their declared hook) to that
+    /// interface, uprobes to `--pid` when given, everything else to its own target.
     fn attach(&mut self, req: &Request<'_>) -> Result<(), Failure> {
         let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
         for p in &self.compiled.programs {
             match (&p.kind, req.pid) {
+                (ProgramKind::Xdp { iface }, _) => {
+                    let Some(iface) = req.iface.or(iface.as_deref()) else {
+                        return Err(no_iface(&p.name, &p.kind));
+                    };
+                    self.probe
+                        .attach_xdp(&p.name, iface, XdpMode::default())
+                        .map_err(failed)?;
+                }
+                (ProgramKind::Tc { iface, direction }, _) => {
+                    let Some(iface) = req.iface.or(iface.as_deref()) else {
+                        return Err(no_iface(&p.name, &p.kind));
+                    };
+                    // Priority 0: a tcx link where the kernel has them, gone with the process.
+                    self.probe
+                        .attach_tc(&p.name, iface, *direction, 0)
+                        .map_err(failed)?;
+                }
                 (ProgramKind::SocketFilter { iface }, _) => {
                     let Some(iface) = req.iface.or(iface.as_deref()) else {
-                        return Err(no_iface(&p.name));
+                        return Err(no_iface(&p.name, &p.kind));
                     };
                     // The probe owns the packet socket; on loopback each packet is seen once.
                     self.probe
@@ -450,9 +482,14 @@ fn poll(fds: &[RawFd], wait: Duration) {
     unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, millis) };
 }
 
-fn no_iface(program: &str) -> Failure {
+fn no_iface(program: &str, kind: &ProgramKind) -> Failure {
+    let (what, example) = match kind {
+        ProgramKind::Xdp { .. } => ("an XDP program", "bpf.xdp('eth0', fn)"),
+        ProgramKind::Tc { .. } => ("a tc program", "bpf.tc('eth0', fn)"),
+        _ => ("a socket filter", "bpf.socket('eth0', fn)"),
+    };
     Failure::Other(format!(
-        "program `{program}` is a socket filter without an interface: give one with --iface \
-         NAME (or name it in the probe file: bpf.socket('eth0', fn))"
+        "program `{program}` is {what} without an interface: give one with --iface NAME (or \
+         name it in the probe file: {example})"
     ))
 }
