@@ -114,7 +114,7 @@ map_kinds! {
     LruHash       = "lru_hash",           9,  Any,   true,  true,  0,                 HashMap, "4.10";
     LruPercpuHash = "lru_percpu_hash",   10,  Any,   true,  true,  0,                 PerCpuHashMap, "4.10";
     // The kernel creates LPM tries only without preallocation (kernel/bpf/lpm_trie.c).
-    LpmTrie       = "lpm_trie",          11,  Any,   false, false, BPF_F_NO_PREALLOC, Untyped, "4.11";
+    LpmTrie       = "lpm_trie",          11,  Any,   true,  true,  BPF_F_NO_PREALLOC, Untyped, "4.11";
     Devmap        = "devmap",            14,  Index, false, false, 0,                 Untyped, "4.14";
     Sockmap       = "sockmap",           15,  Index, false, false, 0,                 Untyped, "4.14";
     Ringbuf       = "ringbuf",           27,  None,  false, false, 0,                 RingEvents, "5.8";

@@ -229,3 +229,93 @@ fn generator_is_deterministic_and_valid() {
         }
     }
 }
+
+/// The kernel run's programs contain every everyday shape of issue 10 (`gen::Shape`, with
+/// `lpm_trie` lookups and updates), each form of the nil-on-some-paths local, every kind of
+/// string a slice is compared with, and all three program kinds: the difftest above would
+/// see a defect in any of them.
+#[test]
+fn generator_makes_every_everyday_shape() {
+    use std::collections::BTreeSet;
+
+    fn walk(stmts: &[gen::Stmt], seen: &mut BTreeSet<String>) {
+        for s in stmts {
+            match s {
+                gen::Stmt::Shape(sh) => {
+                    let name = format!("{sh:?}");
+                    let variant = name.split([' ', '{']).next().unwrap_or("").to_owned();
+                    match sh {
+                        gen::Shape::Maybe { form, .. } => {
+                            seen.insert(format!("Maybe form {form}"));
+                        }
+                        gen::Shape::Slice { string, .. } => {
+                            let class = if string.starts_with("ST.") {
+                                "table field"
+                            } else if string.starts_with('S') {
+                                "upvalue"
+                            } else {
+                                "literal"
+                            };
+                            seen.insert(format!("Slice {class}"));
+                        }
+                        gen::Shape::MapOr { map, .. } => {
+                            seen.insert(format!("MapOr {map:?}"));
+                        }
+                        gen::Shape::Moved { k, mult, .. } if *mult > 0 && *k > 0 => {
+                            seen.insert("Moved before the start".to_owned());
+                        }
+                        _ => {}
+                    }
+                    seen.insert(variant);
+                }
+                gen::Stmt::If(arms, els) => {
+                    for (_, body) in arms {
+                        walk(body, seen);
+                    }
+                    if let Some(body) = els {
+                        walk(body, seen);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut hooks = BTreeSet::new();
+    for p in gen::programs_of(&run(Vec::new())) {
+        hooks.insert(format!("{:?}", p.hook));
+        walk(&p.body, &mut seen);
+    }
+    let want = [
+        "Maybe form 0",
+        "Maybe form 1",
+        "Maybe form 2",
+        "Maybe form 3",
+        "MaybeReturn",
+        "MixedSum",
+        "BoolOr",
+        "MapOr M",
+        "MapOr W",
+        "Slice upvalue",
+        "Slice table field",
+        "Slice literal",
+        "SliceSlice",
+        "Moved before the start",
+        "ModLoop",
+        "Lpm",
+    ];
+    let missing: Vec<&str> = want
+        .iter()
+        .copied()
+        .filter(|w| !seen.contains(*w))
+        .collect();
+    assert!(missing.is_empty(), "shapes never generated: {missing:?}");
+    assert_eq!(hooks.len(), 3, "program kinds: {hooks:?}");
+    // Strings with bytes >= 0x80 are among the compared ones.
+    assert!(
+        gen::UPVALUE_STRINGS
+            .iter()
+            .any(|(_, text)| text.contains(r"\255") || text.contains(r"\200")),
+        "no upvalue string with a byte >= 0x80"
+    );
+}

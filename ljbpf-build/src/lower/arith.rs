@@ -24,6 +24,17 @@ impl<'a> Lowerer<'a> {
                 _ => Const::Num(r as f64),
             }));
         }
+        // A number known to be in 0..=max divided by a positive constant: unsigned division
+        // gives the same result, and the verifier keeps a bound on it (it loses the bound
+        // through the signed form's sign fix-up), so loops bounded by `n % 8` verify.
+        let known =
+            x.v.filter(|_| x.k.is_none())
+                .and_then(|v| self.ranges.get(&v).copied());
+        if let (Some(max), Some(k), Ty::Num, 3 | 4) = (known, y.k, ty, kind) {
+            if k > 0 && i32::try_from(k).is_ok() {
+                return Ok(self.unsigned_div(kind, x, k, max));
+            }
+        }
         let t = self.tmp();
         self.put_reg(x, t);
         if kind >= 3 && y.k == Some(0) {
@@ -97,6 +108,43 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(Val::Rt { v: t, ty, width: 0 })
+    }
+
+    /// `x / k` or `x % k` (`kind` 3 or 4) for `x` in `0..=max` and a constant `k > 0`: the
+    /// unsigned form, a mask for powers of two, and the result's range recorded.
+    fn unsigned_div(&mut self, kind: u8, x: Opnd, k: i64, max: u64) -> Val {
+        let t = self.tmp();
+        self.put_reg(x, t);
+        let ku = k as u64;
+        let out_max = if kind == 3 {
+            if ku.is_power_of_two() {
+                self.alu(AluOp::Rsh, t, Src::Imm(ku.trailing_zeros() as i32));
+            } else {
+                self.alu(AluOp::Div, t, Src::Imm(k as i32));
+                // The verifier does not bound a quotient either (see `%` below).
+                if let Ok(m) = i32::try_from((max / ku + 1).next_power_of_two() - 1) {
+                    self.alu(AluOp::And, t, Src::Imm(m));
+                }
+            }
+            max / ku
+        } else {
+            if ku.is_power_of_two() {
+                self.alu(AluOp::And, t, Src::Imm(k as i32 - 1));
+            } else {
+                self.alu(AluOp::Mod, t, Src::Imm(k as i32));
+                // The verifier does not bound a remainder; a mask that changes nothing does.
+                if let Ok(m) = i32::try_from(ku.next_power_of_two() - 1) {
+                    self.alu(AluOp::And, t, Src::Imm(m));
+                }
+            }
+            max.min(ku - 1)
+        };
+        self.ranges.insert(t, out_max);
+        Val::Rt {
+            v: t,
+            ty: Ty::Num,
+            width: 0,
+        }
     }
 
     /// Bit operations with LuaJIT's rules: 32-bit on numbers (result sign-extended), 64-bit
@@ -179,6 +227,15 @@ impl<'a> Lowerer<'a> {
         }
         if !wide {
             self.e(Insn::Sext32 { dst: R::V(t) });
+            // A non-negative mask bounds the result (so `%` and `/` on it can be unsigned).
+            let mask = args
+                .iter()
+                .filter_map(|a| a.k)
+                .filter(|k| (0..=i64::from(i32::MAX)).contains(k))
+                .min();
+            if let (Builtin::BitBand, Some(m)) = (op, mask) {
+                self.ranges.insert(t, m as u64);
+            }
         }
         Ok(Val::Rt { v: t, ty, width: 0 })
     }

@@ -277,6 +277,10 @@ impl<'a> Lowerer<'a> {
                     dst: R::V(t),
                     bits: bits as u8,
                 });
+                // A 16- or 32-bit swap leaves that many bits (zero-extended).
+                if bits < 64 {
+                    self.ranges.insert(t, (1u64 << bits) - 1);
+                }
                 Ok(Val::Rt {
                     v: t,
                     ty: x.ty,

@@ -1,6 +1,25 @@
 //! Conditions: truthiness, comparisons, tests, numeric for loops, string compares.
 
+use super::join::kinds_of;
 use super::*;
+
+/// A tagged value known to be one of `kinds`: a plain value when that is one kind (or the
+/// two booleans), else still tagged.
+pub(super) fn narrow(v: VReg, tag: VReg, kinds: Kinds) -> Val {
+    if kinds.0 == Kinds::one(Kind::Nil).0 {
+        return Val::K(Const::Nil);
+    }
+    if kinds.0 == Kinds::one(Kind::True).0 {
+        return Val::K(Const::Bool(true));
+    }
+    if kinds.0 == Kinds::one(Kind::False).0 {
+        return Val::K(Const::Bool(false));
+    }
+    match kinds.single_ty() {
+        Some(ty) => Val::Rt { v, ty, width: 0 },
+        None => Val::Tagged { v, tag, kinds },
+    }
+}
 
 impl<'a> Lowerer<'a> {
     /// The truthiness of a value as a condition that holds when it is truthy.
@@ -44,6 +63,19 @@ impl<'a> Lowerer<'a> {
                     }
                 } else {
                     Cond::Known(true)
+                }
+            }
+            Val::Tagged { tag, kinds, .. } => {
+                if kinds.truthy(false).0 == 0 {
+                    Cond::Known(true)
+                } else if kinds.truthy(true).0 == 0 {
+                    Cond::Known(false)
+                } else {
+                    Cond::Test {
+                        op: JmpOp::Jgt,
+                        a: tag,
+                        b: Src::Imm(1),
+                    }
                 }
             }
             Val::Undef(why) => return Err(self.undefined(why)),
@@ -110,6 +142,21 @@ impl<'a> Lowerer<'a> {
                 if matches!(ins.op, Op::ISTC | Op::ISFC) {
                     self.set(&mut taken, ins.a, v.clone());
                 }
+                // A boolean copied by `or`/`and` is what the test found (`b or 5` is true or a
+                // number, never false). Only the copy: the slot tested keeps its register.
+                if let (Val::Rt { ty: Ty::Bool, .. }, Op::ISTC | Op::ISFC) = (&v, ins.op) {
+                    self.set(&mut taken, ins.a, Val::K(Const::Bool(want_true)));
+                }
+                // A tagged value is what its truthiness says on each edge.
+                if let Val::Tagged { v: r, tag, kinds } = &v {
+                    let (t, f) = if want_true {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(t, &v, narrow(*r, *tag, kinds.truthy(true)));
+                    refine(f, &v, narrow(*r, *tag, kinds.truthy(false)));
+                }
                 // Refine a nullable map value on both edges.
                 if let Val::MapPtr {
                     v: r,
@@ -141,6 +188,17 @@ impl<'a> Lowerer<'a> {
             Op::ISEQP | Op::ISNEP => {
                 let p = pri(d);
                 let c = self.equal(a.clone(), Val::K(p.clone()))?;
+                if let (Val::Tagged { v: r, tag, kinds }, Some(pk)) =
+                    (&a, kinds_of(&Val::K(p.clone())))
+                {
+                    let (is, isnt) = if ins.op == Op::ISEQP {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    refine(is, &a, narrow(*r, *tag, Kinds(kinds.0 & pk.0)));
+                    refine(isnt, &a, narrow(*r, *tag, Kinds(kinds.0 & !pk.0)));
+                }
                 if let (
                     Val::MapPtr {
                         v: r,
@@ -210,15 +268,44 @@ impl<'a> Lowerer<'a> {
                     negate(c)
                 }
             }
+            Op::ISLT | Op::ISGE | Op::ISLE | Op::ISGT
+                if matches!(a, Val::Tagged { .. })
+                    || matches!(self.get(st, d as u8), Val::Tagged { .. }) =>
+            {
+                // Signed or unsigned depends on the kind: compare in each, then test.
+                let b = self.get(st, d as u8);
+                let op = ins.op;
+                let r = self.split2(a, b, &mut |l, x, y| {
+                    let c = l.order(op, x, y)?;
+                    Ok(l.materialize(c))
+                })?;
+                self.truth(r)?
+            }
             Op::ISLT | Op::ISGE | Op::ISLE | Op::ISGT => {
                 let x = self.operand(a)?;
                 let y = self.operand(self.get(st, d as u8))?;
+                self.order(ins.op, x, y)?
+            }
+            other => {
+                return Err(self.err(format!(
+                    "internal error: {} is not a condition",
+                    other.name()
+                )))
+            }
+        };
+        Ok((cond, taken, fall))
+    }
+
+    /// `x < y` and the other orders with LuaJIT's typing: unsigned when uint64 is involved.
+    pub(super) fn order(&mut self, op: Op, x: Opnd, y: Opnd) -> LResult<Cond> {
+        {
+            {
                 if x.ty == Ty::Bool || y.ty == Ty::Bool {
                     return Err(self.err("attempt to compare a boolean value"));
                 }
                 let unsigned = Ty::arith(x.ty, y.ty) == Ty::U64;
                 // ISGE means `not (a < b)`, ISGT `not (a <= b)`: for integers the same as >=, >.
-                let op = match (ins.op, unsigned) {
+                let op = match (op, unsigned) {
                     (Op::ISLT, false) => JmpOp::Jslt,
                     (Op::ISGE, false) => JmpOp::Jsge,
                     (Op::ISLE, false) => JmpOp::Jsle,
@@ -229,16 +316,9 @@ impl<'a> Lowerer<'a> {
                     (_, true) => JmpOp::Jgt,
                     (_, false) => JmpOp::Jsgt,
                 };
-                self.compare(op, x, y)
+                Ok(self.compare(op, x, y))
             }
-            other => {
-                return Err(self.err(format!(
-                    "internal error: {} is not a condition",
-                    other.name()
-                )))
-            }
-        };
-        Ok((cond, taken, fall))
+        }
     }
 
     pub(super) fn compare(&mut self, op: JmpOp, x: Opnd, y: Opnd) -> Cond {
@@ -276,6 +356,96 @@ impl<'a> Lowerer<'a> {
             (Val::K(x), Val::K(y)) if const_int(x).is_none() || const_int(y).is_none() => {
                 Ok(Cond::Known(x == y))
             }
+            // A number against a tagged value: equal when it is a number (of any type: LuaJIT
+            // compares numbers and 64-bit cdata by value) of that value.
+            (Val::Tagged { v, tag, kinds }, x) | (x, Val::Tagged { v, tag, kinds })
+                if !matches!(
+                    x,
+                    Val::K(Const::Nil | Const::Bool(_) | Const::Str(_)) | Val::Tagged { .. }
+                ) =>
+            {
+                let (v, tag, kinds) = (*v, *tag, *kinds);
+                let y = self.operand(x.clone())?;
+                if y.ty == Ty::Bool {
+                    return Err(
+                        self.err("comparing a boolean with a tagged value is not supported")
+                    );
+                }
+                if !kinds.iter().any(|k| k.num_ty().is_some()) {
+                    return Ok(Cond::Known(false));
+                }
+                let t = self.tmp();
+                self.mov_imm(t, 0);
+                let done = self.code.label();
+                self.e(Insn::Jmp {
+                    op: JmpOp::Jlt,
+                    dst: R::V(tag),
+                    src: Src::Imm(Kind::Num.tag() as i32),
+                    target: done,
+                });
+                let ys = rsrc(self.src_of(y));
+                self.e(Insn::Jmp {
+                    op: JmpOp::Jne,
+                    dst: R::V(v),
+                    src: ys,
+                    target: done,
+                });
+                self.mov_imm(t, 1);
+                self.code.bind(done);
+                Ok(Cond::Test {
+                    op: JmpOp::Jne,
+                    a: t,
+                    b: Src::Imm(0),
+                })
+            }
+            // nil, true, false against a tagged value: its tag says.
+            (Val::Tagged { tag, kinds, .. }, Val::K(c @ (Const::Nil | Const::Bool(_))))
+            | (Val::K(c @ (Const::Nil | Const::Bool(_))), Val::Tagged { tag, kinds, .. }) => {
+                let k = match c {
+                    Const::Nil => Kind::Nil,
+                    Const::Bool(true) => Kind::True,
+                    _ => Kind::False,
+                };
+                Ok(if kinds.has(k) {
+                    Cond::Test {
+                        op: JmpOp::Jeq,
+                        a: *tag,
+                        b: Src::Imm(k.tag() as i32),
+                    }
+                } else {
+                    Cond::Known(false)
+                })
+            }
+            // A string from an upvalue (`local GET = 'GET '`, `M.post`) compares as a literal.
+            (Val::K(Const::Str(s)), v) | (v, Val::K(Const::Str(s))) => match v {
+                Val::Slice { .. } | Val::Ref { .. } => self.equal_bytes(v.clone(), s),
+                Val::K(_) | Val::Rt { .. } | Val::MapPtr { .. } | Val::Tagged { .. } => {
+                    Ok(Cond::Known(false))
+                }
+                other => {
+                    Err(self.err(format!("cannot compare {} with a string", other.describe())))
+                }
+            },
+            (
+                Val::Slice {
+                    off: o1,
+                    dynoff: d1,
+                    len: l1,
+                },
+                Val::Slice {
+                    off: o2,
+                    dynoff: d2,
+                    len: l2,
+                },
+            ) if l1 != l2 || !matches!(l1, 1 | 2 | 4 | 8) => {
+                if l1 != l2 {
+                    // Both slices are read all the same (see `equal_bytes`).
+                    self.pkt_load(*o1 + *l1 as i32 - 1, 1, *d1)?;
+                    self.pkt_load(*o2 + *l2 as i32 - 1, 1, *d2)?;
+                    return Ok(Cond::Known(false));
+                }
+                self.equal_slices((*o1, *d1), (*o2, *d2), *l1)
+            }
             (Val::K(Const::Nil), _) | (_, Val::K(Const::Nil)) => Ok(Cond::Known(false)),
             (Val::K(Const::Bool(_)), Val::Rt { ty, .. })
             | (Val::Rt { ty, .. }, Val::K(Const::Bool(_)))
@@ -305,6 +475,9 @@ impl<'a> Lowerer<'a> {
         let (src, off, want) = match v {
             Val::Slice { off, dynoff, len } => {
                 if len as usize != s.len() {
+                    // Not equal, but the slice is read all the same: past the end, the read
+                    // ends the program.
+                    self.pkt_load(off + len as i32 - 1, 1, dynoff)?;
                     return Ok(Cond::Known(false));
                 }
                 (From::Packet(dynoff), off, s.to_vec())
@@ -330,18 +503,15 @@ impl<'a> Lowerer<'a> {
         let t = self.tmp();
         self.mov_imm(t, 0);
         let done = self.code.label();
-        let mut i = 0usize;
-        while i < want.len() {
-            // The widest aligned chunk that fits (ctx and stack loads must be aligned).
+        let mut chunks = chunks(off, want.len(), matches!(src, From::Packet(_)));
+        if matches!(src, From::Packet(_)) {
+            // The last chunk first: if the slice crosses the packet's end, that load ends the
+            // program with 0 before any difference is seen (a read past the end ends the
+            // program, whatever the bytes before it).
+            chunks.rotate_right(1);
+        }
+        for (i, w) in chunks {
             let at = off + i as i32;
-            let w = [8usize, 4, 2, 1]
-                .into_iter()
-                .find(|w| {
-                    i + w <= want.len()
-                        && (matches!(src, From::Packet(_)) && *w <= 4
-                            || at.rem_euclid(*w as i32) == 0)
-                })
-                .unwrap_or(1);
             let mut bytes = [0u8; 8];
             bytes[..w].copy_from_slice(&want[i..i + w]);
             let k = i64::from_le_bytes(bytes);
@@ -369,7 +539,6 @@ impl<'a> Lowerer<'a> {
                 src: k,
                 target: done,
             });
-            i += w;
         }
         self.mov_imm(t, 1);
         self.code.bind(done);
@@ -379,4 +548,57 @@ impl<'a> Lowerer<'a> {
             b: Src::Imm(0),
         })
     }
+
+    /// Compares two packet slices of `len` bytes, the last chunk of each first (see
+    /// [`equal_bytes`](Self::equal_bytes)).
+    fn equal_slices(
+        &mut self,
+        (o1, d1): (i32, Option<VReg>),
+        (o2, d2): (i32, Option<VReg>),
+        len: u32,
+    ) -> LResult<Cond> {
+        let t = self.tmp();
+        self.mov_imm(t, 0);
+        let done = self.code.label();
+        let mut list = chunks(o1, len as usize, true);
+        list.rotate_right(1);
+        // The first round loads both last chunks before comparing: either slice crossing the
+        // end ends the program.
+        for (i, w) in list {
+            let a = self.pkt_load(o1 + i as i32, w as u32, d1)?;
+            let b = self.pkt_load(o2 + i as i32, w as u32, d2)?;
+            self.e(Insn::Jmp {
+                op: JmpOp::Jne,
+                dst: R::V(a),
+                src: Src::Reg(R::V(b)),
+                target: done,
+            });
+        }
+        self.mov_imm(t, 1);
+        self.code.bind(done);
+        Ok(Cond::Test {
+            op: JmpOp::Jne,
+            a: t,
+            b: Src::Imm(0),
+        })
+    }
+}
+
+/// `len` bytes at `off` as (start, width) chunks: the widest that fits, at most 4 bytes from
+/// the packet (LD_ABS sizes), else aligned (context and stack loads must be aligned).
+fn chunks(off: i32, len: usize, packet: bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < len {
+        let at = off + i as i32;
+        let w = [8usize, 4, 2, 1]
+            .into_iter()
+            .find(|w| {
+                i + w <= len && (packet && *w <= 4 || !packet && at.rem_euclid(*w as i32) == 0)
+            })
+            .unwrap_or(1);
+        out.push((i, w));
+        i += w;
+    }
+    out
 }

@@ -17,7 +17,7 @@ impl Lowerer<'_> {
     ) {
         if let Some((entry, labels)) = targets {
             if let Some(want) = &entry[succ] {
-                self.edge_moves(&st, want);
+                self.edge_moves(succ, &st, want);
             }
             if succ != from + 1 || !self.next_emitted(entry, from, succ) {
                 self.e(Insn::Ja {
@@ -57,11 +57,12 @@ impl Lowerer<'_> {
             let mark = self.code.insns.len();
             let first_label = self.code.labels.len();
             if let Some(want) = &entry[taken.0] {
-                self.edge_moves(&taken.1, want);
+                self.edge_moves(taken.0, &taken.1, want);
             }
             let taken_moves: Vec<_> = self.code.insns.drain(mark..).collect();
             // Labels bound inside the moves (a load of an element at a run-time index checks
-            // it) move with them: keep them relative to the moves' start.
+            // it, a tagged slot filled from a map value) move with them: keep them relative to
+            // the moves' start.
             let moved_labels: Vec<(usize, usize)> = (first_label..self.code.labels.len())
                 .filter_map(|l| Some((l, self.code.labels[l]? - mark)))
                 .collect();
@@ -82,7 +83,7 @@ impl Lowerer<'_> {
                     target: t2,
                 });
                 if let Some(want) = &entry[fall.0] {
-                    self.edge_moves(&fall.1, want);
+                    self.edge_moves(fall.0, &fall.1, want);
                 }
                 self.e(Insn::Ja {
                     target: labels[fall.0],
@@ -109,7 +110,8 @@ impl Lowerer<'_> {
     /// copy (`n = c; c = d` must not read the new `c`): values that need computing are computed
     /// first, then register moves are ordered so that none overwrites a register another move
     /// still reads, and cycles go through a temporary; constants come last.
-    fn edge_moves(&mut self, have: &State, want: &State) {
+    fn edge_moves(&mut self, succ: usize, have: &State, want: &State) {
+        self.note_safe_offsets(succ, have, want);
         let mut moves: Vec<(VReg, VReg)> = Vec::new();
         let mut consts: Vec<(VReg, i64)> = Vec::new();
         for (s, w) in want.iter().enumerate() {
@@ -184,11 +186,24 @@ impl Lowerer<'_> {
                 }
                 _ => {}
             }
+            if let Val::Tagged { v, tag, .. } = w {
+                if *v == own {
+                    self.tagged_move(h, (own, *tag), &mut moves, &mut consts);
+                    continue;
+                }
+            }
             let wants_reg = matches!(w, Val::Rt { v, .. } | Val::MapPtr { v, .. } if *v == own);
             if !wants_reg {
                 continue;
             }
             match h {
+                // A map value where the join reads it as a number (`m[k] or 1`).
+                Val::MapPtr { .. } if matches!(w, Val::Rt { .. }) => {
+                    if let Ok(o) = self.operand(h.clone()) {
+                        let t = self.reg_of(o);
+                        moves.push((own, t));
+                    }
+                }
                 Val::Rt { v, .. } | Val::MapPtr { v, .. } => moves.push((own, *v)),
                 Val::K(Const::Nil) => consts.push((own, 0)),
                 Val::K(c) => {
@@ -207,6 +222,173 @@ impl Lowerer<'_> {
             }
         }
         moves.retain(|(d, s)| d != s);
+        self.parallel_copy(moves);
+        for (d, k) in consts {
+            self.mov_imm(d, k);
+        }
+    }
+
+    /// Records which slots of `succ`'s entry hold a dissector offset that is safe to load
+    /// through (see `ld_packet`) on this edge: the carried offset is safe and the constant
+    /// part that moves into it is small and non-negative. A block entered only by forward
+    /// edges starts with the slots safe on all of them (`enter_block`).
+    fn note_safe_offsets(&mut self, succ: usize, have: &State, want: &State) {
+        let safe: Vec<bool> = want
+            .iter()
+            .enumerate()
+            .map(|(s, w)| match (w, have.get(s)) {
+                (
+                    Val::Pkt {
+                        off: wo,
+                        dynoff: Some(wd),
+                        ..
+                    },
+                    Some(Val::Pkt {
+                        off: ho,
+                        dynoff: hd,
+                        ..
+                    }),
+                ) if *wd == VReg(s as u32) => {
+                    (0..=0xffff).contains(&(i64::from(*ho) - i64::from(*wo)))
+                        && hd.is_none_or(|d| self.safe_offsets.contains(&d))
+                }
+                // A slice's register moves as it is (slices meet only at the same offset).
+                (
+                    Val::Slice {
+                        dynoff: Some(wd), ..
+                    },
+                    Some(Val::Slice {
+                        dynoff: Some(hd), ..
+                    }),
+                ) if *wd == VReg(s as u32) => self.safe_offsets.contains(hd),
+                _ => false,
+            })
+            .collect();
+        let e = self.edge_safe.entry(succ).or_insert_with(|| safe.clone());
+        for (a, b) in e.iter_mut().zip(safe) {
+            *a = *a && b;
+        }
+        // A block entered from one place keeps the registers where they are: the facts
+        // about the slots' own registers are those of this point.
+        let own: Vec<VReg> = (0..want.len() as u32)
+            .map(VReg)
+            .filter(|r| self.safe_offsets.contains(r))
+            .collect();
+        self.edge_own.insert(succ, own);
+    }
+
+    /// At the start of block `b` in the emitting pass: the slots' own registers carry the
+    /// offsets found safe on every edge into it, when every edge into it is a forward edge
+    /// (all already emitted); otherwise none.
+    pub(super) fn enter_block(&mut self, b: usize, preds: &[usize], nslots: usize, direct: bool) {
+        for s in 0..nslots {
+            self.safe_offsets.remove(&VReg(s as u32));
+        }
+        if direct {
+            if let Some(own) = self.edge_own.get(&b) {
+                self.safe_offsets.extend(own.iter().copied());
+            }
+            return;
+        }
+        if preds.iter().any(|p| *p >= b) {
+            return;
+        }
+        if let Some(safe) = self.edge_safe.get(&b) {
+            for (s, ok) in safe.iter().enumerate() {
+                if *ok {
+                    self.safe_offsets.insert(VReg(s as u32));
+                }
+            }
+        }
+    }
+
+    /// What putting `have` into a tagged slot (payload and tag registers `dst`) takes:
+    /// register moves, constants, and code computed before them (a tag from a boolean, a
+    /// value loaded through a map pointer that may be nil).
+    fn tagged_move(
+        &mut self,
+        have: &Val,
+        (v, tag): (VReg, VReg),
+        moves: &mut Vec<(VReg, VReg)>,
+        consts: &mut Vec<(VReg, i64)>,
+    ) {
+        match have {
+            Val::Tagged { v: hv, tag: ht, .. } => {
+                moves.push((v, *hv));
+                moves.push((tag, *ht));
+            }
+            Val::K(Const::Nil) => {
+                consts.push((v, 0));
+                consts.push((tag, Kind::Nil.tag()));
+            }
+            Val::K(Const::Bool(b)) => {
+                consts.push((v, i64::from(*b)));
+                consts.push((tag, 1 + i64::from(*b)));
+            }
+            Val::K(c) => {
+                let (Some(k), Some(kind)) = (const_int(c), const_ty(c).and_then(Kind::of_num))
+                else {
+                    return;
+                };
+                consts.push((v, k));
+                consts.push((tag, kind.tag()));
+            }
+            Val::Rt { v: hv, ty, .. } => {
+                moves.push((v, *hv));
+                match Kind::of_num(*ty) {
+                    Some(k) => consts.push((tag, k.tag())),
+                    None => {
+                        // false = 1, true = 2
+                        let t = self.tmp();
+                        self.mov(t, *hv);
+                        self.alu(AluOp::Add, t, Src::Imm(1));
+                        moves.push((tag, t));
+                    }
+                }
+            }
+            Val::MapPtr {
+                v: p, ty, nullable, ..
+            } => {
+                let Some(kind) = scalar_ty(ty).and_then(Kind::of_num) else {
+                    return;
+                };
+                let (tv, tt) = (self.tmp(), self.tmp());
+                let done = self.code.label();
+                if *nullable {
+                    self.mov_imm(tv, 0);
+                    self.mov_imm(tt, Kind::Nil.tag());
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jeq,
+                        dst: R::V(*p),
+                        src: Src::Imm(0),
+                        target: done,
+                    });
+                }
+                if let Ok(o) = self.load(Base::Map(*p), 0, ty) {
+                    let r = self.reg_of(o);
+                    self.mov(tv, r);
+                }
+                self.mov_imm(tt, kind.tag());
+                self.code.bind(done);
+                moves.push((v, tv));
+                moves.push((tag, tt));
+            }
+            Val::Ref { ty, .. } => {
+                let Some(kind) = scalar_ty(ty).and_then(Kind::of_num) else {
+                    return;
+                };
+                if let Ok(o) = self.operand(have.clone()) {
+                    let r = self.reg_of(o);
+                    moves.push((v, r));
+                    consts.push((tag, kind.tag()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Register moves as a parallel copy.
+    fn parallel_copy(&mut self, mut moves: Vec<(VReg, VReg)>) {
         while !moves.is_empty() {
             let ready = moves
                 .iter()
@@ -228,9 +410,6 @@ impl Lowerer<'_> {
                     }
                 }
             }
-        }
-        for (d, k) in consts {
-            self.mov_imm(d, k);
         }
     }
 }

@@ -45,6 +45,11 @@ pub(super) fn canonical(slot: usize, v: Val) -> Val {
             "it is a packet slice with run-time bounds, which cannot be kept across a branch or loop (compare it where it is made)",
         ),
         Val::Ptr { pointee, .. } => Val::Ptr { v: own, pointee },
+        Val::Tagged { kinds, .. } => Val::Tagged {
+            v: own,
+            tag: tag_reg(slot),
+            kinds,
+        },
         Val::Slice {
             off,
             dynoff: Some(_),
@@ -134,13 +139,60 @@ pub(super) fn join(slot: usize, a: &Val, b: &Val) -> Val {
                     width,
                 }
             }
-            (Some(_), Some(_)) => {
-                Val::Undef("it holds values of different types on different paths")
-            }
-            _ if matches!(a, Val::K(Const::Nil)) || matches!(b, Val::K(Const::Nil)) => {
-                Val::Undef("it is nil on some paths")
-            }
-            _ => Val::Undef("it holds different kinds of values on different paths"),
+            _ => match (kinds_of(a), kinds_of(b)) {
+                // LuaJIT lets a slot hold nil, booleans and numbers of different types on
+                // different paths: a run-time tag says which (the payload in the slot's own
+                // register, the tag in its tag register).
+                (Some(x), Some(y)) => {
+                    let kinds = x.union(y);
+                    match kinds.single_ty() {
+                        Some(ty) => Val::Rt {
+                            v: own,
+                            ty,
+                            width: 0,
+                        },
+                        None => Val::Tagged {
+                            v: own,
+                            tag: tag_reg(slot),
+                            kinds,
+                        },
+                    }
+                }
+                _ if matches!(a, Val::K(Const::Nil)) || matches!(b, Val::K(Const::Nil)) => {
+                    Val::Undef("it is nil on some paths")
+                }
+                _ => Val::Undef("it holds different kinds of values on different paths"),
+            },
         },
+    }
+}
+
+/// The register that holds slot `slot`'s tag when it holds a [`Val::Tagged`]: after every
+/// slot's own register (frames have at most 255 + 4 slots; see `lower`).
+pub(super) fn tag_reg(slot: usize) -> VReg {
+    VReg(TAG_BASE + slot as u32)
+}
+
+/// The kinds a value may be at run time, when it can live in a tagged slot: nil, booleans,
+/// numbers and cdata, and map values read as numbers.
+pub(super) fn kinds_of(v: &Val) -> Option<Kinds> {
+    match v {
+        Val::K(Const::Nil) => Some(Kinds::one(Kind::Nil)),
+        Val::K(Const::Bool(b)) => Some(Kinds::one(if *b { Kind::True } else { Kind::False })),
+        Val::K(c) => const_ty(c)
+            .filter(|_| const_int(c).is_some())
+            .map(Kinds::of_ty),
+        Val::Rt { ty, .. } => Some(Kinds::of_ty(*ty)),
+        Val::Ref { ty, .. } => scalar_ty(ty).map(Kinds::of_ty),
+        Val::MapPtr { ty, nullable, .. } => {
+            let k = Kinds::of_ty(scalar_ty(ty)?);
+            Some(if *nullable {
+                k.union(Kinds::one(Kind::Nil))
+            } else {
+                k
+            })
+        }
+        Val::Tagged { kinds, .. } => Some(*kinds),
+        _ => None,
     }
 }

@@ -9,7 +9,7 @@
 //! of the fixpoint, `step` runs a block opcode by opcode, `edges` moves values between blocks
 //! (a parallel copy); the others lower one family of operations each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ljbpf_core::context::{Arch, Context};
 use ljbpf_core::helper::Helper;
@@ -29,7 +29,7 @@ use crate::tracepoint::{TpFieldKind, TracepointFormat};
 use cfg::{endless_loop, predecessors, split_blocks};
 use join::{canonical, join};
 use packet::{Hdr, Next};
-use value::{Base, Builtin, Elem, Ty, Val};
+use value::{Base, Builtin, Elem, Kind, Kinds, Ty, Val};
 
 mod arith;
 mod builtins;
@@ -45,7 +45,12 @@ mod maps;
 mod memory;
 mod packet;
 mod step;
+mod tagged;
 mod value;
+
+/// The first tag register (see `join::tag_reg`): above every slot's own register (a LuaJIT
+/// frame has at most 255 slots; lowering adds 4).
+const TAG_BASE: u32 = 260;
 
 /// The BPF stack limit (MAX_BPF_STACK).
 pub const MAX_STACK: u32 = 512;
@@ -164,11 +169,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         }
         for b in 0..blocks.len() {
             let Some(st) = entry[b].clone() else { continue };
-            l.code = VCode::default();
-            l.code.vregs = nslots as u32;
-            l.errors.clear();
-            l.follow_on.clear();
-            l.pkt_out = None;
+            l.reset_code(TAG_BASE + nslots as u32);
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
                 // A block reached from one place takes the values where they are; at a join
@@ -204,11 +205,18 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     // Pass 2: code.
     let scratch = l.scratch_need;
     l.scratch_base = l.objects_top + align8(scratch) as i32;
-    l.code = VCode::default();
-    l.code.vregs = nslots as u32;
-    l.errors.clear();
-    l.follow_on.clear();
-    l.pkt_out = None;
+    // Tag registers exist only in programs that need one, so that the others' registers
+    // keep their numbers.
+    let tagged = entry
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|v| matches!(v, Val::Tagged { .. }));
+    l.reset_code(if tagged {
+        TAG_BASE + nslots as u32
+    } else {
+        nslots as u32
+    });
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
     l.line = proto.first_line;
     l.e(Insn::Alu64 {
@@ -230,6 +238,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         };
         let Some(st) = st else { continue };
         l.code.bind(labels[b]);
+        l.enter_block(b, &preds[b], nslots, direct[b]);
         for (succ, out) in l.run_block(&blocks, b, st, Some((&entry, &labels))) {
             if direct[succ] {
                 direct_entry[succ] = Some(out);
@@ -319,6 +328,18 @@ struct Lowerer<'a> {
     multres: u8,
     /// Event types of perf/ring buffer maps, from `perf_submit`/`ringbuf_output`.
     events: BTreeMap<u32, CType>,
+    /// Registers holding a dissector's run-time offset known to be small and non-negative (a
+    /// header length computed from a packet byte): packet loads through them need no check.
+    safe_offsets: BTreeSet<VReg>,
+    /// For each block, which entry slots hold a safe dissector offset on every edge emitted
+    /// into it so far (emitting pass only; see `edges::note_safe_offsets`).
+    edge_safe: BTreeMap<usize, Vec<bool>>,
+    /// For each block entered from one place, the slots' own registers safe where the edge
+    /// into it was emitted.
+    edge_own: BTreeMap<usize, Vec<VReg>>,
+    /// Registers (never a slot's own) known to hold a value in `0..=max`: what the verifier
+    /// cannot see through `%` and `/` (see `arith`), kept so they can be emitted unsigned.
+    ranges: BTreeMap<VReg, u64>,
     /// The block that returns the default verdict when a direct packet access falls outside
     /// the packet, once some access needs it.
     pkt_out: Option<Label>,
@@ -340,8 +361,25 @@ impl<'a> Lowerer<'a> {
             scratch_base: 0,
             multres: 0,
             events: BTreeMap::new(),
+            safe_offsets: BTreeSet::new(),
+            edge_safe: BTreeMap::new(),
+            edge_own: BTreeMap::new(),
+            ranges: BTreeMap::new(),
             pkt_out: None,
         }
+    }
+
+    /// Starts new code: virtual register numbers restart, so facts about registers are void.
+    fn reset_code(&mut self, vregs: u32) {
+        self.code = VCode::default();
+        self.code.vregs = vregs;
+        self.errors.clear();
+        self.follow_on.clear();
+        self.safe_offsets.clear();
+        self.edge_safe.clear();
+        self.edge_own.clear();
+        self.ranges.clear();
+        self.pkt_out = None;
     }
 
     fn initial_state(&self, n: usize) -> State {
@@ -582,6 +620,16 @@ impl<'a> Lowerer<'a> {
                 ))),
             },
             Val::Undef(why) => Err(self.undefined(why)),
+            // Numbers of different types: their bits (what a return, a store or a key needs;
+            // operations that depend on the type split on the tag first, see `tagged`).
+            Val::Tagged { v, kinds, .. } => {
+                self.numbers_only(kinds)?;
+                let ty = kinds
+                    .iter()
+                    .filter_map(Kind::num_ty)
+                    .fold(Ty::Num, Ty::arith);
+                Ok(Opnd { k: None, v: Some(v), ty, width: 0 })
+            }
             Val::RtSlice { .. } => Err(self
                 .err("attempt to use a packet slice with run-time bounds as a number")
                 .hint("compare it with a string, give it constant bounds, or read bytes with d[i]")),
@@ -716,6 +764,30 @@ impl<'a> Lowerer<'a> {
             Val::K(Const::Nil) => {
                 let verdict = self.env.kind.class().default_return();
                 self.mov_imm_r(r0, i64::from(verdict))
+            }
+            // Whatever it is on this path, its payload: 0 for false, 1 for true. Nil is "no
+            // value" as above, the kind's default (a nil payload is 0, so only a non-zero
+            // default needs the tag tested).
+            Val::Tagged { v, tag, kinds } => {
+                let verdict = self.env.kind.class().default_return();
+                let t = self.tmp();
+                self.mov(t, v);
+                if kinds.has(Kind::Nil) && verdict != 0 {
+                    let done = self.code.label();
+                    self.e(Insn::Jmp {
+                        op: JmpOp::Jne,
+                        dst: R::V(tag),
+                        src: Src::Imm(Kind::Nil.tag() as i32),
+                        target: done,
+                    });
+                    self.mov_imm(t, i64::from(verdict));
+                    self.code.bind(done);
+                }
+                self.e(Insn::Alu64 {
+                    op: AluOp::Mov,
+                    dst: r0,
+                    src: Src::Reg(R::V(t)),
+                })
             }
             other => {
                 let o = self.operand(other).map_err(|d| {

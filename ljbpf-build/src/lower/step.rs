@@ -196,17 +196,19 @@ impl Lowerer<'_> {
                 self.set(st, a, out);
             }
             Op::UNM => {
-                let o = self.operand(self.get(st, d as u8))?;
-                let out = self.arith(
-                    Op::SUBVV,
-                    Opnd {
-                        k: Some(0),
-                        v: None,
-                        ty: Ty::Num,
-                        width: 0,
-                    },
-                    o,
-                )?;
+                let x = self.get(st, d as u8);
+                let out = self.split(x, &mut |l, o| {
+                    l.arith(
+                        Op::SUBVV,
+                        Opnd {
+                            k: Some(0),
+                            v: None,
+                            ty: Ty::Num,
+                            width: 0,
+                        },
+                        o,
+                    )
+                })?;
                 self.set(st, a, out);
             }
             Op::ADDVN
@@ -241,21 +243,20 @@ impl Lowerer<'_> {
                         self.pkt_add(x, y)?
                     }
                     _ => {
-                        let x = self.operand(x)?;
-                        let y = self.operand(y)?;
-                        self.arith(ins.op, x, y)?
+                        let op = ins.op;
+                        self.split2(x, y, &mut |l, x, y| l.arith(op, x, y))?
                     }
                 };
                 self.set(st, a, out);
             }
             Op::BNOT => {
-                let x = self.operand(self.get(st, d as u8))?;
-                let out = self.bitop(Builtin::BitBnot, &[x])?;
+                let x = self.get(st, d as u8);
+                let out = self.split(x, &mut |l, x| l.bitop(Builtin::BitBnot, &[x]))?;
                 self.set(st, a, out);
             }
             Op::BAND | Op::BOR | Op::BXOR | Op::BSHL | Op::BSHR | Op::BSAR => {
-                let x = self.operand(self.get(st, ins.b))?;
-                let y = self.operand(self.get(st, ins.c))?;
+                let x = self.get(st, ins.b);
+                let y = self.get(st, ins.c);
                 let op = match ins.op {
                     Op::BAND => Builtin::BitBand,
                     Op::BOR => Builtin::BitBor,
@@ -264,7 +265,7 @@ impl Lowerer<'_> {
                     Op::BSHR => Builtin::BitRshift,
                     _ => Builtin::BitArshift,
                 };
-                let out = self.bitop(op, &[x, y])?;
+                let out = self.split2(x, y, &mut |l, x, y| l.bitop(op, &[x, y]))?;
                 self.set(st, a, out);
             }
             Op::UGET => {

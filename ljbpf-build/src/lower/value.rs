@@ -40,6 +40,135 @@ impl Ty {
     }
 }
 
+/// What a slot whose kind differs between paths holds at run time: the tag register of a
+/// [`Val::Tagged`]. The payload register holds the number, 0/1 for booleans, 0 for nil.
+/// Truthiness is `tag > 1` (unsigned): one test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `nil`.
+    Nil = 0,
+    /// `false`.
+    False = 1,
+    /// `true`.
+    True = 2,
+    /// A number.
+    Num = 3,
+    /// `int64_t` cdata.
+    I64 = 4,
+    /// `uint64_t` cdata.
+    U64 = 5,
+}
+
+impl Kind {
+    /// Every kind, in tag order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Nil,
+        Kind::False,
+        Kind::True,
+        Kind::Num,
+        Kind::I64,
+        Kind::U64,
+    ];
+
+    /// The tag value.
+    pub fn tag(self) -> i64 {
+        self as i64
+    }
+
+    /// The kind of a number-like type (booleans are two kinds: see [`Kinds::of_ty`]).
+    pub fn of_num(ty: Ty) -> Option<Kind> {
+        match ty {
+            Ty::Num => Some(Kind::Num),
+            Ty::I64 => Some(Kind::I64),
+            Ty::U64 => Some(Kind::U64),
+            Ty::Bool => None,
+        }
+    }
+
+    /// The scalar type of a number kind.
+    pub fn num_ty(self) -> Option<Ty> {
+        match self {
+            Kind::Num => Some(Ty::Num),
+            Kind::I64 => Some(Ty::I64),
+            Kind::U64 => Some(Ty::U64),
+            _ => None,
+        }
+    }
+}
+
+/// A set of [`Kind`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kinds(pub u8);
+
+impl Kinds {
+    /// One kind.
+    pub fn one(k: Kind) -> Kinds {
+        Kinds(1 << k as u8)
+    }
+
+    /// The kinds a run-time scalar of type `ty` may be.
+    pub fn of_ty(ty: Ty) -> Kinds {
+        match Kind::of_num(ty) {
+            Some(k) => Kinds::one(k),
+            None => Kinds::one(Kind::False).union(Kinds::one(Kind::True)),
+        }
+    }
+
+    /// Both sets.
+    pub fn union(self, o: Kinds) -> Kinds {
+        Kinds(self.0 | o.0)
+    }
+
+    /// Whether `k` is in the set.
+    pub fn has(self, k: Kind) -> bool {
+        self.0 & (1 << k as u8) != 0
+    }
+
+    /// The kinds in tag order.
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| self.has(*k))
+    }
+
+    /// The kinds that are true (`truthy`) or false in a condition.
+    pub fn truthy(self, truthy: bool) -> Kinds {
+        let falsy = Kinds::one(Kind::Nil).union(Kinds::one(Kind::False));
+        Kinds(if truthy {
+            self.0 & !falsy.0
+        } else {
+            self.0 & falsy.0
+        })
+    }
+
+    /// The type of a run-time scalar that is always one of these kinds, if one is.
+    pub fn single_ty(self) -> Option<Ty> {
+        let bools = Kinds::of_ty(Ty::Bool);
+        if self.0 != 0 && self.0 & !bools.0 == 0 {
+            return Some(Ty::Bool);
+        }
+        let mut it = self.iter();
+        match (it.next(), it.next()) {
+            (Some(k), None) => k.num_ty(),
+            _ => None,
+        }
+    }
+
+    /// How the set reads in an error message.
+    pub fn describe(self) -> String {
+        let names: Vec<&str> = self
+            .iter()
+            .map(|k| match k {
+                Kind::Nil => "nil",
+                Kind::False => "false",
+                Kind::True => "true",
+                Kind::Num => "a number",
+                Kind::I64 => "an int64_t cdata",
+                Kind::U64 => "a uint64_t cdata",
+            })
+            .collect();
+        names.join(" or ")
+    }
+}
+
 /// Built-in functions callable in program functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
@@ -207,6 +336,10 @@ pub enum Val {
     /// A `__data_loc`/`__rel_loc` tracepoint field at `off`: read as a number it is the raw
     /// u32 (length << 16 | offset); `ffi.copy(buf, field)` copies the data it locates.
     DataLoc { off: i32, rel: bool, is_char: bool },
+    /// A value whose kind differs between the paths that meet here (nil or a number, a
+    /// boolean or a number, a number or a uint64 cdata, ...): the payload in `v`, the [`Kind`]
+    /// in `tag`, one of `kinds` (at least two).
+    Tagged { v: VReg, tag: VReg, kinds: Kinds },
     /// A packet dissector positioned at `off` (+ `dynoff` if run-time) bytes.
     Pkt {
         hdr: Hdr,
@@ -236,6 +369,7 @@ impl Val {
             Val::RtSlice { .. } => "a packet slice with run-time bounds".into(),
             Val::Ptr { pointee, .. } => format!("a pointer to {}", pointee.c_name()),
             Val::DataLoc { .. } => "a __data_loc field".into(),
+            Val::Tagged { kinds, .. } => format!("a value that is {}", kinds.describe()),
         }
     }
 }

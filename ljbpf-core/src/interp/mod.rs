@@ -445,8 +445,17 @@ impl Machine {
     }
 
     fn packet_load(&self, off: i64, size: Size) -> Result<Option<u64>, FaultKind> {
+        // SKF_NET_OFF and SKF_LL_OFF (include/uapi/linux/filter.h): a negative offset reads
+        // the network or link-layer header at `off - SKF_*_OFF`
+        // (`bpf_internal_load_pointer_neg_helper`, net/core/filter.c), which is not modelled;
+        // below both windows, or beyond the packet inside the upper one, the load fails.
+        const SKF_NET_OFF: i64 = -0x10_0000;
+        const SKF_LL_OFF: i64 = -0x20_0000;
         if off < 0 {
-            // SKF_NET_OFF / SKF_LL_OFF (include/uapi/linux/filter.h): not modelled.
+            let len = self.packet().len() as i64;
+            if off < SKF_LL_OFF || off >= SKF_NET_OFF + len {
+                return Ok(None);
+            }
             return Err(FaultKind::Unsupported(format!(
                 "packet load at negative offset {off}"
             )));

@@ -470,12 +470,15 @@ pub struct Run {
 impl Run {
     /// Program `index` of the run as it runs: in the kernel, every third program is an XDP
     /// program and every third a tc program (direct packet access), the rest socket filters
-    /// (`LD_ABS`); the interpreter runs socket filters only.
+    /// (`LD_ABS`); the interpreter runs socket filters only, without `lpm_trie` shapes.
     fn program(&self, index: usize, mut p: Program) -> Program {
         if self.backend == Backend::Kernel {
             p.hook = Hook::ALL[index % Hook::ALL.len()];
+            p
+        } else {
+            // The interpreter's maps find keys exactly; longest-prefix lookups are the kernel's.
+            p.without_lpm()
         }
-        p
     }
 }
 
@@ -509,6 +512,23 @@ pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
         done += n;
     }
     failures
+}
+
+/// Every program of a run, as it runs (without the skipped ones' removal).
+pub fn programs_of(run: &Run) -> Vec<Program> {
+    let mut rng = Rng::new(run.seed);
+    let mut out = Vec::with_capacity(run.programs);
+    while out.len() < run.programs {
+        let n = run.per_file.min(run.programs - out.len());
+        for _ in 0..n {
+            let index = out.len();
+            out.push(run.program(index, Program::generate(&mut rng)));
+        }
+        for _ in 0..run.inputs {
+            let _ = Input::generate(&mut rng);
+        }
+    }
+    out
 }
 
 /// Program `index` of a run and the inputs it ran on.

@@ -154,6 +154,11 @@ pub(crate) fn stmts_bounded(stmts: &[Stmt], env: &mut Env) -> bool {
                     return false;
                 }
             }
+            Stmt::Shape(sh) => {
+                if sh.exprs().iter().any(|e| bound(e, env).is_none()) {
+                    return false;
+                }
+            }
             Stmt::Ix(x) => {
                 if !x.bounded(env) {
                     return false;

@@ -18,7 +18,7 @@ pub(crate) struct Gen<'r> {
     scopes: Vec<usize>,
     env: Env,
     pub(crate) next_var: usize,
-    next_slot: usize,
+    pub(crate) next_slot: usize,
     /// Statements still allowed (keeps programs within the verifier's and compiler's limits).
     budget: usize,
 }
@@ -375,7 +375,7 @@ impl Gen<'_> {
         });
     }
 
-    fn key(&mut self) -> Expr {
+    pub(crate) fn key(&mut self) -> Expr {
         match self.rng.below(4) {
             0 => Expr::Num(self.rng.below(MAP_LEN + 2) as i64),
             1 => Expr::Bit(
@@ -407,7 +407,13 @@ impl Gen<'_> {
 
     fn stmt(&mut self, depth: u32) -> Stmt {
         let ed = 1 + self.rng.below(3) as u32;
-        match self.rng.below(20) {
+        let pick = self.rng.below(22);
+        if pick >= 20 {
+            if let Some(shape) = self.shape() {
+                return Stmt::Shape(shape);
+            }
+        }
+        match pick {
             0..=5 => {
                 let ty = self.value_ty();
                 let e = self.expr(ty, ed);

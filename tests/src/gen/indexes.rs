@@ -7,7 +7,7 @@
 //! with strings. LuaJIT leaves an out-of-range cdata index undefined and has no packet, so the
 //! reference spells these as calls to the prelude's `ix_get`/`ix_set`/`slice_eq`, which
 //! implement the documented rules: out of range, a read gives 0 and a write is dropped; a
-//! slice not inside the packet (or empty) ends the program with 0.
+//! slice not inside the packet (or empty) ends the program with the kind's default verdict.
 
 use std::fmt::Write as _;
 
@@ -341,7 +341,7 @@ ffi.cdef[[ struct ix_rec { uint32_t x; int16_t h; int64_t y; uint64_t z; };
 -- The value of the map `g`, zeroed before each run.
 GVAL = nil
 function ix_reset() GVAL = ffi.new('struct ix_val') end
--- Ends the program with return value 0 (a packet slice outside the packet).
+-- Ends the program with the kind's default verdict (a packet read or slice outside the packet).
 END = setmetatable({}, { __tostring = function() return 'END' end })
 PKT = ''
 -- How often each rule applied (generator coverage).

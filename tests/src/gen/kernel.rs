@@ -1,5 +1,6 @@
 //! Running a compiled program in the kernel (`BPF_PROG_TEST_RUN`) with the maps set up.
 
+use ljbpf_runtime::aya::maps::lpm_trie::{Key, LpmTrie};
 use ljbpf_runtime::aya::maps::Array;
 
 use super::*;
@@ -40,6 +41,19 @@ pub fn run_kernel(
         let mut g: Array<_, [u8; IX_VAL_SIZE]> =
             Array::try_from(probe.map_mut("g").map_err(|x| e(&x))?).map_err(|x| e(&x))?;
         g.set(0, [0u8; IX_VAL_SIZE], 0).map_err(|x| e(&x))?;
+    }
+    {
+        // The routes, and nothing else, at the start of every run.
+        let mut lpm: LpmTrie<_, [u8; 4], u32> =
+            LpmTrie::try_from(probe.map_mut("lpm").map_err(|x| e(&x))?).map_err(|x| e(&x))?;
+        let keys: Vec<Key<[u8; 4]>> = lpm.keys().collect::<Result<_, _>>().map_err(|x| e(&x))?;
+        for k in keys {
+            lpm.remove(&k).map_err(|x| e(&x))?;
+        }
+        for (plen, addr, v) in LPM_ROUTES {
+            lpm.insert(&Key::new(*plen, *addr), *v, 0)
+                .map_err(|x| e(&x))?;
+        }
     }
     let res = probe
         .test_run(&format!("p{index}"), &hook.packet(input), 1)

@@ -6,8 +6,13 @@
 //! [`Program::generate`] builds a random packet-program body in the supported subset: locals,
 //! integer arithmetic on numbers and on int64/uint64 cdata (wrap-around), `/` and `%` (also by
 //! zero), `bit.*` and the native bit operators, comparisons, nested `if`/`elseif`/`else`,
-//! `and`/`or` as values, `not`, reads and writes of two array maps, stack arrays and arrays of
-//! records at run-time indexes (in and out of range) and packet slices with run-time bounds
+//! `and`/`or` as values, `not`, reads and writes of two array maps, the everyday shapes of
+//! [`Shape`]: locals assigned on some paths (nil or a value, also returned), `or` defaults
+//! (`x or d`, `m[k] or d`, `c or nil`), a uint64 map value summed into a number, a boolean or a
+//! number, upvalue and table-field strings compared with packet slices (some crossing the
+//! packet's end), slice == slice, dissectors moved before the start or past the end, loops
+//! bounded by `%` of a packet byte, `lpm_trie` lookups and updates; and stack arrays and arrays of records at
+//! run-time indexes (in and out of range) and packet slices with run-time bounds
 //! (`indexes.rs`, whose reference helpers implement `docs/indexes.md`'s rules where LuaJIT
 //! leaves out-of-range indexes undefined and has no packet). Its inputs come from the
 //! packet:
@@ -57,6 +62,7 @@ mod interp;
 mod kernel;
 mod program;
 mod reference;
+mod shapes;
 mod shrink;
 
 pub use batch::*;
@@ -67,4 +73,5 @@ pub use interp::*;
 pub use kernel::*;
 pub use program::*;
 pub use reference::*;
+pub use shapes::*;
 pub use shrink::*;

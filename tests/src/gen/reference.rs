@@ -230,7 +230,30 @@ local function mkmap(ctype, init)
   })
   return proxy, arr
 end
-function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout)
+-- The packet dissector over the test packet (`PKT`, see indexes.rs): `pkt[i]`, `pkt(a, b)`,
+-- `pkt + n`. A read outside the packet ends the run like a run-time slice outside it: it
+-- raises `END`, and the program returns the kind's default verdict.
+local Dissector = {}
+local function moved(off) return setmetatable({ off = off }, Dissector) end
+local function abort() error(END) end
+Dissector.__index = function(self, i)
+  local o = rawget(self, 'off') + i
+  if o < 0 or o >= #PKT then abort() end
+  return PKT:byte(o + 1)
+end
+Dissector.__add = function(p, n)
+  if type(p) == 'number' then p, n = n, p end
+  return moved(rawget(p, 'off') + n)
+end
+Dissector.__call = function(self, a, b)
+  local o1, o2 = rawget(self, 'off') + a, rawget(self, 'off') + b
+  if o1 < 0 or o2 > #PKT then abort() end
+  return PKT:sub(o1 + 1, o2)
+end
+pkt = moved(0)
+function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout, packet)
+  PKT = packet
+  lpm_reset()
   local x = 0x100000000ULL * xhi + xlo
   local minit = {}
   for k = 1, #mhalves, 2 do minit[#minit + 1] = 0x100000000ULL * mhalves[k] + mhalves[k + 1] end
@@ -242,9 +265,10 @@ function run_case(f, a, b, c, d, xhi, xlo, mhalves, winit, nout)
     __index = function() error('out is write-only') end,
   })
   local ok, r = pcall(f, a, b, c, d, x, m, w, out)
-  -- END: the program ended early with return value 0 (indexes.rs).
+  -- END: the program ended early (a read or a slice outside the packet; indexes.rs): `Z`,
+  -- the kind's default verdict.
   if not ok and r ~= END then return 'E:' .. tostring(r) end
-  local res = { ok and repr(r) or 'Z:0' }
+  local res = { ok and repr(r) or 'Z' }
   for k = 0, nout - 1 do res[#res + 1] = outv[k] or 'S' end
   for k = 0, #minit - 1 do res[#res + 1] = repr(marr[k]) end
   for k = 0, #winit - 1 do res[#res + 1] = repr(warr[k]) end
@@ -273,6 +297,9 @@ impl Reference {
             .exec()
             .expect("reference prelude (indexes)");
         lua.load(PRELUDE).exec().expect("reference prelude");
+        lua.load(lpm_prelude())
+            .exec()
+            .expect("reference prelude (lpm)");
         let run_case = lua.globals().get("run_case").expect("run_case");
         Reference { lua, run_case }
     }
@@ -337,6 +364,9 @@ impl Reference {
                 mtab,
                 wtab,
                 OUT_SLOTS,
+                self.lua
+                    .create_string(&input.packet()[14..])
+                    .map_err(|e| e.to_string())?,
             ))
             .map_err(|e| format!("reference: {e}"))?;
         if let Some(err) = text.strip_prefix("E:") {
@@ -352,9 +382,6 @@ impl Reference {
                 .split_once(':')
                 .ok_or_else(|| format!("reference value {field:?}"))?;
             let tag = tag.chars().next().unwrap_or('?');
-            if tag == 'Z' {
-                return Ok(0);
-            }
             if !matches!(tag, 'N' | 'I' | 'U') {
                 return Err(format!("reference value {field:?} is not an exact integer"));
             }
@@ -370,12 +397,13 @@ impl Reference {
                 .map_err(|_| format!("reference value {field:?}"))?;
             Ok(n as u64)
         };
-        // `Z:0`: the program ended early (a packet slice outside the packet), which returns
-        // the kind's pass verdict.
-        let ret = if fields[0] == "Z:0" {
-            program.hook.outside_verdict()
-        } else {
-            value(fields[0], Some(program.ret.ty()))? as u32
+        // `Z`: the program ended early (a read, a slice or a run-time slice outside the
+        // packet); `T:nil`: it returned nil. Both return the kind's default verdict. An early
+        // return (`Shape::MaybeReturn`) gives a number whatever the final return's type.
+        let ret = match fields[0] {
+            "Z" | "T:nil" => program.hook.default_verdict(),
+            f if program.returns_early() => value(f, None)? as u32,
+            f => value(f, Some(program.ret.ty()))? as u32,
         };
         let mut out = Vec::with_capacity(OUT_SLOTS);
         for (slot, field) in fields[1..=OUT_SLOTS].iter().enumerate() {

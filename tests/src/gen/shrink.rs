@@ -184,6 +184,7 @@ pub(crate) fn exprs_mut(p: &mut Program) -> Vec<&mut Expr> {
                     out.push(k);
                     out.push(v);
                 }
+                Stmt::Shape(sh) => out.extend(sh.exprs_mut()),
                 Stmt::Ix(x) => out.extend(x.exprs_mut()),
                 Stmt::MapRead {
                     key, default, add, ..
