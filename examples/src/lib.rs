@@ -12,11 +12,10 @@
 //! - `getpid_loop`: a test helper that calls getpid(2) a given number of times on request.
 //! - `read_loop`: a test helper that makes slow and fast read(2) calls on request.
 
-/// bcc-style histograms: the printer lives in `ljbpf-runtime`, shared with `ljbpf run`.
-pub use ljbpf_runtime::hist;
 pub mod netns;
-pub mod packet;
 /// x86-64 syscall names: the table lives in `ljbpf-core`, shared with `ljbpf run`.
 pub use ljbpf_core::syscalls;
+/// bcc-style histograms: the printer lives in `ljbpf-runtime`, shared with `ljbpf run`.
+pub use ljbpf_runtime::hist;
 pub mod testing;
 pub mod tool;

@@ -6,8 +6,12 @@ use std::time::Instant;
 use crate::artifact::Options;
 use crate::driver::compile_file;
 
+/// How many errors of one probe file a build prints; the rest are counted.
+const MAX_ERRORS_SHOWN: usize = 20;
+
 /// Compiles each probe file for a `build.rs` with default options; on any error prints the
-/// diagnostics as `cargo:warning=` lines and exits the build script with status 1.
+/// diagnostics as `cargo::error=` lines (see [`Builder::build_or_exit`]) and ends the build
+/// script.
 ///
 /// ```no_run
 /// // build.rs
@@ -146,7 +150,7 @@ impl Builder {
                     write_if_changed(&b.bindings, p.bindings.as_bytes())?;
                     built.push(b);
                 }
-                Err(d) => errors.push(d.to_string()),
+                Err(d) => errors.push(d.capped(MAX_ERRORS_SHOWN)),
             }
         }
         if errors.is_empty() {
@@ -156,32 +160,35 @@ impl Builder {
         }
     }
 
-    /// [`Builder::build`] for a build script: diagnostics become `cargo:warning=` lines and the
-    /// build fails.
+    /// [`Builder::build`] for a build script: each line of the diagnostics becomes a
+    /// `cargo::error=` line, which cargo prints once as `error: <crate>: <line>` and which fails
+    /// the build; then the build script ends.
+    ///
+    /// The script ends with status 0 on purpose: on a non-zero status cargo would also repeat
+    /// the script's whole stdout (every diagnostic a second time, among the `rerun-if-changed`
+    /// lines) under "failed to run custom build command".
     pub fn build_or_exit(&self) -> Vec<Built> {
         match self.build() {
             Ok(b) => b,
             Err(text) => {
-                for line in warning_lines(&text) {
+                for line in error_lines(&text) {
                     println!("{line}");
                 }
-                eprintln!("{text}");
-                eprintln!("error: ljbpf could not compile the probe files above");
-                std::process::exit(1);
+                std::process::exit(0);
             }
         }
     }
 }
 
-/// Diagnostics as `cargo:warning=` lines. Cargo reads every line of a build script's stdout
+/// Diagnostics as `cargo::error=` lines. Cargo reads every line of a build script's stdout
 /// that starts with `cargo:` as a directive, so each line of the text gets the prefix and any
 /// other control character (a `\r`, an escape sequence) is escaped: whatever a probe file makes
-/// a message say, it stays a warning.
-fn warning_lines(text: &str) -> Vec<String> {
+/// a message say, it stays an error message.
+fn error_lines(text: &str) -> Vec<String> {
     text.split('\n')
         .filter(|l| !l.is_empty())
         .map(|line| {
-            let mut out = String::from("cargo:warning=");
+            let mut out = String::from("cargo::error=");
             for c in line.chars() {
                 if c.is_control() {
                     out.extend(c.escape_default());
@@ -205,13 +212,13 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::warning_lines;
+    use super::error_lines;
 
     #[test]
     fn no_diagnostic_makes_a_directive() {
         let text = "a.lua:1: error: x\ncargo:rustc-link-arg=-evil\r\ncargo:rustc-env=A=1\rcargo:x";
-        for line in warning_lines(text) {
-            assert!(line.starts_with("cargo:warning="), "{line}");
+        for line in error_lines(text) {
+            assert!(line.starts_with("cargo::error="), "{line}");
             assert!(!line.contains(['\r', '\n']), "{line:?}");
         }
     }

@@ -86,6 +86,22 @@ impl Diagnostics {
     }
 }
 
+impl Diagnostics {
+    /// The first `n` errors as text, and how many more there are.
+    pub fn capped(&self, n: usize) -> String {
+        let mut text = Diagnostics(self.0.iter().take(n).cloned().collect()).to_string();
+        if let Some(first) = self.0.first().filter(|_| self.0.len() > n) {
+            let more = self.0.len() - n;
+            text.push_str(&format!(
+                "\n{}: {more} more error{} not shown",
+                first.span.file,
+                if more == 1 { "" } else { "s" }
+            ));
+        }
+        text
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.0.iter().enumerate() {
@@ -106,9 +122,26 @@ impl From<Diagnostic> for Diagnostics {
     }
 }
 
-/// The candidates that share the longest prefix (at least 3 bytes) with `want`, for "did you
-/// mean" (in the candidates' order, at most 5).
+/// The candidates nearest to `want`, for "did you mean" (in the candidates' order, at most 5):
+/// those within a typo of it (one edit for names of up to 5 bytes, two for longer ones), the
+/// fewest edits first; else those sharing its longest prefix of at least 3
+/// bytes (a name whose end was guessed).
 pub fn closest(cands: Vec<String>, want: &str) -> Vec<String> {
+    // Two edits at most: with more, long names that share only a common prefix
+    // (`sys_enter_`) would look alike.
+    let limit = if want.len() <= 5 { 1 } else { 2 };
+    let near = cands
+        .iter()
+        .map(|c| edits(c.as_bytes(), want.as_bytes()))
+        .filter(|&d| d <= limit)
+        .min();
+    if let Some(best) = near {
+        return cands
+            .into_iter()
+            .filter(|c| edits(c.as_bytes(), want.as_bytes()) == best)
+            .take(5)
+            .collect();
+    }
     let common = |c: &str| {
         c.bytes()
             .zip(want.bytes())
@@ -124,4 +157,61 @@ pub fn closest(cands: Vec<String>, want: &str) -> Vec<String> {
         .filter(|c| common(c) == top)
         .take(5)
         .collect()
+}
+
+/// "did you mean `a`?" (or "`a` or `b`") for the [`closest`] candidates, if any.
+pub fn did_you_mean<'a>(cands: impl IntoIterator<Item = &'a str>, want: &str) -> Option<String> {
+    let near = closest(cands.into_iter().map(str::to_string).collect(), want);
+    if near.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
+    Some(format!("did you mean {}?", quoted.join(" or ")))
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of bytes.
+fn edits(a: &[u8], b: &[u8]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(x != y))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_then_prefixes() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(closest(names(&["counts", "config"]), "countz"), ["counts"]);
+        assert_eq!(closest(names(&["time", "cpu"]), "tme"), ["time"]);
+        assert_eq!(
+            closest(
+                names(&["sys_enter_read", "sys_enter_readv"]),
+                "sys_enter_reed"
+            ),
+            ["sys_enter_read"]
+        );
+        assert_eq!(
+            closest(names(&["sched_switch", "sched_wakeup"]), "sched_sw"),
+            ["sched_switch"]
+        );
+        assert!(closest(names(&["xadd", "time"]), "q").is_empty());
+        assert_eq!(
+            did_you_mean(["pid_tgid", "uid_gid"], "pid_tgd").as_deref(),
+            Some("did you mean `pid_tgid`?")
+        );
+        assert_eq!(edits(b"kitten", b"sitting"), 3);
+        assert_eq!(edits(b"", b"abc"), 3);
+    }
 }

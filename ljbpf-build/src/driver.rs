@@ -596,7 +596,9 @@ fn line_records(
             insn_index: slot,
             file: file.to_string(),
             line,
-            text: text.to_string(),
+            // BTF strings end at a NUL, so one inside a line (a comment may hold any byte) is
+            // written as `\0`.
+            text: text.replace('\0', "\\0"),
         });
     }
     out

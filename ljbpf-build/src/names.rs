@@ -29,7 +29,7 @@ pub const RUST_KEYWORDS: &[&str] = &[
 const NEVER_IDENTIFIERS: &[&str] = &["self", "Self", "crate", "super", "_"];
 
 /// Methods every generated `Probe` has; a map's method must not take one of these names.
-pub const PROBE_METHODS: &[&str] = &["load", "attach_all", "inner"];
+pub const PROBE_METHODS: &[&str] = &["load", "open", "attach_all", "inner"];
 
 /// Prefixes of the per-program methods of `Probe` (`attach_<program>`, `test_run_<program>`).
 pub const PROGRAM_METHOD_PREFIXES: &[&str] = &["attach_", "test_run_"];
@@ -39,6 +39,7 @@ pub const PROGRAM_METHOD_PREFIXES: &[&str] = &["attach_", "test_run_"];
 /// Default`).
 const RESERVED_TYPE_NAMES: &[&str] = &[
     "Probe",
+    "OpenProbe",
     "Result",
     "Option",
     "Vec",
@@ -80,7 +81,7 @@ pub fn is_c_identifier(s: &str) -> bool {
 }
 
 /// `name` quoted for a message: control characters and non-ASCII escaped, so a name never
-/// breaks a diagnostic line (or a `cargo:warning=` line made from it).
+/// breaks a diagnostic line (or a `cargo::error=` line made from it).
 pub fn quoted(name: &str) -> String {
     let mut out = String::from("`");
     for c in name.chars() {

@@ -196,8 +196,11 @@ impl TracepointFormat {
             .partition(|n| n.starts_with("common_"));
         let mut all = own;
         all.extend(common);
+        let near = crate::diag::did_you_mean(all.iter().copied(), name)
+            .map(|near| format!("{near} "))
+            .unwrap_or_default();
         format!(
-            "tracepoint `{}/{}` has no field `{name}`; its fields are: {}",
+            "tracepoint `{}/{}` has no field `{name}`; {near}its fields are: {}",
             self.category,
             self.name,
             all.join(", ")

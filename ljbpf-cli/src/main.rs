@@ -82,8 +82,9 @@ enum Command {
     Run {
         /// The probe file.
         file: PathBuf,
-        /// Attach socket filters to interface NAME (those that name none must get one). On a
-        /// loopback interface outgoing packets are ignored, so each packet counts once.
+        /// Attach socket filters, XDP and tc programs to interface NAME (those that name none
+        /// must get one). On a loopback interface socket filters ignore outgoing packets, so
+        /// each packet counts once.
         #[arg(long, value_name = "NAME")]
         iface: Option<String>,
         /// Uprobes fire only in process PID (other programs see every process).

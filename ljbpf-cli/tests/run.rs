@@ -374,6 +374,67 @@ return {{
     assert_eq!(words[1], SENT.to_string(), "{report}");
 }
 
+/// XDP and tc programs declared without an interface go to `--iface` too (the tc program on
+/// its declared hook): on loopback each sees every datagram once, on arrival.
+#[test]
+fn xdp_and_tc_programs_run_on_the_iface() {
+    if !kernel_available("xdp_and_tc_programs_run_on_the_iface") {
+        return;
+    }
+    const SENT: usize = 25;
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let scratch = Scratch::new(
+        "xdp-tc",
+        &format!(
+            "local packets = bpf.map('array', 2, 'uint32_t', 'uint64_t')
+return {{
+  packets = packets,
+  at_xdp = bpf.xdp(function (ctx)
+    if ntoh(pkt.type) == c.eth.ip and pkt.ip.proto == c.ip.proto_udp
+        and ntoh(pkt.ip.udp.dst_port) == {port} then
+      xadd(packets[0], 1)
+    end
+    return XDP_PASS
+  end),
+  at_tc = bpf.tc(nil, 'ingress', function (skb)
+    if ntoh(pkt.type) == c.eth.ip and pkt.ip.proto == c.ip.proto_udp
+        and ntoh(pkt.ip.udp.dst_port) == {port} then
+      xadd(packets[1], 1)
+    end
+    return TC_ACT_OK
+  end),
+}}
+"
+        ),
+    );
+    let out = Command::new(LJBPF)
+        .args(["run", &scratch.probe(), "--duration", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("program `at_tc` is a tc program without an interface")
+            && stderr.contains("--iface"),
+        "{stderr}"
+    );
+
+    let tool = Running::start(
+        LJBPF,
+        &["run", &scratch.probe(), "--iface", "lo", "--duration", "2"],
+    );
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..SENT {
+        sender.send_to(&[i as u8; 8], ("127.0.0.1", port)).unwrap();
+    }
+    let report = tool.finish();
+    for key in ["0", "1"] {
+        let words = row(&report, key).unwrap_or_else(|| panic!("no row {key}:\n{report}"));
+        assert_eq!(words[1], SENT.to_string(), "row {key}:\n{report}");
+    }
+}
+
 /// `--interval` shows the maps while the probe runs, with growing counts, and the last
 /// interval is not shown twice.
 #[test]

@@ -1,5 +1,6 @@
 //! The runtime's error type.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -8,7 +9,11 @@ use aya::programs::ProgramError;
 use crate::VerifierError;
 
 /// Everything that can go wrong loading, attaching or running a probe.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints what `Display` does, followed by the chain of causes, one per line, so that a
+/// `main` returning `Result<(), Error>` (or a `Box<dyn Error>` holding one) prints a short
+/// message; the full verifier log of a rejection is [`VerifierError::log`].
+#[derive(thiserror::Error)]
 pub enum Error {
     /// A pseudo filesystem (tracefs, bpffs) is not mounted and could not be mounted.
     #[error("{fs} is not mounted at {path}: {hint}")]
@@ -149,7 +154,10 @@ pub enum Error {
         expected: &'static str,
     },
     /// The program has no attach target of its own (a socket filter without interface).
-    #[error("program {program} has no attach target; attach it with Probe::attach_socket")]
+    #[error(
+        "program {program} has no attach target; attach it with Probe::attach_iface (an \
+         interface by name) or Probe::attach_socket (a socket of yours)"
+    )]
     NoAttachTarget {
         /// Program name.
         program: String,
@@ -309,5 +317,17 @@ impl From<VerifierError> for Error {
         Self::Verifier {
             source: Box::new(error),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            write!(f, "\n  caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }

@@ -202,6 +202,16 @@ impl<T: Pod> PerfReader<T> {
         })
     }
 
+    /// The map's name.
+    pub fn name(&self) -> &str {
+        &self.map
+    }
+
+    /// The fds of the per-CPU buffers (readable when a buffer has records).
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        self.buffers.iter().map(|(_, b)| b.as_raw_fd()).collect()
+    }
+
     /// The CPUs a buffer was opened on, ascending.
     pub fn cpus(&self) -> Vec<u32> {
         self.buffers.iter().map(|(cpu, _)| *cpu).collect()
@@ -302,6 +312,16 @@ impl<T: Pod> RingBufReader<T> {
             ring,
             _event: PhantomData,
         })
+    }
+
+    /// The map's name.
+    pub fn name(&self) -> &str {
+        &self.map
+    }
+
+    /// The ring buffer's fd (readable when it has records).
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        vec![self.ring.as_raw_fd()]
     }
 
     /// The next committed event, without blocking; `Ok(None)` when the buffer is empty.

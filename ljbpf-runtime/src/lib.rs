@@ -19,17 +19,22 @@
 //! [`RingBufReader`] (a `ringbuf`) decode events into the generated structs, [`sum_per_cpu`]
 //! adds up per-CPU counters, and [`Probe::stack`] with a [`Symbolizer`] turns `stack_trace`
 //! entries into `function+offset` frames. [`hist`] prints log2 histograms and counts as bcc's
-//! tools do.
+//! tools do. With the `tokio` feature, `AsyncReader` waits for either reader's events with
+//! `.await`.
 //!
 //! This crate contains no Lua: everything Lua-specific was resolved at build time, and the only
 //! trace of the source is the [`LineEntry`] table used to point verifier rejections at a Lua line.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_events;
+mod cstr;
 mod error;
 mod events;
 mod fs;
 pub mod hist;
+mod packet;
 mod percpu;
 mod probe;
 mod relocate;
@@ -45,15 +50,18 @@ pub use aya::programs::XdpMode;
 pub use ljbpf_core::program::Direction;
 pub use ljbpf_macros::include_probe;
 
+#[cfg(feature = "tokio")]
+pub use async_events::{AsyncReader, EventSource};
+pub use cstr::CStrBytes;
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
 pub use ljbpf_core::program::{PerfEventSpec, Sample};
 pub use ljbpf_core::reloc::{FieldReloc, RelocKind};
 pub use ljbpf_core::requires::Requirement;
+pub use packet::SocketDirection;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
-pub use probe::PerfAttach;
-pub use probe::{Probe, TestRun};
+pub use probe::{OpenProbe, PerfAttach, Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
 pub use stack::{stack_addresses, Symbol, Symbolizer, BPF_F_USER_STACK};
 pub use verifier::{check, CheckRow, VerifierError};

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use aya::maps::Map;
+use aya::maps::{Map, MapData};
 use aya::programs::cgroup_skb::{CgroupSkbAttachType, CgroupSkbLink};
 use aya::programs::fentry::FEntryLink;
 use aya::programs::fexit::FExitLink;
@@ -25,6 +25,7 @@ use aya::{Btf, Ebpf, EbpfLoader, TestRun as _, TestRunOptions, VerifierLogLevel}
 
 use ljbpf_core::program::{Direction, PerfEventSpec, ProgramClass, Sample};
 
+use crate::packet::{self, SocketDirection};
 use crate::{ensure_tracefs, Error, ProbeSpec, ProgramInfo, ProgramKind, VerifierError};
 
 /// Extra room in the test-run output buffer beyond the input size.
@@ -34,24 +35,27 @@ const TEST_RUN_SLACK: usize = 256;
 /// trampoline it cannot build (no JIT, or an architecture without trampolines).
 const ENOTSUPP: i32 = 524;
 
-/// `ETH_P_ALL` (include/uapi/linux/if_ether.h): receive every protocol.
-const ETH_P_ALL: u16 = 0x0003;
-
-/// Parses the probe's ELF and creates its maps (programs are loaded one by one after this).
-pub(crate) fn load_object(spec: &ProbeSpec) -> Result<Ebpf, Error> {
+/// Parses the probe's ELF and creates its maps, with the sizes `max_entries` overrides
+/// (programs are loaded one by one after this).
+pub(crate) fn load_object(
+    spec: &ProbeSpec,
+    max_entries: &[(&'static str, u32)],
+) -> Result<Ebpf, Error> {
     let elf = crate::relocate::relocated_elf(spec)?;
-    EbpfLoader::new()
-        .verifier_log_level(verifier_log_level())
-        .load(&elf)
-        .map_err(|source| {
-            explain(
-                spec,
-                Error::Object {
-                    probe: spec.name,
-                    source: Box::new(source),
-                },
-            )
-        })
+    let mut loader = EbpfLoader::new();
+    loader.verifier_log_level(verifier_log_level());
+    for &(map, size) in max_entries {
+        loader.map_max_entries(map, size);
+    }
+    loader.load(&elf).map_err(|source| {
+        explain(
+            spec,
+            Error::Object {
+                probe: spec.name,
+                source: Box::new(source),
+            },
+        )
+    })
 }
 
 /// A failed load on a kernel older than some feature the probe uses says so: the feature, the
@@ -159,12 +163,76 @@ pub struct Probe {
     spec: &'static ProbeSpec,
 }
 
+/// A probe that is not loaded yet: what can be changed before its maps are created and its
+/// programs verified. Made by [`Probe::open`]; [`load`](Self::load) turns it into a [`Probe`].
+///
+/// ```no_run
+/// # static SPEC: ljbpf_runtime::ProbeSpec = ljbpf_runtime::ProbeSpec {
+/// #     name: "syscount", elf: &[], programs: &[], maps: &[], requires: &[] };
+/// let probe = ljbpf_runtime::Probe::open(&SPEC)
+///     .set_max_entries("counts", 65536)
+///     .load()?;
+/// # Ok::<(), ljbpf_runtime::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenProbe {
+    spec: &'static ProbeSpec,
+    max_entries: Vec<(String, u32)>,
+}
+
+impl OpenProbe {
+    /// Creates map `map` with room for `max_entries` entries instead of the size the probe file
+    /// declares. The kernel checks the size when the map is created, at [`load`](Self::load)
+    /// (e.g. a `ringbuf` needs a power-of-two multiple of the page size); a map the probe does
+    /// not have is [`Error::UnknownMap`] there too.
+    pub fn set_max_entries(mut self, map: &str, max_entries: u32) -> Self {
+        self.max_entries.retain(|(m, _)| m != map);
+        self.max_entries.push((map.to_string(), max_entries));
+        self
+    }
+
+    /// The spec this probe is opened from.
+    pub fn spec(&self) -> &'static ProbeSpec {
+        self.spec
+    }
+
+    /// Creates the maps and loads every program into the verifier, as [`Probe::load`] does.
+    pub fn load(self) -> Result<Probe, Error> {
+        Probe::load_opened(self)
+    }
+}
+
 impl Probe {
     /// Loads the probe's object (creating its maps) and every program of `spec` into the
     /// verifier; nothing is attached yet. Mounts tracefs first if the probe has tracepoints.
     ///
     /// A rejection is [`Error::Verifier`], naming the Lua line of the failing instruction.
+    /// [`Probe::open`] is the same in two steps, with map sizes to change in between.
     pub fn load(spec: &'static ProbeSpec) -> Result<Self, Error> {
+        Self::open(spec).load()
+    }
+
+    /// The first half of [`load`](Self::load): nothing touches the kernel until
+    /// [`OpenProbe::load`].
+    pub fn open(spec: &'static ProbeSpec) -> OpenProbe {
+        OpenProbe {
+            spec,
+            max_entries: Vec::new(),
+        }
+    }
+
+    fn load_opened(open: OpenProbe) -> Result<Self, Error> {
+        let OpenProbe { spec, max_entries } = open;
+        let mut sizes = Vec::with_capacity(max_entries.len());
+        for (map, size) in max_entries {
+            let Some(&name) = spec.maps.iter().find(|m| **m == map) else {
+                return Err(Error::UnknownMap {
+                    probe: spec.name,
+                    map,
+                });
+            };
+            sizes.push((name, size));
+        }
         let has_tracepoints = spec
             .programs
             .iter()
@@ -172,7 +240,7 @@ impl Probe {
         if has_tracepoints {
             ensure_tracefs()?;
         }
-        let mut ebpf = load_object(spec)?;
+        let mut ebpf = load_object(spec, &sizes)?;
         let mut btf = None;
         for info in spec.programs {
             load_program(&mut ebpf, &mut btf, spec, info).map_err(|e| explain(spec, e))?;
@@ -232,17 +300,9 @@ impl Probe {
                 });
             }
             ProgramKind::SocketFilter { iface: Some(iface) } => {
-                let filter: &mut SocketFilter = self.program_mut(info)?;
-                let socket_error = |source| Error::Socket {
-                    program: info.name.to_string(),
-                    iface: iface.to_string(),
-                    source,
-                };
-                // Open with protocol 0 so nothing is received until the filter is attached,
-                // then bind to ETH_P_ALL on the interface (packet(7)).
-                let socket = packet_socket().map_err(socket_error)?;
-                filter.attach(socket.as_fd()).map_err(attach_error)?;
-                bind_packet_socket(&socket, iface).map_err(socket_error)?;
+                // The seed's `bpf.socket('lo', fn)` saw both copies of a loopback packet; a
+                // declared interface keeps that meaning.
+                let socket = self.filter_socket(info, iface, SocketDirection::Both)?;
                 self.sockets.push((info.name, socket));
             }
             ProgramKind::Kprobe { function, .. } => {
@@ -472,12 +532,12 @@ impl Probe {
             let created =
                 crate::tc::add_clsact(iface).map_err(|e| attach_error(ProgramError::from(e)))?;
             if created {
-                let ifindex = ifindex(iface).map_err(|e| {
+                let ifindex = packet::ifindex(iface).map_err(|e| {
                     attach_error(ProgramError::from(aya::programs::tc::TcError::IoError(e)))
                 })?;
                 self.qdiscs.entry(ifindex).or_insert(0);
                 qdisc = Some(ifindex);
-            } else if let Ok(ifindex) = ifindex(iface) {
+            } else if let Ok(ifindex) = packet::ifindex(iface) {
                 // Ours from an earlier attach of this probe: this filter keeps it too.
                 if self.qdiscs.contains_key(&ifindex) {
                     qdisc = Some(ifindex);
@@ -606,15 +666,70 @@ impl Probe {
         })
     }
 
-    /// Attaches every program whose target the probe file names; socket filters, XDP and tc
-    /// programs without interface and cgroup skb programs without cgroup are skipped. Stops at the first failure (what was attached so far stays attached).
-    pub fn attach_all(&mut self) -> Result<(), Error> {
+    /// Runs socket filter `program` on the packets of interface `iface` (e.g. `"eth0"`,
+    /// chosen at run time): opens an `AF_PACKET` socket, attaches the filter, and binds the
+    /// socket to the interface. The probe owns the socket; [`detach`](Self::detach) or dropping
+    /// the probe closes it. `direction` says whether outgoing packets are seen
+    /// ([`SocketDirection::OncePerPacket`] sees each loopback packet once).
+    ///
+    /// Works for any socket filter, with or without an interface in the probe file; attaching
+    /// one to several interfaces opens one socket each.
+    pub fn attach_iface(
+        &mut self,
+        program: &str,
+        iface: &str,
+        direction: SocketDirection,
+    ) -> Result<(), Error> {
+        let info = self.info(program)?;
+        let socket = self.filter_socket(info, iface, direction)?;
+        self.sockets.push((info.name, socket));
+        self.attached.insert(info.name);
+        Ok(())
+    }
+
+    /// A packet socket on `iface` with socket filter `info` attached.
+    fn filter_socket(
+        &mut self,
+        info: &'static ProgramInfo,
+        iface: &str,
+        direction: SocketDirection,
+    ) -> Result<OwnedFd, Error> {
+        let socket_error = |source| Error::Socket {
+            program: info.name.to_string(),
+            iface: iface.to_string(),
+            source,
+        };
+        let filter: &mut SocketFilter = self.program_mut(info)?;
+        // Attach before binding, so the filter sees every packet the socket ever receives.
+        let socket = packet::unbound_socket(iface, direction).map_err(socket_error)?;
+        filter
+            .attach(socket.as_fd())
+            .map_err(|source| Error::Attach {
+                program: info.name.to_string(),
+                target: format!("a packet socket on {iface}"),
+                source: Box::new(source),
+            })?;
+        packet::bind(&socket, iface).map_err(socket_error)?;
+        Ok(socket)
+    }
+
+    /// Attaches every program whose target the probe file names, and returns the names of
+    /// those it left alone because their target is only known at run time: socket filters,
+    /// XDP and tc programs declared without an interface (attach them with
+    /// [`attach_iface`](Self::attach_iface), [`attach_socket`](Self::attach_socket),
+    /// [`attach_xdp`](Self::attach_xdp) or [`attach_tc`](Self::attach_tc)) and cgroup skb
+    /// programs without a cgroup ([`attach_cgroup`](Self::attach_cgroup)). Stops at the first
+    /// failure (what was attached so far stays attached).
+    pub fn attach_all(&mut self) -> Result<Vec<&'static str>, Error> {
+        let mut skipped = Vec::new();
         for info in self.spec.programs {
-            if info.kind.has_target() {
+            if !info.kind.has_target() {
+                skipped.push(info.name);
+            } else {
                 self.attach(info.name)?;
             }
         }
-        Ok(())
+        Ok(skipped)
     }
 
     /// Detaches everything [`attach`](Self::attach) attached for `program` (links dropped,
@@ -634,6 +749,32 @@ impl Probe {
             probe: self.spec.name,
             map: name.to_string(),
         })
+    }
+
+    /// A handle of its own on map `name` (a new fd for the same kernel map), for typed access
+    /// through aya that needs no borrow of the probe, e.g.
+    /// `aya::maps::HashMap::<_, u32, u64>::try_from(probe.map_handle("counts")?)`. Any number
+    /// of handles may be held at once, and updates through one are seen by all (and by the
+    /// programs). The map lives as long as any handle, even after the probe is dropped.
+    pub fn map_handle(&self, name: &str) -> Result<Map, Error> {
+        let map = self.map(name)?;
+        let handle_error = |source| Error::MapType {
+            map: name.to_string(),
+            expected: "a map handle",
+            source: Box::new(source),
+        };
+        let fd = map_data(map)
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|io_error| {
+                handle_error(aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+                    call: "dup",
+                    io_error,
+                }))
+            })?;
+        let data = MapData::from_fd(fd).map_err(handle_error)?;
+        Map::from_map_data(data).map_err(handle_error)
     }
 
     /// The map `name`, mutably (for updates, or typed maps that need `&mut`).
@@ -905,6 +1046,42 @@ fn aya_kind(program: &Program) -> &'static str {
     class.name()
 }
 
+/// The map data of any kind of map (aya has no accessor for it).
+fn map_data(map: &Map) -> &MapData {
+    match map {
+        Map::Array(m)
+        | Map::ArrayOfMaps(m)
+        | Map::BloomFilter(m)
+        | Map::CgroupArray(m)
+        | Map::CgroupStorage(m)
+        | Map::CgrpStorage(m)
+        | Map::CpuMap(m)
+        | Map::DevMap(m)
+        | Map::DevMapHash(m)
+        | Map::HashMap(m)
+        | Map::HashOfMaps(m)
+        | Map::InodeStorage(m)
+        | Map::LpmTrie(m)
+        | Map::LruHashMap(m)
+        | Map::PerCpuArray(m)
+        | Map::PerCpuCgroupStorage(m)
+        | Map::PerCpuHashMap(m)
+        | Map::PerCpuLruHashMap(m)
+        | Map::PerfEventArray(m)
+        | Map::ProgramArray(m)
+        | Map::Queue(m)
+        | Map::ReusePortSockArray(m)
+        | Map::RingBuf(m)
+        | Map::SockHash(m)
+        | Map::SockMap(m)
+        | Map::SkStorage(m)
+        | Map::Stack(m)
+        | Map::StackTraceMap(m)
+        | Map::Unsupported(m)
+        | Map::XskMap(m) => m,
+    }
+}
+
 /// Whether a failed load of a trampoline-based program was refused before the verifier ran:
 /// ENOTSUPP, or EPERM (as root) with an empty log, which is what a kernel that cannot attach
 /// trampolines answers (seen on a virtualised Linux 6.18 whose kprobes are off too).
@@ -943,47 +1120,4 @@ fn trampoline_error(info: &ProgramInfo, source: ProgramError) -> Error {
 fn tcx_links() -> bool {
     use aya::util::KernelVersion;
     KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
-}
-
-fn ifindex(iface: &str) -> io::Result<u32> {
-    let c_iface = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
-    // SAFETY: `c_iface` is a valid NUL-terminated string.
-    let ifindex = unsafe { libc::if_nametoindex(c_iface.as_ptr()) };
-    if ifindex == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ifindex)
-}
-
-fn packet_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the returned fd is checked and then owned.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh, valid fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn bind_packet_socket(socket: &OwnedFd, iface: &str) -> io::Result<()> {
-    let ifindex = ifindex(iface)?;
-    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_ALL.to_be();
-    addr.sll_ifindex = i32::try_from(ifindex)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
-    // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
-    let ret = unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            std::ptr::from_ref(&addr).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -9,12 +9,16 @@ use crate::{Error, ProbeSpec, ProgramInfo, SourceLocation};
 
 /// How many trailing log lines [`VerifierError`]'s `Display` shows.
 const SUMMARY_LINES: usize = 8;
+/// How many characters of each of those lines it shows (state lines can run to kilobytes).
+const SUMMARY_LINE_CHARS: usize = 200;
+/// How many characters of the verifier's message it shows.
+const MESSAGE_CHARS: usize = 600;
 
 /// The verifier rejected a program.
 ///
-/// `Display` gives a one-line headline (program, Lua `file:line`, instruction, the verifier's
-/// message) followed by the last lines of the log; [`VerifierError::log`] has all of it.
-#[derive(Debug)]
+/// `Display` (and `Debug`) give a one-line headline (program, Lua `file:line`, instruction, the
+/// verifier's message) followed by the last lines of the log, a few kilobytes at most; the full
+/// log, which can be megabytes, is [`log`](Self::log) (or [`write_log`](Self::write_log)).
 pub struct VerifierError {
     /// Program name.
     pub program: String,
@@ -32,6 +36,10 @@ pub struct VerifierError {
     pub processed: Option<u32>,
     /// What `bpf(BPF_PROG_LOAD)` returned.
     pub io_error: io::Error,
+    /// The log filled its buffer, so only its end is here. The kernel then returns `ENOSPC`
+    /// in place of the rejection's own error; the verifier's message, at the log's end, is
+    /// still the reason.
+    pub truncated: bool,
 }
 
 impl VerifierError {
@@ -51,8 +59,14 @@ impl VerifierError {
             message,
             log,
             processed: parsed.processed,
+            truncated: io_error.raw_os_error() == Some(libc::ENOSPC),
             io_error,
         }
+    }
+
+    /// Writes the full verifier log to `path` (to read a rejection that `Display` shortens).
+    pub fn write_log(&self, path: impl AsRef<std::path::Path>) -> io::Result<()> {
+        std::fs::write(path, &self.log)
     }
 
     /// The last non-empty lines of the log, statistics lines left out, at most `n`.
@@ -75,14 +89,42 @@ impl fmt::Display for VerifierError {
             (None, Some(insn)) => write!(f, " at insn {insn}")?,
             (_, None) => {}
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", shorten(&self.message, MESSAGE_CHARS))?;
         if let Some(hint) = hint(&self.message) {
             write!(f, "\n  hint: {hint}")?;
         }
+        if self.truncated {
+            write!(
+                f,
+                "\n  note: the verifier log ({} bytes) filled its buffer and lost its beginning; \
+                 VerifierError::log has the rest",
+                self.log.len()
+            )?;
+        } else {
+            write!(
+                f,
+                "\n  note: the last lines of the {}-byte verifier log (all of it: VerifierError::log):",
+                self.log.len()
+            )?;
+        }
         for line in self.last_lines(SUMMARY_LINES) {
-            write!(f, "\n  {line}")?;
+            write!(f, "\n  {}", shorten(line, SUMMARY_LINE_CHARS))?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for VerifierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// At most `max` characters of `text`, with `...` when cut.
+fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((end, _)) => format!("{}...", &text[..end]).into(),
     }
 }
 
@@ -108,7 +150,8 @@ fn hint(message: &str) -> Option<&'static str> {
 
 impl std::error::Error for VerifierError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.io_error)
+        // A truncated log's ENOSPC stands in for the real error: it would only mislead.
+        (!self.truncated).then_some(&self.io_error as _)
     }
 }
 
@@ -202,7 +245,7 @@ pub struct CheckRow {
 ///
 /// Fails as a whole only if the object itself cannot be loaded (ELF parse, map creation).
 pub fn check(spec: &ProbeSpec) -> Result<Vec<CheckRow>, Error> {
-    let mut ebpf = load_object(spec)?;
+    let mut ebpf = load_object(spec, &[])?;
     let mut btf = None;
     let rows = spec
         .programs
@@ -257,6 +300,38 @@ mod tests {
         assert_eq!(parsed.message, "last insn is not an exit or jmp");
         assert_eq!(parsed.processed, Some(0));
         assert_eq!(parse_log(""), ParsedLog::default());
+    }
+
+    #[test]
+    fn a_truncated_log_says_so_and_hides_its_enospc() {
+        use std::error::Error as _;
+        let info = ProgramInfo {
+            name: "spin",
+            kind: crate::ProgramKind::SocketFilter { iface: None },
+            insns: 3,
+            stack_bytes: 0,
+            lines: &[],
+            relocs: &[],
+        };
+        let state = format!("; R1={}", "x".repeat(5000));
+        let log = format!(
+            "{}\n13: (3d) if r3 >= r5 goto pc+7{state}\nBPF program is too large\n",
+            "1: (b7) r0 = 0\n".repeat(10_000)
+        );
+        let error = VerifierError::from_log(&info, io::Error::from_raw_os_error(libc::ENOSPC), log);
+        assert!(error.truncated);
+        assert!(error.source().is_none());
+        let shown = format!("{error:?}");
+        assert!(shown.contains("filled its buffer"), "{shown}");
+        assert!(!shown.contains("No space left"), "{shown}");
+        assert!(shown.len() < 1200, "{} bytes: {shown}", shown.len());
+        let fine = VerifierError::from_log(
+            &info,
+            io::Error::from_raw_os_error(libc::EACCES),
+            "0: (95) exit\nR0 !read_ok\n".into(),
+        );
+        assert!(!fine.truncated);
+        assert!(fine.source().is_some());
     }
 
     #[test]

@@ -9,8 +9,10 @@ use std::os::fd::{AsFd as _, OwnedFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ljbpf_runtime::aya::maps::{HashMap as BpfHashMap, Map, MapData};
-use ljbpf_runtime::{check, Error, LineEntry, Probe, ProbeSpec, ProgramKind, SourceLocation};
+use ljbpf_runtime::aya::maps::{HashMap as BpfHashMap, IterableMap as _, Map, MapData};
+use ljbpf_runtime::{
+    check, Error, LineEntry, Probe, ProbeSpec, ProgramKind, SocketDirection, SourceLocation,
+};
 
 mod common;
 use common::*;
@@ -164,6 +166,114 @@ fn socket_filter_on_interface_sees_ethernet_header() {
     assert!(ipv4 > 0, "no IPv4 frame seen on lo at ethertype offset 12");
 }
 
+/// A filter declared without an interface runs on `lo` by name: with `SocketDirection::Both` it sees
+/// each loopback datagram twice (leaving and arriving), with `OncePerPacket` and `IncomingOnly`
+/// once. Counted on a UDP port of this test's own, so other traffic on `lo` does not count.
+#[test]
+fn socket_filter_attaches_to_an_interface_by_name_in_each_direction() {
+    if !kernel("socket_filter_attaches_to_an_interface_by_name_in_each_direction") {
+        return;
+    }
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = rx.local_addr().expect("addr").port();
+    let mut asm = Asm::default();
+    // On an AF_PACKET socket offset 0 is the Ethernet header: the UDP destination port of an
+    // IPv4 datagram without options is at 14 + 20 + 2. LD_ABS reads it in host order.
+    asm.mov(6, 1)
+        .ld_abs_h(36)
+        .jne_imm(0, i32::from(port), "out")
+        .st_w(10, -4, 0)
+        .count_key_at_fp4(0, &["init", "done"])
+        .label("out")
+        .mov_imm(0, 0)
+        .exit();
+    let spec = spec(
+        "by_name",
+        vec![hash_map("hits", 4, 8, 4)],
+        vec![Prog {
+            name: "count_port",
+            section: "socket",
+            kind: ProgramKind::SocketFilter { iface: None },
+            asm,
+            lines: &[],
+        }],
+    );
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    const N: u64 = 20;
+    for (direction, per_packet) in [
+        (SocketDirection::Both, 2),
+        (SocketDirection::OncePerPacket, 1),
+        (SocketDirection::IncomingOnly, 1),
+    ] {
+        let mut probe = Probe::load(spec).expect("load");
+        probe
+            .attach_iface("count_port", "lo", direction)
+            .expect("attach to lo");
+        for _ in 0..N {
+            tx.send_to(b"ljbpf", ("127.0.0.1", port)).expect("send");
+        }
+        let want = N * per_packet;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let seen = loop {
+            let map = probe.map("hits").expect("map");
+            let hits = BpfHashMap::<_, u32, u64>::try_from(map).expect("hash map");
+            let n = hits.get(&0, 0).unwrap_or(0);
+            if n >= want || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Late copies would still arrive within this wait.
+        std::thread::sleep(Duration::from_millis(100));
+        let map = probe.map("hits").expect("map");
+        let after = BpfHashMap::<_, u32, u64>::try_from(map)
+            .expect("hash map")
+            .get(&0, 0)
+            .unwrap_or(0);
+        assert_eq!((seen, after), (want, want), "{direction:?}");
+        probe
+            .detach("count_port")
+            .expect("detach closes the socket");
+    }
+    assert!(matches!(
+        Probe::load(spec).expect("load").attach_iface(
+            "count_port",
+            "no-such-if0",
+            SocketDirection::Both
+        ),
+        Err(Error::Socket { .. })
+    ));
+}
+
+/// Map handles of one probe held at once, each its own fd on the same kernel map; a size set
+/// between `open` and `load` is the kernel map's size; a map the probe lacks is an error there.
+#[test]
+fn map_handles_and_sizes_before_load() {
+    if !kernel("map_handles_and_sizes_before_load") {
+        return;
+    }
+    let spec = getpid_counter_spec();
+    let probe = Probe::open(spec)
+        .set_max_entries("counts", 77)
+        .load()
+        .expect("load");
+    let mut a = BpfHashMap::<_, u32, u64>::try_from(probe.map_handle("counts").expect("a"))
+        .expect("hash map");
+    let b = BpfHashMap::<_, u32, u64>::try_from(probe.map_handle("counts").expect("b"))
+        .expect("hash map");
+    a.insert(5, 55, 0).expect("insert through a");
+    assert_eq!(b.get(&5, 0).expect("seen through b"), 55);
+    drop(probe);
+    assert_eq!(b.get(&5, 0).expect("the map outlives the probe"), 55);
+    let info = b.map().info().expect("info");
+    assert_eq!(info.max_entries(), 77);
+    let err = Probe::open(spec)
+        .set_max_entries("countz", 1)
+        .load()
+        .expect_err("no such map");
+    assert!(matches!(err, Error::UnknownMap { .. }), "{err}");
+}
+
 /// A filter attached to the caller's socket: returning 0 drops every datagram.
 #[test]
 fn attach_socket_to_callers_socket() {
@@ -188,9 +298,11 @@ fn attach_socket_to_callers_socket() {
         probe.attach("drop_all"),
         Err(Error::NoAttachTarget { .. })
     ));
-    probe
-        .attach_all()
-        .expect("attach_all skips socket filters without iface");
+    assert_eq!(
+        probe.attach_all().expect("attach_all"),
+        ["drop_all"],
+        "attach_all says which filter it left alone"
+    );
 
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     rx.set_read_timeout(Some(Duration::from_millis(200)))

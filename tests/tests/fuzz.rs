@@ -126,3 +126,16 @@ fn keyword_and_colliding_names() {
         "{stats}"
     );
 }
+
+/// A NUL byte in a program line (here in a comment) compiles: the line is quoted in the BTF line
+/// info, whose strings end at a NUL (found by the fuzzer: "cannot encode BTF").
+#[test]
+fn nul_byte_in_a_program_line_compiles() {
+    let source = "local m = bpf.map('array', 4)\nreturn { m = m, p = bpf.socket(function (skb)\n  xadd(m[1], 1) -- a\0b\nend) }\n";
+    let probe = compile_str("nul.lua", source).expect("compiles");
+    // The line is in the BTF line info with the NUL written as `\0`.
+    assert!(
+        probe.elf.windows(4).any(|w| w == b"a\\0b"),
+        "line text not in .BTF"
+    );
+}

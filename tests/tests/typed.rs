@@ -99,18 +99,9 @@ fn events_arrive_typed_through_perf_and_ring_buffers() {
     for (name, evs) in [("perf", &from_perf), ("ring", &from_ring)] {
         let mine: Vec<&events::call_t> = evs.iter().filter(|e| e.pid == me).collect();
         assert_eq!(mine.len(), N, "{name}: {} of my {N} events", mine.len());
-        let comm: Vec<u8> = mine[0]
-            .comm
-            .iter()
-            .copied()
-            .take_while(|b| *b != 0)
-            .collect();
+        // `char comm[16]` through the generated string helper.
         let expected = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&comm),
-            expected.trim(),
-            "{name}: comm"
-        );
+        assert_eq!(mine[0].comm_str(), expected.trim(), "{name}: comm");
         assert!(mine
             .windows(2)
             .all(|w| w[0].ts <= w[1].ts || w[0].cpu != w[1].cpu));
@@ -130,4 +121,102 @@ fn events_arrive_typed_through_perf_and_ring_buffers() {
         names.iter().any(|n| n.contains("do_syscall_64")),
         "kernel stack {names:?}"
     );
+}
+
+/// Two typed maps of one probe held at once (each a handle of its own, borrowing nothing), and
+/// a map size chosen between `open()` and `load()` that the kernel's map has.
+#[test]
+fn two_typed_maps_at_once_and_a_size_set_before_load() {
+    use ljbpf_tests::corpus::syscount;
+    if !kernel_ready("two_typed_maps_at_once_and_a_size_set_before_load") {
+        return;
+    }
+    let mut probe = syscount::Probe::open()
+        .set_counts_max_entries(4096)
+        .load()
+        .expect("load");
+    let mut config = probe.config().expect("config map");
+    let counts = probe.counts().expect("counts map");
+    // Both handles are alive across a `&mut` use of the probe.
+    // SAFETY: getpid has no preconditions; the raw syscall avoids any libc caching.
+    let me = unsafe { libc::syscall(libc::SYS_getpid) } as u64;
+    config.set(0, me, 0).expect("config[0] = my tgid");
+    probe.attach_on_enter().expect("attach");
+    const N: u64 = 77;
+    for _ in 0..N {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    let nr = libc::SYS_getppid as u32;
+    assert_eq!(counts.get(&nr, 0).expect("getppid counted"), N);
+    assert_eq!(config.get(&0, 0).expect("config[0]"), me);
+    let info = ljbpf_runtime::aya::maps::IterableMap::map(&counts)
+        .info()
+        .expect("map info");
+    assert_eq!(
+        info.max_entries(),
+        4096,
+        "the kernel's map has the new size"
+    );
+    // A probe loaded in one call keeps the size the probe file declares.
+    let declared = syscount::Probe::load().expect("load");
+    let declared_counts = declared.counts().expect("counts");
+    let info = ljbpf_runtime::aya::maps::IterableMap::map(&declared_counts)
+        .info()
+        .expect("map info");
+    assert_eq!(info.max_entries(), 1024);
+}
+
+/// The async readers (feature `tokio`): perf and ring buffer events awaited on a tokio runtime.
+#[test]
+fn events_arrive_through_async_readers() {
+    use ljbpf_runtime::AsyncReader;
+    use ljbpf_tests::corpus::events;
+    use std::time::Duration;
+    if !kernel_ready("events_arrive_through_async_readers") {
+        return;
+    }
+    // Outside a runtime: an error, not a panic.
+    let mut other = events::Probe::load().expect("load");
+    let err = AsyncReader::new(other.events().expect("perf reader")).expect_err("no runtime");
+    assert!(err.to_string().contains("cannot poll"), "{err}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut probe = events::Probe::load().expect("load");
+    let perf = probe.events().expect("perf reader");
+    let ring = probe.ring().expect("ring reader");
+    runtime.block_on(async {
+        let mut perf = AsyncReader::new(perf).expect("async perf reader");
+        let mut ring = AsyncReader::new(ring).expect("async ring reader");
+        probe.attach_all().expect("attach");
+        // SAFETY: getpid has no preconditions; the raw syscall avoids any libc caching.
+        let me = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+        const N: usize = 30;
+        for _ in 0..N {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+        }
+        let mut mine_perf = 0;
+        let mut mine_ring = 0;
+        while mine_perf < N || mine_ring < N {
+            tokio::select! {
+                got = perf.read() => {
+                    let got = got.expect("perf events");
+                    assert!(!got.events.is_empty() || got.lost > 0, "an empty wake-up");
+                    mine_perf += got.events.iter().filter(|e| e.pid == me).count();
+                }
+                got = ring.read() => {
+                    mine_ring += got.expect("ring events").events.iter().filter(|e| e.pid == me).count();
+                }
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    panic!("timed out: {mine_perf} perf and {mine_ring} ring events of {N}");
+                }
+            }
+        }
+        assert_eq!((mine_perf, mine_ring), (N, N));
+    });
 }

@@ -8,7 +8,8 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::{hist, packet, tool};
+use ljbpf_examples::{hist, tool};
+use ljbpf_runtime::SocketDirection;
 
 ljbpf_macros::include_probe!("dnshist");
 
@@ -43,7 +44,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     // config[0] is the port queries go to.
     probe.config()?.set(0, u64::from(args.port), 0)?;
     tool::catch_ctrl_c();
-    let _socket = packet::attach_to_iface(probe.inner(), "dns", &args.iface)?;
+    probe.attach_dns(&args.iface, SocketDirection::OncePerPacket)?;
     tool::print_tracing(
         &format!("DNS queries to UDP port {} on {}", args.port, args.iface),
         args.duration,

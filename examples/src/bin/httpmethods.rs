@@ -9,7 +9,8 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::{hist, packet, tool};
+use ljbpf_examples::{hist, tool};
+use ljbpf_runtime::SocketDirection;
 
 ljbpf_macros::include_probe!("httpmethods");
 
@@ -49,7 +50,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         .config()?
         .set(0, u64::from(args.port.unwrap_or(0)), 0)?;
     tool::catch_ctrl_c();
-    let _socket = packet::attach_to_iface(probe.inner(), "http", &args.iface)?;
+    probe.attach_http(&args.iface, SocketDirection::OncePerPacket)?;
     let whom = match args.port {
         Some(port) => format!("HTTP requests to TCP port {port} on {}", args.iface),
         None => format!("HTTP requests on {}", args.iface),

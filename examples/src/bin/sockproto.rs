@@ -9,7 +9,8 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::{packet, tool};
+use ljbpf_examples::tool;
+use ljbpf_runtime::SocketDirection;
 
 ljbpf_macros::include_probe!("sockproto");
 
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mut probe = sockproto::Probe::load()?;
     tool::catch_ctrl_c();
-    let _socket = packet::attach_to_iface(probe.inner(), "count", &args.iface)?;
+    probe.attach_count(&args.iface, SocketDirection::OncePerPacket)?;
     tool::print_tracing(&format!("IP packets on {}", args.iface), args.duration);
     tool::wait(args.duration);
 

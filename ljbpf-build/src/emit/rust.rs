@@ -92,6 +92,7 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
     let mut at = 0u32;
     let mut pad = 0u32;
     let mut ignored = Vec::new();
+    let mut text_methods = Vec::new();
     if def.is_union
         || def
             .fields
@@ -148,6 +149,20 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
         ignored.extend(inner);
         let doc = format!("`{}` at offset {}", f.ty.c_name(), f.offset);
         fields.push(quote!(#[doc = #doc] pub #fname: #ty));
+        if matches!(&f.ty, CType::Array(elem, _) if matches!(**elem, CType::Int { is_char: true, .. }))
+        {
+            let method = names::method_ident("", &format!("{}_str", f.name));
+            let doc = format!(
+                "`{}` as text: the bytes before the first NUL, non-UTF-8 bytes as U+FFFD.",
+                f.name
+            );
+            text_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #method(&self) -> ::std::borrow::Cow<'_, str> {
+                    ::ljbpf_runtime::CStrBytes::c_str(&self.#fname)
+                }
+            });
+        }
         let off = Literal::usize_unsuffixed(f.offset as usize);
         asserts.push(quote!(
             const _: () = assert!(::core::mem::offset_of!(#name, #fname) == #off);
@@ -168,6 +183,11 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
         let n = Literal::usize_unsuffixed((def.size - at) as usize);
         fields.push(quote!(#[doc(hidden)] pub #p: [u8; #n]));
     }
+    let text_impl = if text_methods.is_empty() {
+        quote!()
+    } else {
+        quote!(impl #name { #(#text_methods)* })
+    };
     let doc = format!(
         "`{}` ({} bytes), layout checked against LuaJIT's ffi.",
         def.c_name(),
@@ -189,6 +209,7 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
         unsafe impl ::ljbpf_runtime::aya::Pod for #name {}
         const _: () = assert!(::core::mem::size_of::<#name>() == #n);
         #(#asserts)*
+        #text_impl
     })
 }
 
@@ -266,69 +287,103 @@ fn direction_tokens(d: Direction) -> TokenStream {
     }
 }
 
-/// `attach_<program>(...)`: no arguments where the probe file names the target; the
-/// interface and XDP mode, the interface, direction and tc priority, or the cgroup for the
-/// packet kinds, whose targets are usually chosen at run time; the perf event options for
-/// perf event programs.
-fn attach_method(attach: &Ident, name: &str, kind: &ProgramKind) -> TokenStream {
+/// The `attach_<program>` method of one program, by kind: no arguments when the probe file
+/// names the target (it attaches there, as `attach_all` does); the target's arguments when it
+/// is chosen at run time: the interface and socket direction of a socket filter, the interface
+/// and XDP mode of an XDP program, the interface, hook and priority of a tc program, the cgroup
+/// of a cgroup skb program. A perf event program takes its event options (`PerfAttach::default()`
+/// is the declared event on every CPU).
+fn attach_method(program: &str, kind: &ProgramKind) -> TokenStream {
+    let attach = names::method_ident("attach_", program);
     match kind {
-        ProgramKind::Xdp { .. } => {
+        ProgramKind::SocketFilter { iface: None } => {
             let doc = format!(
-                "Attaches XDP program `{name}` to interface `iface` in `mode` (`XdpMode::Default` lets the kernel choose native or generic XDP); detached when the probe is dropped or `inner().detach(\"{name}\")`."
+                "Runs socket filter `{program}` on the packets of interface `iface` (an AF_PACKET socket the probe owns); `direction` says whether outgoing packets are seen."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, iface: &str, direction: ::ljbpf_runtime::SocketDirection) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_iface(#program, iface, direction)
+                }
+            }
+        }
+        ProgramKind::Xdp { iface: None } => {
+            let doc = format!(
+                "Attaches XDP program `{program}` to interface `iface` in `mode` (`XdpMode::default()` lets the kernel choose native or generic XDP); detached when the probe is dropped or `inner().detach(\"{program}\")`."
             );
             quote! {
                 #[doc = #doc]
                 pub fn #attach(&mut self, iface: &str, mode: ::ljbpf_runtime::XdpMode) -> Result<(), ::ljbpf_runtime::Error> {
-                    self.inner.attach_xdp(#name, iface, mode)
+                    self.inner.attach_xdp(#program, iface, mode)
                 }
             }
         }
-        ProgramKind::Tc { .. } => {
+        ProgramKind::Tc { iface: None, .. } => {
             let doc = format!(
-                "Attaches tc program `{name}` (direct action) to the `direction` hook of interface `iface`. Priority 0 uses a tcx link where the kernel has them (6.6), else a filter on a `clsact` qdisc with a kernel-chosen priority; another priority always uses a filter at that priority. Filters, and a `clsact` qdisc the probe created, are removed when it is dropped."
+                "Attaches tc program `{program}` (direct action) to the `direction` hook of interface `iface`. Priority 0 uses a tcx link where the kernel has them (6.6), else a filter on a `clsact` qdisc with a kernel-chosen priority; another priority always uses a filter at that priority. Filters, and a `clsact` qdisc the probe created, are removed when it is dropped."
             );
             quote! {
                 #[doc = #doc]
                 pub fn #attach(&mut self, iface: &str, direction: ::ljbpf_runtime::Direction, priority: u16) -> Result<(), ::ljbpf_runtime::Error> {
-                    self.inner.attach_tc(#name, iface, direction, priority)
+                    self.inner.attach_tc(#program, iface, direction, priority)
                 }
             }
         }
-        ProgramKind::CgroupSkb { direction, .. } => {
+        ProgramKind::CgroupSkb {
+            path: None,
+            direction,
+        } => {
             let doc = format!(
-                "Attaches cgroup skb program `{name}` ({direction}, as declared) to the cgroup v2 directory `cgroup` (e.g. `/sys/fs/cgroup/my.slice`); the link closes when the probe is dropped."
+                "Attaches cgroup skb program `{program}` ({direction}, as declared) to the cgroup v2 directory `cgroup` (e.g. `/sys/fs/cgroup/my.slice`); the link closes when the probe is dropped."
             );
             quote! {
                 #[doc = #doc]
                 pub fn #attach(&mut self, cgroup: &::std::path::Path) -> Result<(), ::ljbpf_runtime::Error> {
-                    self.inner.attach_cgroup(#name, cgroup)
+                    self.inner.attach_cgroup(#program, cgroup)
                 }
             }
         }
         ProgramKind::PerfEvent { event } => {
             let doc = format!(
-                "Attaches perf event program `{name}` (declared: {}; `attach_all` uses that on every CPU) with `options`: another event or sampling, some CPUs, one process.",
+                "Attaches perf event program `{program}` (declared: {}; `attach_all` uses that on every CPU) with `options`: another event or sampling, some CPUs, one process.",
                 event.describe()
             );
             quote! {
                 #[doc = #doc]
                 pub fn #attach(&mut self, options: &::ljbpf_runtime::PerfAttach) -> Result<(), ::ljbpf_runtime::Error> {
-                    self.inner.attach_perf_event(#name, options)
+                    self.inner.attach_perf_event(#program, options)
                 }
             }
         }
-        ProgramKind::Tracepoint { .. }
-        | ProgramKind::SocketFilter { .. }
+        ProgramKind::SocketFilter { iface: Some(_) }
+        | ProgramKind::Xdp { iface: Some(_) }
+        | ProgramKind::Tc { iface: Some(_), .. }
+        | ProgramKind::CgroupSkb { path: Some(_), .. }
+        | ProgramKind::Tracepoint { .. }
         | ProgramKind::Kprobe { .. }
         | ProgramKind::Uprobe { .. }
         | ProgramKind::RawTracepoint { .. }
         | ProgramKind::TpBtf { .. }
         | ProgramKind::Fentry { .. } => {
-            let doc = format!("Attaches program `{name}` ({}).", kind.as_str());
+            let doc = format!("Attaches program `{program}` ({}).", kind.as_str());
             quote! {
                 #[doc = #doc]
-                pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
+                pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#program) }
             }
+        }
+    }
+}
+
+/// The `OpenProbe::set_<map>_max_entries` method of one map.
+fn max_entries_method(map: &str, declared: u32) -> TokenStream {
+    let method = names::method_ident("set_", &format!("{map}_max_entries"));
+    let doc = format!(
+        "Creates map `{map}` with room for `max_entries` entries instead of the {declared} the probe file declares."
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn #method(self, max_entries: u32) -> Self {
+            OpenProbe { inner: self.inner.set_max_entries(#map, max_entries) }
         }
     }
 }
@@ -340,7 +395,9 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
     // Which map first used each struct, to say where a struct's name is refused.
     let mut struct_map: Vec<usize> = Vec::new();
     let mut map_methods = Vec::new();
+    let mut open_methods = Vec::new();
     for (mi, m) in probe.maps.iter().enumerate() {
+        open_methods.push(max_entries_method(&m.name, m.max_entries));
         let fail = |what: &str, (e, hint): Refused| BindingsError {
             map: Some(mi),
             message: format!("map `{}` {what}: {e}", m.name),
@@ -354,22 +411,22 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         let v = rust_type(&m.value, &mut structs).map_err(|e| fail("value", e))?;
         let (ty, expected, ctor) = match m.kind.binding() {
             Binding::HashMap => (
-                quote!(::ljbpf_runtime::aya::maps::HashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
+                quote!(::ljbpf_runtime::aya::maps::HashMap<::ljbpf_runtime::aya::maps::MapData, #k, #v>),
                 "HashMap",
                 quote!(::ljbpf_runtime::aya::maps::HashMap::try_from(map)),
             ),
             Binding::PerCpuHashMap => (
-                quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap<&mut ::ljbpf_runtime::aya::maps::MapData, #k, #v>),
+                quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap<::ljbpf_runtime::aya::maps::MapData, #k, #v>),
                 "PerCpuHashMap",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuHashMap::try_from(map)),
             ),
             Binding::Array => (
-                quote!(::ljbpf_runtime::aya::maps::Array<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
+                quote!(::ljbpf_runtime::aya::maps::Array<::ljbpf_runtime::aya::maps::MapData, #v>),
                 "Array",
                 quote!(::ljbpf_runtime::aya::maps::Array::try_from(map)),
             ),
             Binding::PerCpuArray => (
-                quote!(::ljbpf_runtime::aya::maps::PerCpuArray<&mut ::ljbpf_runtime::aya::maps::MapData, #v>),
+                quote!(::ljbpf_runtime::aya::maps::PerCpuArray<::ljbpf_runtime::aya::maps::MapData, #v>),
                 "PerCpuArray",
                 quote!(::ljbpf_runtime::aya::maps::PerCpuArray::try_from(map)),
             ),
@@ -418,11 +475,14 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
             }
             Binding::PerfEvents | Binding::RingEvents | Binding::Untyped => {
                 struct_map.resize(structs.len(), mi);
-                let doc = format!("The `{}` map ({}), untyped.", m.name, m.kind);
+                let doc = format!(
+                    "The `{}` map ({}), untyped: a handle of its own on the kernel map.",
+                    m.name, m.kind
+                );
                 map_methods.push(quote! {
                     #[doc = #doc]
-                    pub fn #name(&mut self) -> Result<&mut ::ljbpf_runtime::aya::maps::Map, ::ljbpf_runtime::Error> {
-                        self.inner.map_mut(#mname)
+                    pub fn #name(&self) -> Result<::ljbpf_runtime::aya::maps::Map, ::ljbpf_runtime::Error> {
+                        self.inner.map_handle(#mname)
                     }
                 });
                 continue;
@@ -430,7 +490,9 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         };
         struct_map.resize(structs.len(), mi);
         let doc = format!(
-            "The `{}` map: {} of {} → {} ({} entries).",
+            "The `{}` map: {} of {} → {} ({} entries as declared). A handle of its own on the \
+             kernel map: any number may be held at once, and the programs see updates made \
+             through any of them.",
             m.name,
             m.kind,
             m.key.c_name(),
@@ -439,8 +501,8 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         );
         map_methods.push(quote! {
             #[doc = #doc]
-            pub fn #name(&mut self) -> Result<#ty, ::ljbpf_runtime::Error> {
-                let map = self.inner.map_mut(#mname)?;
+            pub fn #name(&self) -> Result<#ty, ::ljbpf_runtime::Error> {
+                let map = self.inner.map_handle(#mname)?;
                 #ctor.map_err(|e| ::ljbpf_runtime::Error::MapType { map: #mname.to_string(), expected: #expected, source: Box::new(e) })
             }
         });
@@ -520,8 +582,7 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
             p.name
         );
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
-        let attach = names::method_ident("attach_", &p.name);
-        prog_methods.push(attach_method(&attach, &p.name, &p.kind));
+        prog_methods.push(attach_method(&p.name, &p.kind));
         if let ProgramKind::RawTracepoint { .. } = &p.kind {
             let tr = names::method_ident("test_run_", &p.name);
             let doc = format!(
@@ -593,14 +654,31 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         impl Probe {
             #[doc = "Loads the ELF and every program into the kernel (the verifier runs here)."]
             pub fn load() -> Result<Probe, ::ljbpf_runtime::Error> {
-                Ok(Probe { inner: ::ljbpf_runtime::Probe::load(&SPEC)? })
+                Probe::open().load()
             }
-            #[doc = "Attaches every program whose target the probe file names."]
-            pub fn attach_all(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach_all() }
+            #[doc = "The probe before loading: set map sizes, then `load()`."]
+            pub fn open() -> OpenProbe {
+                OpenProbe { inner: ::ljbpf_runtime::Probe::open(&SPEC) }
+            }
+            #[doc = "Attaches every program whose target the probe file names; returns the names of the programs whose target is only known at run time (socket filters without an interface), which it leaves alone."]
+            pub fn attach_all(&mut self) -> Result<Vec<&'static str>, ::ljbpf_runtime::Error> { self.inner.attach_all() }
             #[doc = "The untyped runtime probe."]
             pub fn inner(&mut self) -> &mut ::ljbpf_runtime::Probe { &mut self.inner }
             #(#prog_methods)*
             #(#map_methods)*
+        }
+
+        #[doc = "The probe opened but not loaded: map sizes can still change."]
+        pub struct OpenProbe { inner: ::ljbpf_runtime::OpenProbe }
+
+        impl OpenProbe {
+            #[doc = "Creates the maps and loads every program into the kernel (the verifier runs here)."]
+            pub fn load(self) -> Result<Probe, ::ljbpf_runtime::Error> {
+                Ok(Probe { inner: self.inner.load()? })
+            }
+            #[doc = "The untyped runtime open probe."]
+            pub fn inner(&mut self) -> &mut ::ljbpf_runtime::OpenProbe { &mut self.inner }
+            #(#open_methods)*
         }
     };
     let file: syn::File = syn::parse2(tokens).map_err(|e| BindingsError {

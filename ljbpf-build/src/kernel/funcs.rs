@@ -67,7 +67,15 @@ impl FuncArgs {
         let list = if all.is_empty() {
             "it has no arguments".to_string()
         } else {
-            format!("its fields are: {}", all.join(", "))
+            let names = self
+                .args
+                .iter()
+                .chain(self.ret.as_ref())
+                .map(|a| a.name.as_str());
+            let near = crate::diag::did_you_mean(names, name)
+                .map(|near| format!("{near} "))
+                .unwrap_or_default();
+            format!("{near}its fields are: {}", all.join(", "))
         };
         format!("`ctx` of {} has no field `{name}`; {list}", self.target)
     }

@@ -25,7 +25,10 @@ pub mod btf;
 pub mod events;
 pub mod funcs;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use crate::tracepoint::{self, TpError, TracepointFormat};
 use btf::Btf;
@@ -81,9 +84,44 @@ pub fn layout_sources(btf: Option<&Path>, events_dir: Option<&Path>) -> (Vec<Lay
     )
 }
 
-/// Tracepoint layouts for one compilation: the sources in order, each BTF read at most once.
+/// A BTF file parsed (or refused), as it was when read.
+type Parsed = Rc<Result<BtfEvents, String>>;
+
+/// A file's length and modification time: what says it changed.
+type Stamp = Option<(u64, SystemTime)>;
+
+thread_local! {
+    /// BTF files parsed by this thread, by path, with the length and modification time they
+    /// had: a kernel's BTF takes ~200 ms to parse and index, and a build script or `ljbpf`
+    /// compiles several probe files against the same one. A file that changed is parsed again.
+    static PARSED: RefCell<Vec<(PathBuf, Stamp, Parsed)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// The BTF file at `path`, parsed once per thread while it does not change.
+fn parse_btf(path: &Path) -> Parsed {
+    let stamp: Stamp = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)));
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        if let Some((_, _, btf)) = parsed
+            .iter()
+            .find(|(p, s, _)| p == path && stamp.is_some() && *s == stamp)
+        {
+            return Rc::clone(btf);
+        }
+        let btf = Rc::new(Btf::from_file(path).map(BtfEvents::new));
+        parsed.retain(|(p, _, _)| p != path);
+        parsed.push((path.to_path_buf(), stamp, Rc::clone(&btf)));
+        btf
+    })
+}
+
+/// Tracepoint layouts for one compilation: the sources in order, each BTF parsed at most once
+/// (and kept for the thread's later compilations, see [`parse_btf`]).
 pub struct Layouts {
-    sources: Vec<(LayoutSource, Option<Result<BtfEvents, String>>)>,
+    sources: Vec<(LayoutSource, Option<Parsed>)>,
     explicit: bool,
 }
 
@@ -113,8 +151,8 @@ impl Layouts {
             let LayoutSource::Btf(path) = source else {
                 continue;
             };
-            let events = loaded.get_or_insert_with(|| Btf::from_file(path).map(BtfEvents::new));
-            match events {
+            let events = loaded.get_or_insert_with(|| parse_btf(path));
+            match &**events {
                 Ok(ev) => return Ok((ev, path.clone())),
                 Err(e) => tried.push(format!("{}: {e}", path.display())),
             }
@@ -170,9 +208,8 @@ impl Layouts {
                     Err(e) => tried.push(format!("format files: {e}")),
                 },
                 LayoutSource::Btf(path) => {
-                    let events =
-                        loaded.get_or_insert_with(|| Btf::from_file(path).map(BtfEvents::new));
-                    let events = match events {
+                    let events = loaded.get_or_insert_with(|| parse_btf(path));
+                    let events = match &**events {
                         Ok(ev) => ev,
                         Err(e) => {
                             tried.push(format!("BTF: {e}"));
@@ -237,5 +274,34 @@ fn source_name(s: &LayoutSource) -> &'static str {
     match s {
         LayoutSource::Btf(_) => "BTF",
         LayoutSource::EventsDir(_) => "format files",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A BTF file is parsed once per thread, and again once it changes.
+    #[test]
+    fn parsed_btf_is_kept_until_the_file_changes() {
+        let path = std::env::temp_dir().join(format!("ljbpf-btf-cache-{}", std::process::id()));
+        std::fs::write(&path, b"not btf").unwrap();
+        let first = parse_btf(&path);
+        assert!(first.is_err(), "garbage must not parse");
+        assert!(Rc::ptr_eq(&first, &parse_btf(&path)), "parsed twice");
+        std::fs::write(&path, b"still not btf").unwrap();
+        let changed = parse_btf(&path);
+        assert!(
+            !Rc::ptr_eq(&first, &changed),
+            "a changed file was not parsed again"
+        );
+        assert!(Rc::ptr_eq(&changed, &parse_btf(&path)));
+        std::fs::remove_file(&path).unwrap();
+        if let Ok(vmlinux) = std::fs::metadata(DEFAULT_VMLINUX) {
+            assert!(vmlinux.len() > 0);
+            let a = parse_btf(Path::new(DEFAULT_VMLINUX));
+            assert!(a.is_ok(), "the running kernel's BTF parses");
+            assert!(Rc::ptr_eq(&a, &parse_btf(Path::new(DEFAULT_VMLINUX))));
+        }
     }
 }

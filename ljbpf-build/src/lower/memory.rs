@@ -70,7 +70,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// A global name inside a program function.
+    /// A global name inside a program function (the names [`GLOBALS`] lists).
     pub(super) fn global(&self, name: &str) -> LResult<Val> {
         Ok(match name {
             "xadd" => Val::Fn(Builtin::Xadd),
@@ -140,9 +140,14 @@ impl<'a> Lowerer<'a> {
                 num(i64::from(v))
             }
             _ => {
+                let maps = self.env.maps.iter().map(|m| m.name.as_str());
+                let hint = match crate::diag::did_you_mean(GLOBALS.iter().copied().chain(maps), name) {
+                    Some(near) => format!("{near} (program functions see builtins and the file's locals as upvalues)"),
+                    None => "program functions see builtins (xadd, time, pid_tgid, comm, bit, ffi, ...) and the file's locals as upvalues".to_string(),
+                };
                 return Err(self
                     .err(format!("unknown global `{name}` in a program function"))
-                    .hint("program functions see builtins (xadd, time, pid_tgid, comm, bit, ffi, ...) and the file's locals as upvalues"));
+                    .hint(hint));
             }
         })
     }
@@ -207,13 +212,7 @@ impl<'a> Lowerer<'a> {
                             .err(format!("{} is an incomplete type: its fields are unknown", pointee.c_name()))
                             .hint("declare the struct with ffi.cdef (the fields you read, at their kernel offsets)"));
                     }
-                    let hint = match pointee.as_struct() {
-                        Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
-                        None => "only structs have fields".to_string(),
-                    };
-                    return Err(self
-                        .err(format!("{} has no field `{key}`", pointee.c_name()))
-                        .hint(hint));
+                    return Err(self.no_field(&pointee, key));
                 };
                 if f.bits.is_some() {
                     return Err(self.err(format!("bit field `{key}` is not supported yet")));
@@ -228,15 +227,27 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// "`ty` has no field `key`", with the nearest field names or all of them.
+    fn no_field(&self, ty: &CType, key: &str) -> Diagnostic {
+        let hint = match ty.as_struct() {
+            Some(s) => {
+                let names = s.field_names();
+                let near = crate::diag::did_you_mean(names.iter().map(String::as_str), key);
+                let all = format!("its fields are: {}", names.join(", "));
+                match near {
+                    Some(near) => format!("{near} ({all})"),
+                    None => all,
+                }
+            }
+            None => "only structs have fields".to_string(),
+        };
+        self.err(format!("{} has no field `{key}`", ty.c_name()))
+            .hint(hint)
+    }
+
     pub(super) fn field(&mut self, base: Base, off: i32, ty: &CType, key: &str) -> LResult<Val> {
         let Some(f) = ty.field(key) else {
-            let hint = match ty.as_struct() {
-                Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
-                None => "only structs have fields".to_string(),
-            };
-            return Err(self
-                .err(format!("{} has no field `{key}`", ty.c_name()))
-                .hint(hint));
+            return Err(self.no_field(ty, key));
         };
         if f.bits.is_some() {
             return Err(self.err(format!("bit field `{key}` is not supported yet")));
@@ -727,3 +738,30 @@ impl<'a> Lowerer<'a> {
         }
     }
 }
+
+/// Every global name a program function may use (what [`Lowerer::global`] resolves, in some
+/// program kind or other): the candidates of "did you mean" for an unknown one.
+pub(super) const GLOBALS: &[&str] = &[
+    "xadd",
+    "time",
+    "cpu",
+    "pid_tgid",
+    "uid_gid",
+    "comm",
+    "rand",
+    "ntoh",
+    "hton",
+    "print",
+    "bit",
+    "ffi",
+    "math",
+    "skb",
+    "pkt",
+    "eth",
+    "perf_submit",
+    "ringbuf_output",
+    "stack_id",
+    "load_bytes",
+    "c",
+    "BPF",
+];

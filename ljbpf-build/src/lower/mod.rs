@@ -119,7 +119,17 @@ struct Block {
     end: usize,
 }
 
-/// Lowers one program function.
+/// Why a slot is undefined after an instruction that failed to lower. Errors about such values
+/// only repeat the first error, so [`lower`] drops them.
+const POISONED: &str = "it comes from a line with an error";
+
+/// The most errors one program function reports: after an error, lowering goes on to find
+/// others, and a cascade stops here.
+const MAX_ERRORS: usize = 20;
+
+/// Lowers one program function. Reports every error it finds, not only the first: after an
+/// error it goes on with the next instruction, with what that instruction would have written
+/// poisoned.
 pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     let blocks = split_blocks(proto);
     let preds = predecessors(proto, &blocks);
@@ -237,6 +247,9 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     }
     l.end_packet_out();
     let stack_bytes = l.scratch_base as u32;
+    if l.errors.is_empty() {
+        l.errors = std::mem::take(&mut l.follow_on);
+    }
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
         l.errors.push(l.err_at(
             proto.first_line,
@@ -250,7 +263,12 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             events: l.events,
         })
     } else {
-        Err(l.errors)
+        let mut errors = l.errors;
+        if errors.iter().any(|d| !d.message.contains(POISONED)) {
+            errors.retain(|d| !d.message.contains(POISONED));
+        }
+        errors.truncate(MAX_ERRORS);
+        Err(errors)
     }
 }
 
@@ -294,6 +312,12 @@ struct Lowerer<'a> {
     env: &'a Env<'a>,
     code: VCode,
     errors: Vec<Diagnostic>,
+    /// Whether the instruction being lowered read a slot poisoned by an earlier error; its
+    /// own error would only repeat that one.
+    read_poison: std::cell::Cell<bool>,
+    /// Errors of instructions that read a poisoned slot: reported only if nothing else is
+    /// (poison can travel round a loop back to the instruction that made it).
+    follow_on: Vec<Diagnostic>,
     line: u32,
     /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
     objects: BTreeMap<usize, i32>,
@@ -328,6 +352,8 @@ impl<'a> Lowerer<'a> {
             env,
             code: VCode::default(),
             errors: Vec::new(),
+            read_poison: std::cell::Cell::new(false),
+            follow_on: Vec::new(),
             line: proto.first_line,
             objects: BTreeMap::new(),
             objects_top: 0,
@@ -348,6 +374,7 @@ impl<'a> Lowerer<'a> {
         self.code = VCode::default();
         self.code.vregs = vregs;
         self.errors.clear();
+        self.follow_on.clear();
         self.safe_offsets.clear();
         self.edge_safe.clear();
         self.edge_own.clear();
@@ -469,9 +496,14 @@ impl<'a> Lowerer<'a> {
     }
 
     fn get(&self, st: &State, slot: u8) -> Val {
-        st.get(slot as usize)
+        let v = st
+            .get(slot as usize)
             .cloned()
-            .unwrap_or(Val::Undef("it is outside the frame"))
+            .unwrap_or(Val::Undef("it is outside the frame"));
+        if matches!(v, Val::Undef(POISONED)) {
+            self.read_poison.set(true);
+        }
+        v
     }
 
     fn set(&self, st: &mut State, slot: u8, v: Val) {

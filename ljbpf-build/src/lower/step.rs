@@ -19,6 +19,7 @@ impl Lowerer<'_> {
         while pc < block.end {
             let (ins, line) = self.proto.ins[pc];
             self.line = line;
+            self.read_poison.set(false);
             // Numeric for loops: FORI enters or skips the body, FORL steps and loops back.
             if matches!(ins.op, Op::FORI | Op::FORL | Op::IFORL) {
                 let target = succ_of(ins.jump_target(pc));
@@ -67,7 +68,13 @@ impl Lowerer<'_> {
                             &mut edges,
                         );
                     }
-                    Err(d) => self.errors.push(d),
+                    Err(d) => {
+                        // Both ways stay reachable, so the blocks after them are still lowered
+                        // (for their own errors; no code is kept once there is one).
+                        self.report(d);
+                        edges.push((taken, st.clone()));
+                        edges.push((fall, st));
+                    }
                 }
                 return edges;
             }
@@ -84,8 +91,23 @@ impl Lowerer<'_> {
                 }
                 Ok(Flow::Return) => return edges,
                 Err(d) => {
-                    self.errors.push(d);
-                    return edges;
+                    self.report(d);
+                    if ins.op.has_jump()
+                        || matches!(
+                            ins.op,
+                            Op::RET | Op::RET0 | Op::RET1 | Op::RETM | Op::CALLT | Op::CALLMT
+                        )
+                    {
+                        return edges;
+                    }
+                    // Go on with the next instruction, so one build reports the function's
+                    // other errors too: what this one would have written is poisoned, and
+                    // errors about poisoned values are dropped (they only repeat this one).
+                    for slot in ins.written_slots() {
+                        if let Ok(slot) = u8::try_from(slot) {
+                            self.set(&mut st, slot, Val::Undef(POISONED));
+                        }
+                    }
                 }
             }
             pc += 1;
@@ -95,6 +117,16 @@ impl Lowerer<'_> {
             self.emit_edge(st, s, b, targets, &mut edges, false);
         }
         edges
+    }
+
+    /// Keeps an error of the current instruction; one that read a poisoned slot is kept aside
+    /// (the error that poisoned the slot is the one to fix).
+    fn report(&mut self, d: Diagnostic) {
+        if self.read_poison.get() {
+            self.follow_on.push(d);
+        } else {
+            self.errors.push(d);
+        }
     }
 
     fn step(&mut self, st: &mut State, ins: Ins, pc: usize) -> LResult<Flow> {

@@ -69,6 +69,117 @@ impl Op {
         )
     }
 
+    /// Whether operand A is the slot the instruction writes (lj_bc.h's `dst` mode; KNIL and
+    /// the calls write a range starting at A, see [`Ins::written_slots`]).
+    pub fn writes_a(self) -> bool {
+        match self {
+            Op::MOV
+            | Op::NOT
+            | Op::UNM
+            | Op::LEN
+            | Op::ADDVN
+            | Op::SUBVN
+            | Op::MULVN
+            | Op::DIVVN
+            | Op::MODVN
+            | Op::ADDNV
+            | Op::SUBNV
+            | Op::MULNV
+            | Op::DIVNV
+            | Op::MODNV
+            | Op::ADDVV
+            | Op::SUBVV
+            | Op::MULVV
+            | Op::DIVVV
+            | Op::MODVV
+            | Op::POW
+            | Op::CAT
+            | Op::KSTR
+            | Op::KCDATA
+            | Op::KSHORT
+            | Op::KNUM
+            | Op::KPRI
+            | Op::UGET
+            | Op::FNEW
+            | Op::TNEW
+            | Op::TDUP
+            | Op::GGET
+            | Op::TGETV
+            | Op::TGETS
+            | Op::TGETB
+            | Op::TGETR
+            | Op::BNOT
+            | Op::BAND
+            | Op::BOR
+            | Op::BXOR
+            | Op::BSHL
+            | Op::BSHR
+            | Op::BSAR => true,
+            Op::ISLT
+            | Op::ISGE
+            | Op::ISLE
+            | Op::ISGT
+            | Op::ISEQV
+            | Op::ISNEV
+            | Op::ISEQS
+            | Op::ISNES
+            | Op::ISEQN
+            | Op::ISNEN
+            | Op::ISEQP
+            | Op::ISNEP
+            | Op::ISTC
+            | Op::ISFC
+            | Op::IST
+            | Op::ISF
+            | Op::ISTYPE
+            | Op::ISNUM
+            | Op::KNIL
+            | Op::USETV
+            | Op::USETS
+            | Op::USETN
+            | Op::USETP
+            | Op::UCLO
+            | Op::GSET
+            | Op::TSETV
+            | Op::TSETS
+            | Op::TSETB
+            | Op::TSETM
+            | Op::TSETR
+            | Op::CALLM
+            | Op::CALL
+            | Op::CALLMT
+            | Op::CALLT
+            | Op::ITERC
+            | Op::ITERN
+            | Op::VARG
+            | Op::ISNEXT
+            | Op::RETM
+            | Op::RET
+            | Op::RET0
+            | Op::RET1
+            | Op::FORI
+            | Op::JFORI
+            | Op::FORL
+            | Op::IFORL
+            | Op::JFORL
+            | Op::ITERL
+            | Op::IITERL
+            | Op::JITERL
+            | Op::LOOP
+            | Op::ILOOP
+            | Op::JLOOP
+            | Op::JMP
+            | Op::FUNCF
+            | Op::IFUNCF
+            | Op::JFUNCF
+            | Op::FUNCV
+            | Op::IFUNCV
+            | Op::JFUNCV
+            | Op::FUNCC
+            | Op::FUNCCW => false,
+        }
+    }
+
     /// Comparisons and tests are always followed by a JMP taken when the condition holds.
     pub fn is_cond(self) -> bool {
         (self as u8) <= (Op::ISF as u8)
@@ -100,6 +211,19 @@ impl Ins {
             b: (word >> 24) as u8,
             d: (word >> 16) as u16,
         })
+    }
+
+    /// The slots this instruction writes, when it completes normally: A for `dst` opcodes,
+    /// A..=D for KNIL, the B-1 results from A of a CALL or VARG (B = 0: results up to the top,
+    /// none known here).
+    pub fn written_slots(&self) -> std::ops::Range<usize> {
+        let a = self.a as usize;
+        match self.op {
+            Op::KNIL => a..(self.d as usize + 1).max(a),
+            Op::CALL | Op::VARG if self.b >= 2 => a..a + self.b as usize - 1,
+            op if op.writes_a() => a..a + 1,
+            _ => a..a,
+        }
     }
 
     /// The jump target of an instruction at `pc` whose D is a jump.

@@ -12,12 +12,11 @@ mod maps;
 mod show;
 mod trace;
 
-use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use std::{fs, io};
 
 use ljbpf_build::core::map::MapKind;
 use ljbpf_build::core::program::ProgramKind;
@@ -27,7 +26,7 @@ use ljbpf_runtime::aya::maps::perf::{PerfEvent, PerfEventArrayBuffer};
 use ljbpf_runtime::aya::maps::{MapData, PerfEventArray, RingBuf};
 use ljbpf_runtime::aya::programs::uprobe::UProbeScope;
 use ljbpf_runtime::aya::programs::UProbe;
-use ljbpf_runtime::{Probe, Symbolizer};
+use ljbpf_runtime::{Probe, SocketDirection, Symbolizer, XdpMode};
 
 use crate::Failure;
 use show::{Rows, StackSide, Val};
@@ -76,15 +75,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Pages per CPU of a perf buffer: bcc's default (`page_cnt=64`).
 const PERF_PAGES: usize = 64;
 
-/// `PACKET_IGNORE_OUTGOING` (include/uapi/linux/if_packet.h, Linux 4.20).
-const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
-
-/// `ETH_P_ALL` (include/uapi/linux/if_ether.h): every protocol.
-const ETH_P_ALL: u16 = 0x0003;
-
-/// `IFF_LOOPBACK` (include/uapi/linux/if.h).
-const IFF_LOOPBACK: u32 = 0x8;
-
 pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     let compiled = crate::compile(req.file, opts)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -95,11 +85,25 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
                 .to_owned(),
         ));
     }
-    // Before loading: a filter with nowhere to go is the user's to fix, not the kernel's.
-    if let Some(p) = compiled.programs.iter().find(|p| {
-        matches!(p.kind, ProgramKind::SocketFilter { iface: None }) && req.iface.is_none()
-    }) {
-        return Err(no_iface(&p.name));
+    // Before loading: a program with nowhere to go is the user's to fix, not the kernel's.
+    for p in &compiled.programs {
+        match &p.kind {
+            ProgramKind::SocketFilter { iface: None }
+            | ProgramKind::Xdp { iface: None }
+            | ProgramKind::Tc { iface: None, .. }
+                if req.iface.is_none() =>
+            {
+                return Err(no_iface(&p.name, &p.kind));
+            }
+            ProgramKind::CgroupSkb { path: None, .. } => {
+                return Err(Failure::Other(format!(
+                    "program `{}` is a cgroup skb program without a cgroup: name one in the \
+                     probe file (bpf.cgroup_skb('/sys/fs/cgroup/NAME', fn))",
+                    p.name
+                )));
+            }
+            _ => {}
+        }
     }
     let handler: extern "C" fn(libc::c_int) = on_signal;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -114,7 +118,6 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     let mut session = Session {
         compiled: &compiled,
         probe,
-        sockets: Vec::new(),
         perf: Vec::new(),
         rings: Vec::new(),
         trace: None,
@@ -159,7 +162,6 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
 struct Session<'a> {
     compiled: &'a CompiledProbe,
     // Field order is drop order: sockets and readers before the probe that owns the programs.
-    sockets: Vec<OwnedFd>,
     perf: Vec<PerfMap<'a>>,
     rings: Vec<(&'a MapInfo, RingBuf<MapData>)>,
     trace: Option<trace::TracePipe>,
@@ -177,23 +179,38 @@ struct PerfMap<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Attaches every program: socket filters to a packet socket on their interface, uprobes
-    /// to `--pid` when given, everything else to its own target.
+    /// Attaches every program: socket filters to a packet socket on their interface (`--iface`
+    /// or the declared one), XDP programs and tc programs (on their declared hook) to that
+    /// interface, uprobes to `--pid` when given, everything else to its own target.
     fn attach(&mut self, req: &Request<'_>) -> Result<(), Failure> {
         let failed = |e: ljbpf_runtime::Error| Failure::Other(ljbpf_cli::chain(&e));
         for p in &self.compiled.programs {
             match (&p.kind, req.pid) {
+                (ProgramKind::Xdp { iface }, _) => {
+                    let Some(iface) = req.iface.or(iface.as_deref()) else {
+                        return Err(no_iface(&p.name, &p.kind));
+                    };
+                    self.probe
+                        .attach_xdp(&p.name, iface, XdpMode::default())
+                        .map_err(failed)?;
+                }
+                (ProgramKind::Tc { iface, direction }, _) => {
+                    let Some(iface) = req.iface.or(iface.as_deref()) else {
+                        return Err(no_iface(&p.name, &p.kind));
+                    };
+                    // Priority 0: a tcx link where the kernel has them, gone with the process.
+                    self.probe
+                        .attach_tc(&p.name, iface, *direction, 0)
+                        .map_err(failed)?;
+                }
                 (ProgramKind::SocketFilter { iface }, _) => {
                     let Some(iface) = req.iface.or(iface.as_deref()) else {
-                        return Err(no_iface(&p.name));
+                        return Err(no_iface(&p.name, &p.kind));
                     };
-                    let socket = packet_socket().map_err(|e| socket_error(&p.name, iface, &e))?;
+                    // The probe owns the packet socket; on loopback each packet is seen once.
                     self.probe
-                        .attach_socket(&p.name, socket.as_fd())
+                        .attach_iface(&p.name, iface, SocketDirection::OncePerPacket)
                         .map_err(failed)?;
-                    bind_packet_socket(&socket, iface)
-                        .map_err(|e| socket_error(&p.name, iface, &e))?;
-                    self.sockets.push(socket);
                 }
                 (ProgramKind::Uprobe { path, symbol, .. }, Some(pid)) => {
                     ljbpf_runtime::ensure_tracefs().map_err(failed)?;
@@ -465,77 +482,14 @@ fn poll(fds: &[RawFd], wait: Duration) {
     unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, millis) };
 }
 
-fn no_iface(program: &str) -> Failure {
-    Failure::Other(format!(
-        "program `{program}` is a socket filter without an interface: give one with --iface \
-         NAME (or name it in the probe file: bpf.socket('eth0', fn))"
-    ))
-}
-
-fn socket_error(program: &str, iface: &str, e: &io::Error) -> Failure {
-    Failure::Other(format!(
-        "cannot attach socket filter `{program}` to interface {iface}: {e}"
-    ))
-}
-
-/// An `AF_PACKET` socket that receives nothing until it is bound (protocol 0), so the filter
-/// is in place before the first packet (packet(7)).
-fn packet_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the returned fd is checked and then owned.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh, valid fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Binds `socket` to every protocol on `iface`. On a loopback interface every packet passes
-/// twice, once leaving and once arriving; outgoing packets are ignored there so that each is
-/// seen once.
-fn bind_packet_socket(socket: &OwnedFd, iface: &str) -> io::Result<()> {
-    let flags = fs::read_to_string(format!("/sys/class/net/{iface}/flags"))
-        .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
-    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
-    if flags & IFF_LOOPBACK != 0 {
-        let one: libc::c_int = 1;
-        // SAFETY: the option value is a valid c_int of the given size.
-        let ret = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_PACKET,
-                PACKET_IGNORE_OUTGOING,
-                std::ptr::from_ref(&one).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if ret != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let name = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
-    // SAFETY: `name` is a valid NUL-terminated string.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_ALL.to_be();
-    addr.sll_ifindex = i32::try_from(ifindex)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
-    // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
-    let ret = unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            std::ptr::from_ref(&addr).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+fn no_iface(program: &str, kind: &ProgramKind) -> Failure {
+    let (what, example) = match kind {
+        ProgramKind::Xdp { .. } => ("an XDP program", "bpf.xdp('eth0', fn)"),
+        ProgramKind::Tc { .. } => ("a tc program", "bpf.tc('eth0', fn)"),
+        _ => ("a socket filter", "bpf.socket('eth0', fn)"),
     };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Failure::Other(format!(
+        "program `{program}` is {what} without an interface: give one with --iface NAME (or \
+         name it in the probe file: {example})"
+    ))
 }

@@ -799,6 +799,7 @@ fn seed_kcount_own_target() -> Outcome {
     let mut probe = seed_kcount::Probe::load().map_err(|e| format!("load: {}", chain(&e)))?;
     probe
         .attach_all()
+        .map(drop)
         .map_err(|e| format!("attach: {}", chain(&e)))
 }
 
