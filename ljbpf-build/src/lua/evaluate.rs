@@ -124,9 +124,30 @@ fn memory_error(file: &str) -> Diagnostic {
     .hint("probe files run inside cargo build; build large tables and strings lazily or not at all")
 }
 
+/// A message on one line: control characters (a newline in an `error` text) escaped.
+fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A Lua error message (`file:line: message`, maybe with a traceback) as a diagnostic.
 fn lua_message(file: &str, text: &str) -> Diagnostic {
     let first = text.lines().next().unwrap_or("").trim();
+    error_text(file, first)
+}
+
+/// An error value of the probe's chunk (`file:line: message`, no traceback: the prelude's
+/// handler adds none) as a diagnostic, the whole text on one line.
+fn error_text(file: &str, text: &str) -> Diagnostic {
+    let first = text.trim();
     let first = first.strip_prefix("runtime error: ").unwrap_or(first);
     let first = first.strip_prefix("syntax error: ").unwrap_or(first);
     if first == "not enough memory" {
@@ -136,12 +157,12 @@ fn lua_message(file: &str, text: &str) -> Diagnostic {
         if let Some(rest) = rest.strip_prefix(':') {
             if let Some((line, msg)) = rest.split_once(':') {
                 if let Ok(line) = line.trim().parse::<u32>() {
-                    return Diagnostic::new(Span::new(file, line), msg.trim().to_string());
+                    return Diagnostic::new(Span::new(file, line), one_line(msg.trim()));
                 }
             }
         }
     }
-    Diagnostic::new(Span::new(file, 0), first.to_string())
+    Diagnostic::new(Span::new(file, 0), one_line(first))
 }
 
 fn lua_err(file: &str, e: &mlua::Error) -> Diagnostic {
@@ -193,12 +214,13 @@ fn run(
         .into());
     }
     let progress: Rc<dyn Fn(u32)> = Rc::new(progress);
-    let host = host::table(&lua, state).map_err(internal)?;
+    let host = host::table(&lua, state, source).map_err(internal)?;
     let mark = progress.clone();
     host.raw_set(
         "mark",
-        lua.create_function(move |_, line: u32| {
-            mark(line);
+        lua.create_function(move |_, line: i64| {
+            // A C caller has no line (-1).
+            mark(u32::try_from(line).unwrap_or(0));
             Ok(())
         })
         .map_err(internal)?,
@@ -222,11 +244,12 @@ fn run(
     // declarations) is under the same deadline.
     let start = Instant::now();
     let hook_file = file.to_string();
+    let chunk_name = format!("@{file}");
     let hook_state = state.clone();
     lua.set_hook(
-        HookTriggers::new().every_nth_instruction(10_000),
-        move |_, debug| {
-            let line = debug.current_line().unwrap_or(0) as u32;
+        HookTriggers::new().every_nth_instruction(1_000),
+        move |lua, debug| {
+            let line = probe_line(lua, debug, &chunk_name);
             progress(line);
             if let Some(msg) = &hook_state.borrow().limit {
                 return Err(mlua::Error::runtime(msg.clone()));
@@ -263,7 +286,7 @@ fn run(
             Value::String(s) => s.to_string_lossy(),
             other => format!("error of type {}", lua_type(other)),
         };
-        return Err(lua_message(file, &text).into());
+        return Err(error_text(file, &text).into());
     }
     let Value::Table(ret) = ret else {
         return Err(at(
@@ -288,6 +311,24 @@ fn run(
         returned,
         errors,
     })
+}
+
+/// The line of the probe file running now: the innermost frame of the probe's own chunk (the
+/// hook may fire inside the prelude, called from it); 0 if none.
+fn probe_line(lua: &Lua, debug: &mlua::debug::Debug, chunk_name: &str) -> u32 {
+    let line = |d: &mlua::debug::Debug| {
+        let ours = d.source().source.as_deref() == Some(chunk_name);
+        ours.then(|| d.current_line().and_then(|l| u32::try_from(l).ok()))
+            .flatten()
+    };
+    if let Some(l) = line(debug) {
+        return l;
+    }
+    (1..64)
+        .map_while(|level| lua.inspect_stack(level, line))
+        .flatten()
+        .next()
+        .unwrap_or(0)
 }
 
 type Collected = (Vec<RawMap>, Vec<(String, Returned)>, Vec<Diagnostic>);
@@ -318,15 +359,21 @@ fn collect(file: &str, prelude: &Table, ret: &Table) -> mlua::Result<Collected> 
     // declaration is not one.
     let genuine: Table = prelude.raw_get("genuine")?;
     let not_decl_hint = "return only values made by bpf.map, bpf.tracepoint, bpf.socket, bpf(...)";
+    // Lua's table order is not deterministic (string hashes are seeded): entries and their
+    // errors are sorted by key.
     let mut entries: Vec<(String, Table)> = Vec::new();
+    let mut key_errors: Vec<(String, Diagnostic)> = Vec::new();
     for pair in ret.pairs::<Value, Value>() {
         let (k, v) = pair?;
         let Value::String(k) = k else {
-            errors.push(at(
-                0,
-                format!(
-                    "the returned table has a non-string key of type {}",
-                    lua_type(&k)
+            key_errors.push((
+                String::new(),
+                at(
+                    0,
+                    format!(
+                        "the returned table has a non-string key of type {}",
+                        lua_type(&k)
+                    ),
                 ),
             ));
             continue;
@@ -338,7 +385,8 @@ fn collect(file: &str, prelude: &Table, ret: &Table) -> mlua::Result<Collected> 
         };
         match (rec, v) {
             (Some(rec), _) => entries.push((k, rec)),
-            (None, Value::Table(_)) => errors.push(
+            (None, Value::Table(_)) => key_errors.push((
+                k.clone(),
                 at(
                     0,
                     format!(
@@ -347,8 +395,9 @@ fn collect(file: &str, prelude: &Table, ret: &Table) -> mlua::Result<Collected> 
                     ),
                 )
                 .hint(not_decl_hint),
-            ),
-            (None, other) => errors.push(
+            )),
+            (None, other) => key_errors.push((
+                k.clone(),
                 at(
                     0,
                     format!(
@@ -358,9 +407,11 @@ fn collect(file: &str, prelude: &Table, ret: &Table) -> mlua::Result<Collected> 
                     ),
                 )
                 .hint(not_decl_hint),
-            ),
+            )),
         }
     }
+    key_errors.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.message.cmp(&b.1.message)));
+    errors.extend(key_errors.into_iter().map(|(_, d)| d));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
     let dump: Function = prelude.raw_get("dump")?;

@@ -47,26 +47,52 @@ fn parse(state: &Shared, name: &LuaString) -> Result<CType, String> {
     })
 }
 
-/// The table of host functions the prelude receives as its argument.
-pub fn table(lua: &Lua, state: &Shared) -> mlua::Result<Table> {
+/// The file line a cdef text starts at, when the text is written in the file at the call
+/// (`ffi.cdef[[ ... ]]`): LuaJIT gives a call the line where its arguments end, so the text
+/// starts as many lines earlier as it has line breaks, and that line holds the text's first
+/// line. `None` for a text built at run time.
+fn first_line(source: &[u8], text: &str, call_line: u32) -> Option<u32> {
+    let breaks = u32::try_from(text.matches('\n').count()).ok()?;
+    let first = call_line.checked_sub(breaks).filter(|&l| l >= 1)?;
+    let line = source.split(|&b| b == b'\n').nth(first as usize - 1)?;
+    let line = String::from_utf8_lossy(line);
+    let head = text.lines().next().unwrap_or("").trim();
+    (head.is_empty() || line.contains(head)).then_some(first)
+}
+
+/// The table of host functions the prelude receives as its argument; `source` is the probe
+/// file's text.
+pub fn table(lua: &Lua, state: &Shared, source: &[u8]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    let source = source.to_vec();
     let s = state.clone();
     t.set(
         "cdef",
-        lua.create_function(move |_, (src, first): (LuaString, u32)| {
+        lua.create_function(move |_, (src, call_line): (LuaString, i64)| {
             // Probe files are bytes: a non-UTF-8 byte becomes U+FFFD here, which no C
             // identifier accepts, so it is an error at its line.
             let text = src.to_string_lossy();
+            let call_line = u32::try_from(call_line).unwrap_or(0);
+            let first = first_line(&source, &text, call_line);
             let mut st = s.borrow_mut();
             match st.ctypes.cdef(&text) {
                 Ok(()) => {
-                    st.cdefs.push((text, first));
+                    st.cdefs.push((text, first.unwrap_or(call_line)));
                     Ok((None, None))
                 }
-                Err(e) => Ok((
-                    Some(first.saturating_add(e.line.saturating_sub(1))),
-                    Some(e.message),
-                )),
+                Err(e) => Ok(match first {
+                    Some(first) => (
+                        Some(first.saturating_add(e.line.saturating_sub(1))),
+                        Some(e.message),
+                    ),
+                    None => (
+                        Some(call_line),
+                        Some(format!(
+                            "line {} of the declarations: {}",
+                            e.line, e.message
+                        )),
+                    ),
+                }),
             }
         })?,
     )?;

@@ -77,8 +77,9 @@ mod linux {
     const CPU_LIMIT_SECS: u64 = TOP_LEVEL_TIME_LIMIT.as_secs() + 3;
 
     /// Address space the child may add to what it inherits: the Lua state's limit, plus the
-    /// compiler's reading of declarations.
-    const EXTRA_ADDRESS_SPACE: u64 = TOP_LEVEL_MEMORY_LIMIT as u64 + (512 << 20);
+    /// compiler's reading of declarations and the allocator's own reservations (so that the
+    /// Lua limit, which names a line, is normally met first).
+    const EXTRA_ADDRESS_SPACE: u64 = TOP_LEVEL_MEMORY_LIMIT as u64 + (2 << 30);
 
     /// The descriptor the child writes its answer to.
     const ANSWER_FD: i32 = 3;
@@ -210,7 +211,12 @@ mod linux {
             libc::SIGXCPU | libc::SIGKILL => format!(
                 "the top level of the probe file used more than {CPU_LIMIT_SECS} s of processor time (last seen at this line)"
             ),
-            libc::SIGSYS => "evaluating the probe file made a system call the build-time sandbox forbids (an escape attempt, or a compiler defect)".into(),
+            // Also how an allocation failure ends: the runtime's message to the (closed)
+            // stderr is a write the filter refuses.
+            libc::SIGSYS => format!(
+                "evaluating the probe file was stopped by the build-time sandbox's system call filter: it ran out of memory (the evaluator may use {} MiB more than the compiler), tried to reach the system, or hit a compiler defect",
+                EXTRA_ADDRESS_SPACE >> 20
+            ),
             libc::SIGXFSZ => "evaluating the probe file tried to write a file (an escape attempt, or a compiler defect)".into(),
             libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS => format!(
                 "evaluating the probe file crashed (signal {}): it ran out of memory (the evaluator may use {} MiB more than the compiler) or hit a compiler defect",
@@ -413,7 +419,14 @@ mod linux {
             Kill,
             Write,
             Prot,
+            /// The instruction after the next.
+            SkipOne,
         }
+
+        /// Opening a file fails (EACCES) instead of ending the process: glibc's allocator looks
+        /// at /proc/sys/vm/overcommit_memory when it shrinks a thread's heap, which a child
+        /// forked from a thread of a test process does.
+        const ERRNO_EACCES: u32 = libc::SECCOMP_RET_ERRNO | libc::EACCES as u32;
 
         /// Installs the filter; false if the kernel refused it.
         pub fn install() -> bool {
@@ -426,6 +439,8 @@ mod linux {
                 (JEQ_K, libc::SYS_write as u32, To::Write, To::Next),
                 (JEQ_K, libc::SYS_mmap as u32, To::Prot, To::Next),
                 (JEQ_K, libc::SYS_mprotect as u32, To::Prot, To::Next),
+                (JEQ_K, libc::SYS_openat as u32, To::Next, To::SkipOne),
+                (RET_K, ERRNO_EACCES, To::Next, To::Next),
             ];
             for &nr in PLAIN {
                 prog.push((JEQ_K, nr as u32, To::Allow, To::Next));
@@ -452,6 +467,7 @@ mod linux {
                 let target = |t: To| -> Option<u8> {
                     let to = match t {
                         To::Next => i + 1,
+                        To::SkipOne => i + 2,
                         To::Allow if i < allow => allow,
                         To::Kill if i < kill => kill,
                         To::Allow => allow2,

@@ -69,6 +69,17 @@ local function caller_line(level)
   return info and info.currentline or 0
 end
 
+-- The line of the innermost Lua function of the probe file that is running (skipping C
+-- functions such as pcall, and the prelude), for progress reports.
+local function probe_line()
+  for level = 3, 40 do
+    local info = getinfo(level, 'Sl')
+    if not info then break end
+    if info.what ~= 'C' and info.source ~= '=ljbpf-prelude' then return info.currentline or 0 end
+  end
+  return 0
+end
+
 -- ---------------------------------------------------------------------------------------------
 -- C types: opaque values the compiler recognises. `tostring` gives `ctype<...>` like LuaJIT;
 -- `type` says 'cdata' like LuaJIT. Calling one is `ffi.new`.
@@ -151,13 +162,7 @@ uffi.C = setmetatable({}, {
 function uffi.cdef(src)
   if rawtype(src) ~= 'string' then error('ffi.cdef expects a string of C declarations', 2) end
   local info = getinfo(2, 'lS')
-  -- LuaJIT gives a call the line where its arguments end: for `ffi.cdef[[ ... ]]` that is the
-  -- line of `]]`, so the text starts as many lines earlier as it has line breaks.
-  local call_line = info.currentline or 0
-  local breaks = select(2, sgsub(src, '\n', '\n'))
-  local first = call_line - breaks
-  if first < 1 then first = call_line end
-  local err_line, msg = host_cdef(src, first)
+  local err_line, msg = host_cdef(src, info.currentline or 0)
   if err_line then
     error(sformat('%s:%d: ffi.cdef: %s', sgsub(info.source, '^@', ''), err_line, msg), 0)
   end
@@ -250,6 +255,15 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Declarations.
 local bpf = {}
+local map_mt = {
+  __index = function(_, k)
+    error('maps can only be indexed inside program functions (key ' .. rawtostring(k) .. ')', 2)
+  end,
+  __newindex = function(_, k)
+    error('maps can only be changed inside program functions (key ' .. rawtostring(k) .. ')', 2)
+  end,
+  __metatable = false,
+}
 function bpf.map(kind, max_entries, key, val, opts)
   if rawtype(kind) ~= 'string' or not map_kinds[kind] then
     error('bpf.map: unknown map type ' .. rawtostring(kind) .. ' (expected one of hash, array, '
@@ -282,15 +296,7 @@ function bpf.map(kind, max_entries, key, val, opts)
   local rec = { id = L.next_map, kind = kind, max_entries = max_entries, key = kname,
                 val = vname, line = line, show = show }
   L.maps[L.next_map] = rec
-  local m = setmetatable({}, {
-    __index = function(_, k)
-      error('maps can only be indexed inside program functions (key ' .. rawtostring(k) .. ')', 2)
-    end,
-    __newindex = function(_, k)
-      error('maps can only be changed inside program functions (key ' .. rawtostring(k) .. ')', 2)
-    end,
-    __metatable = false,
-  })
+  local m = setmetatable({}, map_mt)
   genuine[m] = { __ljbpf = 'map', id = L.next_map, line = line }
   return m
 end
@@ -356,7 +362,7 @@ ustring.dump = denied('string.dump')
 for _, name in ipairs({ 'find', 'match', 'gmatch', 'gsub' }) do
   local f = string[name]
   ustring[name] = function(...)
-    host_mark(caller_line(2))
+    host_mark(probe_line())
     return f(...)
   end
 end

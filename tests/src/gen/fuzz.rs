@@ -372,6 +372,8 @@ pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> Vec<u8> {
         2..=4 => fragment_file(rng).into_bytes(),
         // A huge function.
         5 => huge_file(rng).into_bytes(),
+        // Top-level code: the description API, hostile and careless statements.
+        6 | 7 => top_level_file(rng),
         // Names from Rust keywords and colliding sets, bytes that are not UTF-8.
         10 | 11 => names_file(rng),
         // Byte mutations of a corpus file or a generated program.
@@ -384,6 +386,110 @@ pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> Vec<u8> {
             mutate(rng, &base)
         }
     }
+}
+
+/// Top-level statements: the description API used right and wrong, values programs read as
+/// upvalues, and escape attempts (each must end in an answer, never a panic, crash or hang).
+/// Loops that run into the time limit are left out: each would cost seconds.
+pub(crate) const TOP_LEVEL: &[&str] = &[
+    "local t = {} for i = 1, 10 do t[i] = i end",
+    "local s = string.rep('x', 100) .. '\\255'",
+    "ffi.cdef[[ struct q_t { uint8_t a; uint32_t b:3; uint64_t c; }; ]]",
+    "ffi.cdef[[ enum { QV = 7 }; static const int QC = 3; ]]",
+    "ffi.cdef[[\nstruct r_t {\n  uint32_t a\n};\n]]",
+    "ffi.cdef[[ struct q_t { uint8_t dup; }; ]]",
+    "ffi.cdef(42)",
+    "ffi.cdef('struct ' .. string.rep('a', 300) .. ' { int x; };')",
+    "local ok, e = pcall(ffi.cdef, 'struct {')",
+    "local n = ffi.sizeof('uint64_t') + (ffi.sizeof('struct q_t') or 0)",
+    "local o = ffi.offsetof('struct q_t', 'b')",
+    "local ct = ffi.typeof('struct q_t')",
+    "local ct = ffi.typeof('$ *', ffi.typeof('uint8_t'))",
+    "local ct = ffi.typeof('$[4]', ffi.typeof('char[2]'))",
+    "local ct = ffi.typeof(1LL)",
+    "local c = ffi.C.QV + ffi.C.QC",
+    "local c = ffi.C.getpid()",
+    "local x = ffi.new('uint64_t', 7) + ffi.cast('int64_t', -1)",
+    "local x = ffi.new('struct q_t')",
+    "local x = ffi.cast('int *', 0)",
+    "local b = ffi.istype('int64_t', 1LL) and ffi.abi('le')",
+    "print(ffi.typeof('uint32_t'), 1LL, {}, nil, print)",
+    "print(('cargo:rustc-env=X=1\\n'):rep(3))",
+    "pcall(error, {})",
+    "local ok, j = pcall(function () return jit.util end)",
+    "local ok = pcall(require, 'jit.util')",
+    "setmetatable({}, { __gc = print })",
+    "local T = setmetatable({ a = 1 }, { __index = function () return 2 end, __pairs = error })",
+    "local K = { a = 1, b = 'x', c = { d = 2, e = { f = 3 } }, [1] = 4, [true] = 5 }",
+    "local K = { f = function () end, m = bpf, s = string }",
+    "string.find('aaa', 'a-b')",
+    "local g = ('x'):gsub('x', '%0%0')",
+    "collectgarbage('count') collectgarbage()",
+    "collectgarbage('stop')",
+    "error('x')",
+    "error({})",
+    "error(nil)",
+    "error(setmetatable({}, { __tostring = function () return 'y' end }))",
+    "bpf = nil",
+    "ffi = {}",
+    "string.format = nil",
+    "type = nil",
+    "pairs = error",
+    "getmetatable('').__index = {}",
+    "local ud = newproxy(true)",
+    "coroutine.wrap(print)()",
+    "load('return 1')",
+    "local d = string.dump(print)",
+    "io.write('x')",
+    "os.exit(1)",
+    "debug.sethook()",
+    "require('os')",
+    "local m2 = bpf.map('hash', 2 ^ 32 - 1)",
+    "local m2 = bpf.map('hash', 16, 'double', 'void')",
+    "local m2 = bpf.map('hash', 16, ffi.typeof('struct q_t'), 'struct q_t[2]')",
+    "local m2 = setmetatable(bpf.map('array', 4), {})",
+    "rawset(bpf, 'map', print)",
+    "local big = {} for i = 1, 2000 do big['k' .. i] = i end",
+    "local s2 = string.rep('ab', 2 ^ 20)",
+];
+
+/// A generated file with random top-level statements before and between its declarations;
+/// programs sometimes read what they define (`t`, `K`, `T`, `ct`, `n`, `c`, `s`).
+pub(crate) fn top_level_file(rng: &mut Rng) -> Vec<u8> {
+    let base = fragment_file(rng);
+    let mut out = String::new();
+    for (i, line) in base.lines().enumerate() {
+        if i > 0 && !line.starts_with(' ') && !line.starts_with('}') && rng.chance(1, 2) {
+            for _ in 0..1 + rng.below(4) {
+                out.push_str(TOP_LEVEL[rng.below(TOP_LEVEL.len())]);
+                out.push('\n');
+            }
+        }
+        if line.starts_with("  local v = ") && rng.chance(1, 3) {
+            let _ = writeln!(
+                out,
+                "  local v = {}",
+                rng.pick(&[
+                    "K.a",
+                    "K.c.d",
+                    "#s",
+                    "T.a",
+                    "n",
+                    "c",
+                    "t[3]",
+                    "ffi.sizeof(ct)",
+                    "K.b"
+                ])
+            );
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if rng.chance(1, 3) {
+        return mutate(rng, &out);
+    }
+    out.into_bytes()
 }
 
 pub(crate) fn fragment_file(rng: &mut Rng) -> String {
