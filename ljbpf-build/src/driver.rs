@@ -299,6 +299,21 @@ fn map_views(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<MapView> {
                 ),
             ));
         }
+        if m.max_entries > m.kind.max_entries() {
+            errors.push(
+                Diagnostic::new(
+                    m.span.clone(),
+                    format!(
+                        "map `{}`: the kernel refuses {} map with more than {} entries (E2BIG), not {}",
+                        m.name,
+                        load::with_article(m.kind.name()),
+                        m.kind.max_entries(),
+                        m.max_entries
+                    ),
+                )
+                .hint("give bpf.map a smaller max_entries"),
+            );
+        }
         if m.kind == MapKind::Ringbuf && (!m.max_entries.is_power_of_two() || m.max_entries < 4096)
         {
             errors.push(Diagnostic::new(

@@ -70,11 +70,11 @@ mod linux {
 
     /// How long the compiler waits for the child: the top level's own limit, then time for the
     /// instruction hook to say so and for the answer to arrive.
-    const WALL_LIMIT: Duration = Duration::from_secs(TOP_LEVEL_TIME_LIMIT.as_secs() + 2);
+    const WALL_LIMIT: Duration = Duration::from_secs(TOP_LEVEL_TIME_LIMIT.as_secs() + 3);
 
     /// The child's processor time limit (soft; the kernel kills at the hard limit a second
     /// later): a backstop behind the wall clock.
-    const CPU_LIMIT_SECS: u64 = TOP_LEVEL_TIME_LIMIT.as_secs() + 3;
+    const CPU_LIMIT_SECS: u64 = TOP_LEVEL_TIME_LIMIT.as_secs() + 4;
 
     /// Address space the child may add to what it inherits: the Lua state's limit, plus the
     /// compiler's reading of declarations and the allocator's own reservations (so that the
