@@ -27,7 +27,16 @@ PROGRAMS = [
     ("readlat", "examples/probes/readlat.lua", ["on_enter", "on_exit"], "tracepoint", None, None),
     ("dnshist", "examples/probes/dnshist.lua", ["dns"], "socket", "dns", ("config", 0, 53)),
     ("csum", "bench/lua/csum.lua", ["csum"], "socket", "payload", None),
+    ("xdpfw", "examples/probes/xdpfw.lua", ["fw"], "xdp", "dns", None),
+    ("tc", "tests/corpus/tc.lua", ["ingress", "egress"], "tc", "dns", None),
 ]
+
+# BENCH_ONLY=name,name runs only those twins (the report then has only their rows).
+ONLY = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
+PROGRAMS = [p for p in PROGRAMS if not ONLY or p[0] in ONLY]
+
+# Kinds BPF_PROG_TEST_RUN runs; XDP and tc programs see the frame from its first byte.
+RUNNABLE = ("socket", "xdp", "tc")
 
 
 def run(cmd, **kw):
@@ -190,6 +199,7 @@ def main():
         # BPF_PROG_TEST_RUN strips the first 14 bytes of a socket filter's input (eth_type_trans);
         # a dummy header in front leaves the whole frame where AF_PACKET's filters see it.
         open(f"{OUT}/pkt/{n}.bin", "wb").write(b"\xee" * 14 + b)
+        open(f"{OUT}/pkt/{n}.l2.bin", "wb").write(b)
     rows, twins, notes = [], [], []
     for name, lua, progs, kind, tpkt, setup in PROGRAMS:
         print(f"== {name}", file=sys.stderr)
@@ -232,14 +242,15 @@ def main():
             row["ljbpf"]["check_processed"] = check.get(prog, {}).get("processed")
             rows.append(row)
             lp, cp = row["ljbpf"]["pin"], row["clang"]["pin"]
-            if kind != "socket" or not lp or not cp:
+            if kind not in RUNNABLE or not lp or not cp:
                 continue
+            ext = ".bin" if kind == "socket" else ".l2.bin"
             # agreement: same packets, same order, both sides
             dis, seen = [], set()
             for pn in pk:
-                a, _, ea = prog_run(lp, f"{OUT}/pkt/{pn}.bin")
+                a, _, ea = prog_run(lp, f"{OUT}/pkt/{pn}{ext}")
                 seen.add(a if ea is None else "error")
-                b, _, eb = prog_run(cp, f"{OUT}/pkt/{pn}.bin")
+                b, _, eb = prog_run(cp, f"{OUT}/pkt/{pn}{ext}")
                 if a != b or ea != eb:
                     dis.append(f"{pn}: ljbpf {a if ea is None else ea} vs clang {b if eb is None else eb}")
             row["agree"] = f"{len(pk) - len(dis)}/{len(pk)} ({len(seen)} distinct)"
@@ -258,7 +269,7 @@ def main():
                                 )
             # timing: A/B alternation, the order flipped every round; medians
             tl, tc = [], []
-            f = f"{OUT}/pkt/{tpkt}.bin"
+            f = f"{OUT}/pkt/{tpkt}{ext}"
             prog_run(lp, f, 1000); prog_run(cp, f, 1000)
             for i in range(ROUNDS):
                 order = ((lp, tl), (cp, tc)) if i % 2 == 0 else ((cp, tc), (lp, tl))
@@ -309,7 +320,7 @@ def report(rows, twins, notes):
         for k in keys:
             x, y = a.get(k), b.get(k)
             q = ratio(x, y)
-            if k == "ns" and r["kind"] != "socket":
+            if k == "ns" and r["kind"] not in RUNNABLE:
                 cells.append("n/a"); continue
             cells.append(f"{fmt(x)} / {fmt(y)}" + (f" ({q:.2f}×)" if q else ""))
             if x is not None and y is not None:

@@ -9,5 +9,7 @@ fn main() {
         "probes/readlat.lua",
         "probes/offcputime.lua",
         "probes/bashreadline.lua",
+        "probes/profile.lua",
+        "probes/xdpfw.lua",
     ]);
 }

@@ -8,11 +8,13 @@
 //! - `readlat`: a log2 histogram of read(2) latency (syscall tracepoints).
 //! - `offcputime`: off-CPU time by kernel and user stack, symbolised (`sched/sched_switch`).
 //! - `bashreadline`: commands typed into bash, through a perf buffer (uretprobe on readline).
+//! - `xdpfw`: packets per IP protocol arriving on an interface, and drops by port (XDP).
 //! - `getpid_loop`: a test helper that calls getpid(2) a given number of times on request.
 //! - `read_loop`: a test helper that makes slow and fast read(2) calls on request.
 
 /// bcc-style histograms: the printer lives in `ljbpf-runtime`, shared with `ljbpf run`.
 pub use ljbpf_runtime::hist;
+pub mod netns;
 pub mod packet;
 /// x86-64 syscall names: the table lives in `ljbpf-core`, shared with `ljbpf run`.
 pub use ljbpf_core::syscalls;

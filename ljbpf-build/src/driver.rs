@@ -7,6 +7,7 @@ use ljbpf_core::elf;
 use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::Insn;
 use ljbpf_core::map::{Keys, MapKind, PERF_MAX_STACK_DEPTH};
+use ljbpf_core::program::ProgramKind;
 use ljbpf_core::requires::Requirement;
 use ljbpf_core::show::Show;
 
@@ -18,6 +19,7 @@ use crate::kernel;
 use crate::lower::{self, Env, MapView};
 use crate::lua::load::{self, Loaded, ProgramDecl};
 use crate::mir::pipeline;
+use crate::mir::Reloc;
 
 /// The most instructions the kernel accepts in one program (BPF_COMPLEXITY_LIMIT_INSNS).
 const MAX_INSNS: usize = 1_000_000;
@@ -361,7 +363,7 @@ impl Programs<'_> {
         let file = self.file;
         let one = |span: Span, msg: String| vec![Diagnostic::new(span, msg)];
         let tp = match &p.kind {
-            ljbpf_core::program::ProgramKind::Tracepoint { category, name } => {
+            ProgramKind::Tracepoint { category, name } => {
                 let found = self
                     .layouts
                     .format(category, name)
@@ -373,12 +375,37 @@ impl Programs<'_> {
             }
             _ => None,
         };
+        // BTF-typed kinds read their arguments (and the structs behind pointer arguments) from
+        // the kernel's BTF.
+        let btf_target = match &p.kind {
+            ProgramKind::TpBtf { name } => Some((name.as_ref(), None)),
+            ProgramKind::Fentry { function, ret } => Some((function.as_ref(), Some(*ret))),
+            _ => None,
+        };
+        let (kernel_btf, args) = match btf_target {
+            Some((target, fentry)) => {
+                let at = |e: String| vec![Diagnostic::new(p.span.clone(), e)];
+                let (events, input) = self.layouts.btf().map_err(at)?;
+                if !self.inputs.contains(&input) {
+                    self.inputs.push(input);
+                }
+                let args = match fentry {
+                    None => kernel::funcs::tracepoint_args(events, target),
+                    Some(ret) => kernel::funcs::function_args(events.btf(), target, ret),
+                }
+                .map_err(at)?;
+                (Some(events.btf()), Some(args))
+            }
+            None => (None, None),
+        };
         let env = Env {
             file,
             maps: self.views,
             ctypes: &self.loaded.ctypes,
             kind: &p.kind,
             tracepoint: tp.as_ref(),
+            args: args.as_ref(),
+            kernel_btf,
         };
         let lowered = lower::lower(&p.proto, &env)?;
         for (map, ty) in &lowered.events {
@@ -454,7 +481,29 @@ impl Programs<'_> {
             .map(|(slot, line)| (slot, Span::new(file, line)))
             .collect();
         let func = self.btf.program(&p.name, p.kind.class().context());
+        let mut core_relos = Vec::new();
+        for (slot, r) in laid.kernel_field_relocs() {
+            if let Reloc::KernelField {
+                root,
+                is_union,
+                size,
+                member,
+                offset,
+                ty,
+            } = r
+            {
+                let type_id = self
+                    .btf
+                    .kernel_member(root, *is_union, *size, member, *offset, ty);
+                core_relos.push(elf::CoreReloSpec {
+                    insn_index: slot,
+                    type_id,
+                    access: "0:0".to_string(),
+                });
+            }
+        }
         self.elf_programs.push(elf::ProgramSpec {
+            core_relos,
             name: p.name.clone(),
             section: section.clone(),
             code: code.clone(),

@@ -95,15 +95,18 @@ enum Command {
         top: usize,
     },
     /// Run one program in the kernel on given input (BPF_PROG_TEST_RUN) and print its return
-    /// value, the output data and the time per run. Socket filters only. Needs root.
+    /// value, the output data and the time per run. Socket filters, XDP, tc and cgroup skb
+    /// programs, and raw tracepoints. Needs root.
     TestRun {
         /// The probe file.
         file: PathBuf,
         /// The program to run (a key of the probe's returned table).
         #[arg(long, value_name = "NAME")]
         program: String,
-        /// The input: hex bytes, or @FILE for a binary file. A socket filter gets an Ethernet
-        /// frame; the kernel strips its first 14 bytes before the program runs.
+        /// The input: hex bytes, or @FILE for a binary file. A packet program gets an Ethernet
+        /// frame: XDP and tc programs see all of it; for socket filters and cgroup skb programs
+        /// the kernel strips its first 14 bytes before the program runs. A raw tracepoint gets
+        /// its arguments: up to 12 little-endian 8-byte words.
         #[arg(long, value_name = "HEX|@FILE")]
         data: String,
         /// Run the program N times; the time printed is the kernel's average per run.

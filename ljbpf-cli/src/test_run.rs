@@ -14,12 +14,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ljbpf_build::{CompiledProbe, Options, ProgramKind};
+use ljbpf_build::core::program::{ProgramClass, ProgramKind};
+use ljbpf_build::{CompiledProbe, Options};
 
 use crate::Failure;
 
-/// The Ethernet header the kernel strips before running a socket filter (net/bpf/test_run.c
-/// calls `eth_type_trans`); shorter input is rejected with `EINVAL`.
+/// The Ethernet header the kernel strips before running a socket filter or cgroup skb program
+/// (net/bpf/test_run.c calls `eth_type_trans`; XDP and tc programs see it); shorter input is
+/// rejected with `EINVAL`.
 const ETH_HLEN: usize = 14;
 
 /// What to run, as given on the command line.
@@ -35,12 +37,15 @@ pub struct Request<'a> {
 pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     let probe = crate::compile(req.file, opts)?;
     let data = read_data(req.data)?;
-    check_program(&probe, req.program)?;
+    let raw = check_program(&probe, req.program)?;
+    if raw {
+        return run_raw(req, &probe, &data);
+    }
     if data.len() < ETH_HLEN {
         return Err(Failure::Other(format!(
-            "the data is {} bytes; a socket filter runs on an Ethernet frame of at least \
-             {ETH_HLEN} bytes (the kernel strips the Ethernet header, so the program's packet \
-             offset 0 is byte {ETH_HLEN} of the data)",
+            "the data is {} bytes; a packet program runs on an Ethernet frame of at least \
+             {ETH_HLEN} bytes (for socket filters and cgroup skb programs the kernel strips the \
+             Ethernet header, so the program's packet offset 0 is byte {ETH_HLEN} of the data)",
             data.len()
         )));
     }
@@ -81,8 +86,54 @@ pub fn run(req: &Request<'_>, opts: &Options) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks that `probe` has a program `name` of a kind the kernel can test-run.
-fn check_program(probe: &CompiledProbe, name: &str) -> Result<(), Failure> {
+/// A raw tracepoint's test run: `data` is its context, the arguments as little-endian `u64`
+/// words (`ctx_in` of `BPF_PROG_TEST_RUN`); only the return value comes back.
+fn run_raw(req: &Request<'_>, probe: &CompiledProbe, data: &[u8]) -> Result<ExitCode, Failure> {
+    if !data.len().is_multiple_of(8) || data.len() > 8 * MAX_RAW_ARGS {
+        return Err(Failure::Other(format!(
+            "the data is {} bytes; a raw tracepoint runs on its arguments, up to {MAX_RAW_ARGS} \
+             little-endian u64 words (8 bytes each): e.g. `--data 2a00000000000000` for \
+             ctx.arg0 = 42",
+            data.len()
+        )));
+    }
+    let args: Vec<u64> = data
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunks")))
+        .collect();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Failure::Other(
+            "test-run loads the probe into the kernel with the bpf() syscall, which needs root; \
+             run it as root (sudo ljbpf test-run ...)"
+                .to_owned(),
+        ));
+    }
+    let loaded = ljbpf_runtime::Probe::load(ljbpf_cli::spec(probe))
+        .map_err(|e| Failure::Other(ljbpf_cli::chain(&e)))?;
+    let mut retval = 0;
+    for _ in 0..req.repeat.max(1) {
+        retval = loaded
+            .test_run_raw(req.program, &args)
+            .map_err(|e| Failure::Other(ljbpf_cli::chain(&e)))?;
+    }
+    let text = if req.json {
+        let value = serde_json::json!({ "program": req.program, "retval": retval });
+        let json = serde_json::to_string_pretty(&value).expect("JSON values always serialize");
+        format!("{json}\n")
+    } else {
+        format!("retval: {retval}\n")
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `MAX_BPF_FUNC_ARGS`: the most arguments a raw tracepoint test run takes.
+const MAX_RAW_ARGS: usize = 12;
+
+/// Checks that `probe` has a program `name` of a kind the kernel can test-run; `true` for a
+/// raw tracepoint (run on arguments rather than a packet).
+fn check_program(probe: &CompiledProbe, name: &str) -> Result<bool, Failure> {
     let Some(program) = probe.programs.iter().find(|p| p.name == name) else {
         let names: Vec<&str> = probe.programs.iter().map(|p| p.name.as_str()).collect();
         return Err(Failure::Other(format!(
@@ -91,17 +142,29 @@ fn check_program(probe: &CompiledProbe, name: &str) -> Result<(), Failure> {
             names.join(", ")
         )));
     };
-    let kind = match &program.kind {
-        ProgramKind::SocketFilter { .. } => return Ok(()),
-        // BPF_PROG_TEST_RUN is not implemented for these program types (the kernel returns
-        // ENOTSUPP): they run only when their event fires.
-        ProgramKind::Tracepoint { .. } => "a tracepoint",
-        ProgramKind::Kprobe { .. } => "a kprobe",
-        ProgramKind::Uprobe { .. } => "a uprobe",
+    match &program.kind {
+        ProgramKind::RawTracepoint { .. } => return Ok(true),
+        kind if kind.class().test_run() => return Ok(false),
+        _ => {}
+    }
+    let runnable: Vec<&str> = ProgramClass::ALL
+        .iter()
+        .filter(|c| c.test_run())
+        .map(|c| c.constructor())
+        .collect();
+    // BPF_PROG_TEST_RUN is not implemented for the other program types (the kernel returns
+    // ENOTSUPP): they run only when their event fires. For fentry/fexit it only calls the
+    // kernel's own bpf_fentry_test* functions, which tests nothing a probe targets.
+    let kind = program.kind.as_str();
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'f']) {
+        "an"
+    } else {
+        "a"
     };
     Err(Failure::Other(format!(
-        "program `{name}` is {kind}, which the kernel cannot test-run; test-run supports \
-         socket filters"
+        "program `{name}` is {article} {kind}, which the kernel cannot test-run; test-run \
+         supports {} programs",
+        runnable.join(", ")
     )))
 }
 

@@ -1,5 +1,6 @@
 //! `ljbpf test-run` on small probe files: return value, output data, `--repeat`, `--json`,
-//! `@FILE` input, and the errors (unknown program, kind that cannot be test-run, bad hex).
+//! `@FILE` input, raw tracepoints run on their arguments, and the errors (unknown program, kind
+//! that cannot be test-run, bad hex).
 //! Argument errors need no kernel; running needs root (skipped otherwise unless
 //! `LJBPF_REQUIRE_KERNEL=1`).
 
@@ -17,6 +18,14 @@ return {
   end),
   on_enter = bpf.tracepoint('raw_syscalls/sys_enter', function (ctx)
     return 0
+  end),
+  raw_sum = bpf.raw_tracepoint('sys_enter', function (ctx)
+    return ctx.arg0 * 1000 + ctx.arg1
+  end),
+  ttl_port_xdp = bpf.xdp(function (ctx)
+    if ntoh(pkt.type) ~= 0x0800 then return 7 end
+    pkt.ip.ttl = 1
+    return pkt.ip.ttl + ntoh(pkt.ip.tcp.dst_port)
   end),
 }
 ";
@@ -167,7 +176,33 @@ fn unknown_program_lists_the_programs() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no program `nope`"), "{}", show(&out));
-    assert!(err.contains("on_enter, ttl_port"), "{}", show(&out));
+    assert!(
+        err.contains("on_enter, raw_sum, ttl_port"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// An XDP program sees the frame from its first byte (no 14 bytes stripped) and its write
+/// shows in the output data.
+#[test]
+fn runs_an_xdp_program_on_the_whole_frame() {
+    if !kernel_ready("runs_an_xdp_program") {
+        return;
+    }
+    let s = Scratch::new("xdp");
+    let frame = &packet()[14..];
+    let out = s.ljbpf(&["--program", "ttl_port_xdp", "--data", &hex(frame)]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("retval: 81\n"), "{}", show(&out));
+    let mut want = frame.to_vec();
+    want[14 + 8] = 1;
+    assert!(
+        text.contains(&format!("data: {}\n", hex(&want))),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
@@ -178,6 +213,30 @@ fn tracepoint_cannot_be_test_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("`on_enter` is a tracepoint, which the kernel cannot test-run"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn runs_a_raw_tracepoint_on_its_arguments() {
+    if !kernel_ready("runs_a_raw_tracepoint_on_its_arguments") {
+        return;
+    }
+    let s = Scratch::new("raw");
+    // ctx.arg0 = 7, ctx.arg1 = 42: little-endian 8-byte words.
+    let args = "0700000000000000 2a00000000000000";
+    let out = s.ljbpf(&["--program", "raw_sum", "--data", args]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "retval: 7042\n");
+    let out = s.ljbpf(&["--program", "raw_sum", "--data", args, "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(value["retval"], 7042, "{}", show(&out));
+    // Not whole words: explained.
+    let out = s.ljbpf(&["--program", "raw_sum", "--data", "070000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("up to 12 little-endian u64 words"),
         "{}",
         show(&out)
     );

@@ -126,7 +126,11 @@ fn build_anywhere() {
                 .arg("dump")
                 .arg(p)
                 .current_dir(&work));
-            if t.stdout != listing {
+            // BTF-typed programs (tp_btf, fentry, fexit) need BTF, which a build that names
+            // only format files must not read from the build machine: they are refused.
+            let refused = !t.status.success()
+                && String::from_utf8_lossy(&t.stderr).contains("from the kernel's BTF");
+            if !refused && t.stdout != listing {
                 problems.push(format!("{p}: BTF and tracefs listings differ"));
             }
         }

@@ -34,6 +34,12 @@ const BTF_HEADER_LEN: u32 = 24;
 /// Size of `struct btf_ext_header` up to `line_info_len` (what libbpf and aya require at least;
 /// the CO-RE fields after it are optional).
 const BTF_EXT_HEADER_LEN: u32 = 24;
+/// Size of `struct btf_ext_header` with `core_relo_off` and `core_relo_len`.
+const BTF_EXT_HEADER_CORE_LEN: u32 = 32;
+/// `sizeof(struct bpf_core_relo)`.
+const CORE_RELO_REC_SIZE: u32 = 16;
+/// `BPF_CORE_FIELD_BYTE_OFFSET` (`enum bpf_core_relo_kind`, include/uapi/linux/bpf.h).
+pub const CORE_FIELD_BYTE_OFFSET: u32 = 0;
 /// `sizeof(struct bpf_func_info)`.
 const FUNC_INFO_REC_SIZE: u32 = 8;
 /// `sizeof(struct bpf_line_info)`.
@@ -498,6 +504,21 @@ pub struct LineInfo {
     pub col: u32,
 }
 
+/// One `struct bpf_core_relo` as stored in an ELF object: the instruction's immediate or offset
+/// is something about a field of a kernel type (its byte offset, for
+/// [`CORE_FIELD_BYTE_OFFSET`]), which the loader recomputes against the loading kernel's BTF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreRelo {
+    /// Byte offset of the instruction in its section.
+    pub insn_off: u32,
+    /// The local type the access starts at (a struct or union of the object's `.BTF`).
+    pub type_id: TypeId,
+    /// String offset of the access string (`0:3`: member 3 of the type at index 0).
+    pub access: u32,
+    /// `enum bpf_core_relo_kind`.
+    pub kind: u32,
+}
+
 /// The records of one program section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtSection {
@@ -509,9 +530,12 @@ pub struct ExtSection {
     pub funcs: Vec<FuncInfo>,
     /// Line records, sorted by `insn_off`.
     pub lines: Vec<LineInfo>,
+    /// CO-RE relocations, sorted by `insn_off`.
+    pub core_relos: Vec<CoreRelo>,
 }
 
-/// Encodes `.BTF.ext` with func_info and line_info for `sections` (in that order).
+/// Encodes `.BTF.ext` with func_info and line_info for `sections` (in that order), and
+/// core_relo records when a section has any (the longer header then says where they are).
 pub fn encode_ext(sections: &[ExtSection]) -> Result<Vec<u8>, BtfError> {
     let mut func = Vec::new();
     put(&mut func, FUNC_INFO_REC_SIZE);
@@ -523,6 +547,9 @@ pub fn encode_ext(sections: &[ExtSection]) -> Result<Vec<u8>, BtfError> {
         };
         if s.funcs.windows(2).any(|w| w[0].insn_off >= w[1].insn_off)
             || s.lines.windows(2).any(|w| w[0].insn_off >= w[1].insn_off)
+            || s.core_relos
+                .windows(2)
+                .any(|w| w[0].insn_off > w[1].insn_off)
         {
             return Err(unsorted());
         }
@@ -549,18 +576,48 @@ pub fn encode_ext(sections: &[ExtSection]) -> Result<Vec<u8>, BtfError> {
             }
         }
     }
+    let mut core = Vec::new();
+    if sections.iter().any(|s| !s.core_relos.is_empty()) {
+        put(&mut core, CORE_RELO_REC_SIZE);
+        for s in sections.iter().filter(|s| !s.core_relos.is_empty()) {
+            put(&mut core, s.name);
+            put(&mut core, s.core_relos.len() as u32);
+            for r in &s.core_relos {
+                for v in [r.insn_off, r.type_id, r.access, r.kind] {
+                    put(&mut core, v);
+                }
+            }
+        }
+    }
     let func_len = func.len() as u32;
     let line_len = line.len() as u32;
-    let mut out = Vec::with_capacity(24 + func.len() + line.len());
+    let core_len = core.len() as u32;
+    let mut out = Vec::with_capacity(32 + func.len() + line.len() + core.len());
     out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
     out.push(BTF_VERSION);
     out.push(0);
     // Offsets are relative to the end of the header.
-    for v in [BTF_EXT_HEADER_LEN, 0, func_len, func_len, line_len] {
-        put(&mut out, v);
+    if core.is_empty() {
+        for v in [BTF_EXT_HEADER_LEN, 0, func_len, func_len, line_len] {
+            put(&mut out, v);
+        }
+    } else {
+        let core_off = func_len + line_len;
+        for v in [
+            BTF_EXT_HEADER_CORE_LEN,
+            0,
+            func_len,
+            func_len,
+            line_len,
+            core_off,
+            core_len,
+        ] {
+            put(&mut out, v);
+        }
     }
     out.extend_from_slice(&func);
     out.extend_from_slice(&line);
+    out.extend_from_slice(&core);
     Ok(out)
 }
 
@@ -668,6 +725,43 @@ mod tests {
     }
 
     #[test]
+    fn core_relos_follow_line_info_behind_the_longer_header() {
+        let ext = encode_ext(&[ExtSection {
+            name: 3,
+            section: "tp_btf/x".into(),
+            core_relos: vec![CoreRelo {
+                insn_off: 32,
+                type_id: 7,
+                access: 12,
+                kind: CORE_FIELD_BYTE_OFFSET,
+            }],
+            ..ExtSection::default()
+        }])
+        .unwrap();
+        let word = |at: usize| u32::from_le_bytes(ext[at..at + 4].try_into().unwrap());
+        // hdr_len 32; func (4 bytes: rec size only), line (4), core (4 + 8 + 16).
+        assert_eq!(word(4), 32);
+        assert_eq!((word(8), word(12)), (0, 4));
+        assert_eq!((word(16), word(20)), (4, 4));
+        assert_eq!((word(24), word(28)), (8, 28));
+        let core = 32 + 8;
+        assert_eq!(word(core), 16, "record size");
+        assert_eq!((word(core + 4), word(core + 8)), (3, 1), "section, count");
+        assert_eq!(
+            [
+                word(core + 12),
+                word(core + 16),
+                word(core + 20),
+                word(core + 24)
+            ],
+            [32, 7, 12, 0]
+        );
+        // Without CO-RE records the header stays 24 bytes.
+        let plain = encode_ext(&[ExtSection::default()]).unwrap();
+        assert_eq!(u32::from_le_bytes(plain[4..8].try_into().unwrap()), 24);
+    }
+
+    #[test]
     fn ext_layout_by_hand() {
         let ext = encode_ext(&[ExtSection {
             name: 3,
@@ -692,6 +786,7 @@ mod tests {
                     col: 2,
                 },
             ],
+            core_relos: Vec::new(),
         }])
         .expect("encode");
         let words: Vec<u32> = ext[8..]

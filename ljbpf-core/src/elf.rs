@@ -95,6 +95,21 @@ pub struct ProgramSpec {
     /// Line records, sorted by instruction; the first should be at instruction 0 (the kernel
     /// requires a line record at the start of every function).
     pub lines: Vec<LineSpec>,
+    /// CO-RE field-offset relocations, sorted by instruction.
+    pub core_relos: Vec<CoreReloSpec>,
+}
+
+/// An instruction whose immediate is the byte offset of a kernel struct's field (a
+/// `BPF_CORE_FIELD_BYTE_OFFSET` record in `.BTF.ext`): loaders write the loading kernel's
+/// offset there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreReloSpec {
+    /// Index (in 8-byte units) of the instruction.
+    pub insn_index: usize,
+    /// The local struct or union type the access starts at (in [`ObjectSpec::btf`]).
+    pub type_id: TypeId,
+    /// The access string, `0:N` for member N.
+    pub access: String,
 }
 
 /// A source line of a run of instructions (one `.BTF.ext` line_info record).
@@ -338,6 +353,14 @@ pub fn write_object(spec: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
                     line_text: btf.string(&line.text).map_err(btf_err)?,
                     line: line.line,
                     col: 0,
+                });
+            }
+            for r in &program.core_relos {
+                ext.core_relos.push(btf::CoreRelo {
+                    insn_off: (start as usize + r.insn_index * INSN_SIZE) as u32,
+                    type_id: r.type_id,
+                    access: btf.string(&r.access).map_err(btf_err)?,
+                    kind: btf::CORE_FIELD_BYTE_OFFSET,
                 });
             }
             code.extend_from_slice(&program.code);
@@ -587,6 +610,7 @@ mod tests {
                     map: 0,
                 }],
                 func: None,
+                core_relos: Vec::new(),
                 lines: vec![LineSpec {
                     insn_index: 0,
                     file: "probe.lua".into(),

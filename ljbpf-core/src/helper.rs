@@ -2,6 +2,8 @@
 //! kernel), from `include/uapi/linux/bpf.h` (`___BPF_FUNC_MAPPER`, Linux 6.18) and the kernel
 //! versions that introduced each helper (the `bpf-helpers(7)` man page, commit history).
 
+use crate::program::ProgramClass;
+
 /// What a helper does with one argument register (`R1` first), as far as stack memory goes:
 /// which pointer arguments it reads, and how many bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +96,7 @@ helpers! {
     GetCurrentPidTgid = 14, "bpf_get_current_pid_tgid", [], Int, "4.2";
     GetCurrentUidGid = 15, "bpf_get_current_uid_gid", [], Int, "4.2";
     GetCurrentComm = 16, "bpf_get_current_comm", [Writes, Value], Int, "4.2";
+    Redirect = 23, "bpf_redirect", [Value, Value], Int, "4.4";
     PerfEventOutput = 25, "bpf_perf_event_output", [Value, Value, Value, Reads(5), Value], Int, "4.4";
     SkbLoadBytes = 26, "bpf_skb_load_bytes", [Value, Value, Writes, Value], Int, "4.5";
     GetStackid = 27, "bpf_get_stackid", [Value, Value, Value], Int, "4.6";
@@ -101,5 +104,23 @@ helpers! {
     ProbeReadKernel = 113, "bpf_probe_read_kernel", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
     ProbeReadUserStr = 114, "bpf_probe_read_user_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
     ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
+    RedirectMap = 51, "bpf_redirect_map", [Value, Value, Value], Int, "4.14";
     RingbufOutput = 130, "bpf_ringbuf_output", [Value, Reads(3), Value, Value], Int, "5.8";
+}
+
+/// Helpers only some program kinds may call (each kind's `get_func_proto` in
+/// net/core/filter.c): the compiler refuses them elsewhere at the Lua line. Helpers not listed
+/// here are left to the verifier.
+const ONLY_IN: &[(Helper, &[ProgramClass])] = &[
+    // tc_cls_act_func_proto and xdp_func_proto.
+    (Helper::Redirect, &[ProgramClass::Xdp, ProgramClass::Tc]),
+    // xdp_func_proto only (tc has no map redirect).
+    (Helper::RedirectMap, &[ProgramClass::Xdp]),
+];
+
+impl Helper {
+    /// The program kinds that may call it, when not every kind may.
+    pub fn only_in(self) -> Option<&'static [ProgramClass]> {
+        ONLY_IN.iter().find(|(h, _)| *h == self).map(|(_, c)| *c)
+    }
 }

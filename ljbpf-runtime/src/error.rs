@@ -167,6 +167,39 @@ pub enum Error {
         /// The tracefs file whose absence tells.
         events: PathBuf,
     },
+    /// A BTF-typed program (tp_btf, fentry, fexit) needs the running kernel's BTF to find its
+    /// target, and it cannot be read.
+    #[error(
+        "program {program} ({target}) needs the kernel's BTF (/sys/kernel/btf/vmlinux, \
+         CONFIG_DEBUG_INFO_BTF=y), which cannot be read"
+    )]
+    KernelBtf {
+        /// Program name.
+        program: String,
+        /// Its target, e.g. `fentry do_unlinkat`.
+        target: String,
+        /// aya's error.
+        #[source]
+        source: Box<aya::BtfError>,
+    },
+    /// The kernel refused a trampoline-based program (fentry, fexit, tp_btf) before verifying
+    /// it (ENOTSUPP, or EPERM without a verifier message): BPF trampolines need the BPF JIT,
+    /// ftrace direct calls and an architecture that has them.
+    #[error(
+        "the kernel refused program {program} ({target}) before verifying it: it cannot attach \
+         BPF trampolines here (they need the BPF JIT, sysctl net.core.bpf_jit_enable=1; ftrace \
+         direct calls, CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS; x86-64, or arm64 since Linux \
+         6.0; some virtualised kernels refuse them); use a kprobe or a raw tracepoint instead"
+    )]
+    NoTrampoline {
+        /// Program name.
+        program: String,
+        /// Its target.
+        target: String,
+        /// aya's error.
+        #[source]
+        source: Box<ProgramError>,
+    },
     /// Attaching failed.
     #[error("cannot attach program {program} to {target}")]
     Attach {

@@ -35,19 +35,24 @@ mod probe;
 mod relocate;
 mod spec;
 mod stack;
+mod tc;
 mod verifier;
 
 /// aya, re-exported so generated code and users name the exact version the runtime uses
 /// (`ljbpf_runtime::aya::Pod`, `ljbpf_runtime::aya::maps::HashMap`, ...).
 pub use aya;
+pub use aya::programs::XdpMode;
+pub use ljbpf_core::program::Direction;
 pub use ljbpf_macros::include_probe;
 
 pub use error::Error;
 pub use events::{Events, PerfReader, ReadCount, RingBufReader, DEFAULT_PERF_PAGES};
 pub use fs::{ensure_bpffs, ensure_tracefs};
+pub use ljbpf_core::program::{PerfEventSpec, Sample};
 pub use ljbpf_core::reloc::{FieldReloc, RelocKind};
 pub use ljbpf_core::requires::Requirement;
 pub use percpu::{sum_per_cpu, sum_per_cpu_signed};
+pub use probe::PerfAttach;
 pub use probe::{Probe, TestRun};
 pub use spec::{LineEntry, ProbeSpec, ProgramInfo, ProgramKind, SourceLocation};
 pub use stack::{stack_addresses, Symbol, Symbolizer, BPF_F_USER_STACK};

@@ -96,6 +96,10 @@ fn hint(message: &str) -> Option<&'static str> {
         Some("the verifier explored too many paths: a loop it cannot bound (make its bound a constant, for i = 1, 64 do ... end, or add a constant cap, and i < 64), or, without a loop, many conditions in a row, each doubling the paths (fewer branches, or split the work over programs)")
     } else if message.contains("invalid bpf_context access") {
         Some("this context field cannot be read by this program type")
+    } else if message.contains("unknown#195896080") || message.contains("invalid func 195896080") {
+        // 195896080 is 0xbad2310: what aya and libbpf write over an instruction whose CO-RE
+        // relocation found no such field in the loading kernel's BTF.
+        Some("this kernel's BTF has no field the program reads at this line (its CO-RE relocation found none): the struct changed between the build kernel and this one; read another field or rebuild for this kernel")
     } else if message.contains("invalid mem access 'map_value_or_null'") {
         Some("a map lookup can be nil: test it (if v then ... end) before using it")
     } else {
@@ -200,11 +204,12 @@ pub struct CheckRow {
 /// Fails as a whole only if the object itself cannot be loaded (ELF parse, map creation).
 pub fn check(spec: &ProbeSpec) -> Result<Vec<CheckRow>, Error> {
     let mut ebpf = load_object(spec)?;
+    let mut btf = None;
     let rows = spec
         .programs
         .iter()
         .map(|info| {
-            let verdict = load_program(&mut ebpf, spec, info);
+            let verdict = load_program(&mut ebpf, &mut btf, spec, info);
             let processed = match &verdict {
                 Ok(()) => ebpf
                     .program(info.name)

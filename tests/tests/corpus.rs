@@ -1,6 +1,6 @@
 //! The probe corpus (`tests/corpus/*.lua`): every probe compiles, its listing matches the
 //! golden `.lst` beside it (`LJBPF_BLESS=1` rewrites them), and every program passes the live
-//! kernel verifier.
+//! kernel verifier (fentry/fexit where the kernel attaches BPF trampolines).
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,16 @@ fn every_corpus_program_passes_the_verifier() {
         let spec = ljbpf_cli::spec(&probe);
         let rows = ljbpf_runtime::check(spec).unwrap_or_else(|e| panic!("{}: {e}", probe.name));
         for row in rows {
+            // A kernel that cannot attach BPF trampolines refuses fentry/fexit before the
+            // verifier runs (this host's virtualised 6.18 does); the kernel matrix's guests
+            // verify them.
+            if let Err(e @ ljbpf_runtime::Error::NoTrampoline { .. }) = &row.verdict {
+                summary.push(format!(
+                    "{:<10} {:<12} not verified: {e}",
+                    probe.name, row.name
+                ));
+                continue;
+            }
             if let Err(e) = &row.verdict {
                 panic!(
                     "{}/{} rejected: {e}\n{}",

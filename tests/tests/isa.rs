@@ -98,6 +98,11 @@ fn every_level_passes_the_verifier() {
             let rows = ljbpf_runtime::check(ljbpf_cli::spec(&probe))
                 .unwrap_or_else(|e| panic!("{isa} {name}: {e}"));
             for row in rows {
+                // fentry/fexit where the kernel cannot attach BPF trampolines (this host's
+                // 6.18): refused before the verifier runs; the kernel matrix verifies them.
+                if let Err(ljbpf_runtime::Error::NoTrampoline { .. }) = &row.verdict {
+                    continue;
+                }
                 if let Err(e) = &row.verdict {
                     panic!("{isa} {name}/{}: {e}\n{}", row.name, probe.listing);
                 }

@@ -23,6 +23,8 @@ pub struct Types {
     done: Vec<(CType, TypeId)>,
     index: Option<TypeId>,
     int: Option<TypeId>,
+    /// Local types of CO-RE records, by (kernel struct, member).
+    kernel: Vec<((String, String), TypeId)>,
 }
 
 impl Types {
@@ -114,6 +116,72 @@ impl Types {
         })
     }
 
+    /// The local type a CO-RE record of member `member` of kernel struct `root` starts at: a
+    /// struct of the build kernel's name and size holding only that member, at its build
+    /// offset (so the access string is `0:0`, and a loader that checks the instruction against
+    /// the local layout, as libbpf does, finds the offset it holds). The member's type keeps
+    /// what CO-RE compares (integer, pointer, array, or a named struct of the same size);
+    /// one type per (root, member).
+    pub fn kernel_member(
+        &mut self,
+        root: &str,
+        is_union: bool,
+        size: u32,
+        member: &str,
+        offset: u32,
+        ty: &CType,
+    ) -> TypeId {
+        let ty = match ty {
+            CType::Pointer(_) => CType::Pointer(Box::new(CType::Void)),
+            other => other.clone(),
+        };
+        let ty = match &ty {
+            CType::Struct(def) => self.btf.add(Type::Struct {
+                name: def.name.clone().unwrap_or_default(),
+                is_union: def.is_union,
+                size: def.size,
+                members: Vec::new(),
+            }),
+            CType::Array(elem, len) => {
+                let elem = match &**elem {
+                    CType::Struct(_) | CType::Array(..) => self.ctype(&CType::Array(
+                        Box::new(CType::Int {
+                            size: 1,
+                            signed: false,
+                            is_char: false,
+                        }),
+                        elem.size(),
+                    )),
+                    e => self.ctype(e),
+                };
+                let index = self.index();
+                self.btf.add(Type::Array {
+                    elem,
+                    index,
+                    len: *len,
+                })
+            }
+            other => self.ctype(other),
+        };
+        let key = (root.to_string(), member.to_string());
+        if let Some((_, id)) = self.kernel.iter().find(|(k, _)| *k == key) {
+            return *id;
+        }
+        let id = self.btf.add(Type::Struct {
+            name: root.to_string(),
+            is_union,
+            size,
+            members: vec![Member {
+                name: member.to_string(),
+                ty,
+                bit_offset: offset.saturating_mul(8),
+                bitfield_size: 0,
+            }],
+        });
+        self.kernel.push((key, id));
+        id
+    }
+
     /// clang's array index type.
     fn index(&mut self) -> TypeId {
         if let Some(id) = self.index {
@@ -144,18 +212,27 @@ impl Types {
     }
 
     /// The `FUNC` of a program: `int name(ctx *ctx)`, global as clang emits a `SEC()`
-    /// function. The context is `struct __sk_buff *`, `struct pt_regs *` (declared, not
+    /// function. The context is `struct __sk_buff *`, `struct xdp_md *`, `struct pt_regs *` (declared, not
     /// defined: the kernel knows them) or `void *` for a tracepoint record, whose layout
     /// differs per event.
     pub fn program(&mut self, name: &str, context: Context) -> TypeId {
         let pointee = match context {
-            Context::TracepointRecord => 0,
+            // Tracepoint records and argument arrays differ per target: `void *`.
+            Context::TracepointRecord | Context::RawArgs | Context::BtfArgs => 0,
+            Context::PerfEventData => self.ctype(&CType::Opaque {
+                name: "bpf_perf_event_data".into(),
+                is_union: false,
+            }),
             Context::Skb => self.ctype(&CType::Opaque {
                 name: "__sk_buff".into(),
                 is_union: false,
             }),
             Context::PtRegs => self.ctype(&CType::Opaque {
                 name: "pt_regs".into(),
+                is_union: false,
+            }),
+            Context::XdpMd => self.ctype(&CType::Opaque {
+                name: "xdp_md".into(),
                 is_union: false,
             }),
         };

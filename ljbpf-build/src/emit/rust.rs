@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use ljbpf_core::map::Binding;
-use ljbpf_core::program::ProgramKind;
+use ljbpf_core::program::{Direction, ProgramKind, Sample};
 use ljbpf_core::reloc::RelocKind;
 
 use crate::artifact::CompiledProbe;
@@ -195,6 +195,13 @@ fn struct_decl(def: &StructDef) -> Result<TokenStream, Refused> {
 /// The kind as a constant expression (names borrowed, for a static).
 fn kind_tokens(kind: &ProgramKind) -> TokenStream {
     let name = |s: &str| quote!(::std::borrow::Cow::Borrowed(#s));
+    let opt = |s: &Option<ljbpf_core::program::Name>| match s {
+        Some(s) => {
+            let s = name(s);
+            quote!(Some(#s))
+        }
+        None => quote!(None),
+    };
     match kind {
         ProgramKind::Tracepoint { category, name: n } => {
             let (c, n) = (name(category), name(n));
@@ -214,6 +221,114 @@ fn kind_tokens(kind: &ProgramKind) -> TokenStream {
         ProgramKind::Uprobe { path, symbol, ret } => {
             let (p, s) = (name(path), name(symbol));
             quote!(::ljbpf_runtime::ProgramKind::Uprobe { path: #p, symbol: #s, ret: #ret })
+        }
+        ProgramKind::RawTracepoint { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::RawTracepoint { name: #n })
+        }
+        ProgramKind::TpBtf { name: n } => {
+            let n = name(n);
+            quote!(::ljbpf_runtime::ProgramKind::TpBtf { name: #n })
+        }
+        ProgramKind::Fentry { function, ret } => {
+            let f = name(function);
+            quote!(::ljbpf_runtime::ProgramKind::Fentry { function: #f, ret: #ret })
+        }
+        ProgramKind::PerfEvent { event } => {
+            let (t, c) = (event.perf_type, event.config);
+            let sample = match event.sample {
+                Sample::Frequency(f) => quote!(::ljbpf_runtime::Sample::Frequency(#f)),
+                Sample::Period(p) => quote!(::ljbpf_runtime::Sample::Period(#p)),
+            };
+            quote!(::ljbpf_runtime::ProgramKind::PerfEvent {
+                event: ::ljbpf_runtime::PerfEventSpec { perf_type: #t, config: #c, sample: #sample }
+            })
+        }
+        ProgramKind::Xdp { iface } => {
+            let i = opt(iface);
+            quote!(::ljbpf_runtime::ProgramKind::Xdp { iface: #i })
+        }
+        ProgramKind::Tc { iface, direction } => {
+            let (i, d) = (opt(iface), direction_tokens(*direction));
+            quote!(::ljbpf_runtime::ProgramKind::Tc { iface: #i, direction: #d })
+        }
+        ProgramKind::CgroupSkb { path, direction } => {
+            let (p, d) = (opt(path), direction_tokens(*direction));
+            quote!(::ljbpf_runtime::ProgramKind::CgroupSkb { path: #p, direction: #d })
+        }
+    }
+}
+
+fn direction_tokens(d: Direction) -> TokenStream {
+    match d {
+        Direction::Ingress => quote!(::ljbpf_runtime::Direction::Ingress),
+        Direction::Egress => quote!(::ljbpf_runtime::Direction::Egress),
+    }
+}
+
+/// `attach_<program>(...)`: no arguments where the probe file names the target; the
+/// interface and XDP mode, the interface, direction and tc priority, or the cgroup for the
+/// packet kinds, whose targets are usually chosen at run time; the perf event options for
+/// perf event programs.
+fn attach_method(attach: &Ident, name: &str, kind: &ProgramKind) -> TokenStream {
+    match kind {
+        ProgramKind::Xdp { .. } => {
+            let doc = format!(
+                "Attaches XDP program `{name}` to interface `iface` in `mode` (`XdpMode::Default` lets the kernel choose native or generic XDP); detached when the probe is dropped or `inner().detach(\"{name}\")`."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, iface: &str, mode: ::ljbpf_runtime::XdpMode) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_xdp(#name, iface, mode)
+                }
+            }
+        }
+        ProgramKind::Tc { .. } => {
+            let doc = format!(
+                "Attaches tc program `{name}` (direct action) to the `direction` hook of interface `iface`. Priority 0 uses a tcx link where the kernel has them (6.6), else a filter on a `clsact` qdisc with a kernel-chosen priority; another priority always uses a filter at that priority. Filters, and a `clsact` qdisc the probe created, are removed when it is dropped."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, iface: &str, direction: ::ljbpf_runtime::Direction, priority: u16) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_tc(#name, iface, direction, priority)
+                }
+            }
+        }
+        ProgramKind::CgroupSkb { direction, .. } => {
+            let doc = format!(
+                "Attaches cgroup skb program `{name}` ({direction}, as declared) to the cgroup v2 directory `cgroup` (e.g. `/sys/fs/cgroup/my.slice`); the link closes when the probe is dropped."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, cgroup: &::std::path::Path) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_cgroup(#name, cgroup)
+                }
+            }
+        }
+        ProgramKind::PerfEvent { event } => {
+            let doc = format!(
+                "Attaches perf event program `{name}` (declared: {}; `attach_all` uses that on every CPU) with `options`: another event or sampling, some CPUs, one process.",
+                event.describe()
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self, options: &::ljbpf_runtime::PerfAttach) -> Result<(), ::ljbpf_runtime::Error> {
+                    self.inner.attach_perf_event(#name, options)
+                }
+            }
+        }
+        ProgramKind::Tracepoint { .. }
+        | ProgramKind::SocketFilter { .. }
+        | ProgramKind::Kprobe { .. }
+        | ProgramKind::Uprobe { .. }
+        | ProgramKind::RawTracepoint { .. }
+        | ProgramKind::TpBtf { .. }
+        | ProgramKind::Fentry { .. } => {
+            let doc = format!("Attaches program `{name}` ({}).", kind.as_str());
+            quote! {
+                #[doc = #doc]
+                pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
+            }
         }
     }
 }
@@ -406,17 +521,35 @@ pub fn bindings(probe: &CompiledProbe, elf_file: &str) -> Result<String, Binding
         );
         line_statics.push(quote!(#[doc = #doc] pub static #insns_id: [u64; #n] = [#(#words),*];));
         let attach = names::method_ident("attach_", &p.name);
-        let doc = format!("Attaches program `{}` ({}).", p.name, p.kind.as_str());
-        prog_methods.push(quote! {
-            #[doc = #doc]
-            pub fn #attach(&mut self) -> Result<(), ::ljbpf_runtime::Error> { self.inner.attach(#name) }
-        });
-        if p.kind.class().test_run() {
+        prog_methods.push(attach_method(&attach, &p.name, &p.kind));
+        if let ProgramKind::RawTracepoint { .. } = &p.kind {
             let tr = names::method_ident("test_run_", &p.name);
             let doc = format!(
-                "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",
+                "Runs raw tracepoint `{}` once with BPF_PROG_TEST_RUN on `args` (`ctx.arg0`, ...; at most 12) and returns its return value (Linux 5.10+).",
                 p.name
             );
+            prog_methods.push(quote! {
+                #[doc = #doc]
+                pub fn #tr(&self, args: &[u64]) -> Result<u32, ::ljbpf_runtime::Error> {
+                    self.inner.test_run_raw(#name, args)
+                }
+            });
+        } else if p.kind.class().test_run() {
+            let tr = names::method_ident("test_run_", &p.name);
+            let doc = match p.kind {
+                ProgramKind::Xdp { .. } | ProgramKind::Tc { .. } => format!(
+                    "Runs {} program `{}` once on `packet` (a whole Ethernet frame) with BPF_PROG_TEST_RUN.",
+                    p.kind.as_str(), p.name
+                ),
+                ProgramKind::CgroupSkb { .. } => format!(
+                    "Runs cgroup skb program `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",
+                    p.name
+                ),
+                _ => format!(
+                    "Runs socket filter `{}` once on `packet` with BPF_PROG_TEST_RUN (the kernel strips the first 14 bytes as an Ethernet header).",
+                    p.name
+                ),
+            };
             prog_methods.push(quote! {
                 #[doc = #doc]
                 pub fn #tr(&self, packet: &[u8]) -> Result<::ljbpf_runtime::TestRun, ::ljbpf_runtime::Error> {

@@ -177,6 +177,37 @@ impl BtfEvents {
         })
     }
 
+    /// The parameter names of tracepoint `event`'s prototype after `void *__data` (the
+    /// `btf_trace_<event>` typedef's prototype has none): from `__probestub_<event>` (which
+    /// keeps the event's own names, Linux 6.4+), else the event's own class function
+    /// (`TRACE_EVENT`), else the classes with the same prototype when they all agree.
+    pub fn tracepoint_param_names(&self, event: &str) -> Option<Vec<String>> {
+        let split = |names: String| -> Vec<String> {
+            names.split(',').map(str::to_string).collect::<Vec<_>>()
+        };
+        let named =
+            |n: &Option<String>| n.as_ref().is_some_and(|n| !n.split(',').any(str::is_empty));
+        for func in [
+            format!("__probestub_{event}"),
+            format!("{CLASS_FUNC_PREFIX}{event}"),
+        ] {
+            let names = param_names(&self.btf, &func);
+            if named(&names) {
+                return names.map(split);
+            }
+        }
+        let typedef = self
+            .btf
+            .find(&format!("{EVENT_TYPEDEF_PREFIX}{event}"), |k| {
+                matches!(k, Kind::Typedef { .. })
+            })?;
+        let key = proto_key_of_pointer(&self.btf, typedef).ok()?;
+        let classes = self.classes.get(&key)?;
+        let first = &classes.first()?.1;
+        (classes.iter().all(|(_, n)| n == first) && named(&Some(first.clone())))
+            .then(|| split(first.clone()))
+    }
+
     /// Event names BTF knows that share the longest prefix (at least 3 bytes) with `name`, for
     /// "did you mean" (sorted, at most 5).
     pub fn suggest(&self, category: &str, name: &str) -> Vec<String> {

@@ -23,6 +23,7 @@
 
 pub mod btf;
 pub mod events;
+pub mod funcs;
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +103,31 @@ impl Layouts {
             sources: sources.into_iter().map(|s| (s, None)).collect(),
             explicit,
         }
+    }
+
+    /// The kernel's BTF, for BTF-typed programs (tp_btf, fentry, fexit): the first BTF source
+    /// that reads, and its path (for `cargo:rerun-if-changed`).
+    pub fn btf(&mut self) -> Result<(&BtfEvents, PathBuf), String> {
+        let mut tried = Vec::new();
+        for (source, loaded) in &mut self.sources {
+            let LayoutSource::Btf(path) = source else {
+                continue;
+            };
+            let events = loaded.get_or_insert_with(|| Btf::from_file(path).map(BtfEvents::new));
+            match events {
+                Ok(ev) => return Ok((ev, path.clone())),
+                Err(e) => tried.push(format!("{}: {e}", path.display())),
+            }
+        }
+        let why = if tried.is_empty() {
+            "no BTF file was given (only format files)".to_string()
+        } else {
+            tried.join("; ")
+        };
+        Err(format!(
+            "this program kind takes its arguments from the kernel's BTF, which is unavailable: \
+             {why} (give the target kernel's BTF with --btf FILE, Builder::btf or ${BTF_ENV})"
+        ))
     }
 
     /// The layout of `category/name` from the first source that has it; the error says what

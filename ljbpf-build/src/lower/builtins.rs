@@ -457,6 +457,55 @@ impl<'a> Lowerer<'a> {
                     width: 0,
                 })
             }
+            Builtin::Redirect | Builtin::RedirectMap => {
+                let (helper, n) = if b == Builtin::Redirect {
+                    (Helper::Redirect, 1)
+                } else {
+                    (Helper::RedirectMap, 2)
+                };
+                want(self, n)?;
+                let class = self.env.kind.class();
+                if let Some(only) = helper.only_in() {
+                    if !only.contains(&class) {
+                        let names: Vec<&str> = only.iter().map(|c| c.constructor()).collect();
+                        return Err(self.err(format!(
+                            "{} ({}) is only available in {} programs, not in {} programs",
+                            b.name(),
+                            helper.name(),
+                            names.join(" and "),
+                            class.constructor()
+                        )));
+                    }
+                }
+                let mut hargs = Vec::new();
+                if b == Builtin::RedirectMap {
+                    let Val::K(Const::Map(id)) = arg(self, 0) else {
+                        return Err(self.err("redirect_map: the first argument must be a map (a devmap, cpumap or xskmap)"));
+                    };
+                    hargs.push(Arg::Map(id));
+                }
+                // The target (an ifindex, or the map key) and the flags (0 when left out).
+                for i in hargs.len()..hargs.len() + 2 {
+                    let v = if i < nargs { arg(self, i) } else { num(0) };
+                    let o = self.operand(v)?;
+                    if o.ty == Ty::Bool {
+                        return Err(self.err(format!(
+                            "bad argument #{} to {}: number expected, got boolean",
+                            i + 1,
+                            b.name()
+                        )));
+                    }
+                    hargs.push(match o.k {
+                        Some(k) => Arg::Imm(k),
+                        None => Arg::Reg(self.reg_of(o)),
+                    });
+                }
+                Ok(Val::Rt {
+                    v: self.call_helper(helper, &hargs),
+                    ty: Ty::Num,
+                    width: 0,
+                })
+            }
             Builtin::StackId => {
                 want(self, 1)?;
                 let Val::K(Const::Map(id)) = arg(self, 0) else {

@@ -1,10 +1,16 @@
-//! Packet dissectors: LD_ABS/LD_IND loads, moving dissectors, headers and fields.
+//! Packet dissectors: loads (LD_ABS/LD_IND, or direct loads in `direct.rs`), moving
+//! dissectors, headers and fields.
 
 use super::*;
 
 impl<'a> Lowerer<'a> {
     /// Loads `size` bytes of packet at `off` (+ `dynoff`) in network byte order into a register.
     pub(super) fn pkt_load(&mut self, off: i32, size: u32, dynoff: Option<VReg>) -> LResult<VReg> {
+        if self.packet_direct() {
+            // Memory order is network order already; loads of at most 4 bytes zero-extend, so
+            // the verifier knows the value's bounds.
+            return self.packet_read(off, size, dynoff);
+        }
         let sz = Size::from_bytes(size).ok_or_else(|| self.err("unsupported packet field size"))?;
         if size == 8 {
             let hi = self.pkt_load(off, 4, dynoff)?;
@@ -14,7 +20,7 @@ impl<'a> Lowerer<'a> {
             self.alu(AluOp::Or, lo, Src::Reg(hi));
             return Ok(lo);
         }
-        let t = self.ld_packet(sz, off, dynoff);
+        let t = self.ld_packet(sz, off, dynoff)?;
         if size > 1 {
             // LD_ABS converts to host order; the dissector reads network order (use ntoh).
             self.e(Insn::ToBe {
@@ -65,8 +71,24 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register.
-    pub(super) fn ld_packet(&mut self, size: Size, off: i32, dynoff: Option<VReg>) -> VReg {
+    /// `r0 = packet[dynoff + off]` (LD_ABS/LD_IND, host order), copied into a new register;
+    /// with direct access, the same value from a direct load and a byte swap.
+    pub(super) fn ld_packet(
+        &mut self,
+        size: Size,
+        off: i32,
+        dynoff: Option<VReg>,
+    ) -> LResult<VReg> {
+        if self.packet_direct() {
+            let t = self.packet_read(off, size.bytes(), dynoff)?;
+            if size.bytes() > 1 {
+                self.e(Insn::ToBe {
+                    dst: R::V(t),
+                    bits: (size.bytes() * 8) as u8,
+                });
+            }
+            return Ok(t);
+        }
         match dynoff {
             None => self.e(Insn::LdAbs { size, imm: off }),
             Some(d) => self.e(Insn::LdInd {
@@ -81,7 +103,7 @@ impl<'a> Lowerer<'a> {
             dst: R::V(t),
             src: Src::Reg(R::P(Reg::R0)),
         });
-        t
+        Ok(t)
     }
 
     pub(super) fn pkt_index(
@@ -95,7 +117,7 @@ impl<'a> Lowerer<'a> {
             let v = if let Some((shift, width)) = f.bits {
                 // Bit fields are defined on the big-endian container: load in host order.
                 let sz = Size::from_bytes(f.size).ok_or_else(|| self.err("bad field"))?;
-                let t = self.ld_packet(sz, off + f.off, dynoff);
+                let t = self.ld_packet(sz, off + f.off, dynoff)?;
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }
@@ -135,7 +157,7 @@ impl<'a> Lowerer<'a> {
                 add,
             } => {
                 let sz = Size::B;
-                let t = self.ld_packet(sz, off + boff, dynoff);
+                let t = self.ld_packet(sz, off + boff, dynoff)?;
                 if shift > 0 {
                     self.alu(AluOp::Rsh, t, Src::Imm(i32::from(shift)));
                 }

@@ -9,8 +9,9 @@
 //! range, a read gives 0 and a write (or `xadd`) does nothing.
 //!
 //! `d(a, b)` with a run-time bound is a [`Val::RtSlice`]: compared with a string, it checks
-//! once that `0 <= a < b <= skb.len` (else the program ends with 0, the packet-edge rule of
-//! every packet read), then its length, then the bytes.
+//! once that `0 <= a < b <= length` (the skb's `len`, or `data_end - data` with direct packet
+//! access; else the program ends with its kind's pass verdict, the packet-edge rule of every
+//! packet read), then its length, then the bytes.
 
 use super::*;
 
@@ -220,9 +221,6 @@ impl Lowerer<'_> {
                 s.len()
             )));
         }
-        let Some(len_field) = Context::Skb.field(Arch::X86_64, "len") else {
-            return Err(self.err("internal error: no skb len field"));
-        };
         // Absolute bounds, then the packet-edge rule: outside the packet, the program ends.
         let lo = self.tmp();
         self.mov(lo, start);
@@ -246,24 +244,43 @@ impl Lowerer<'_> {
             src: Src::Reg(R::V(lo)),
             target: outside,
         });
-        let n = self.tmp();
-        self.e_ctx(
-            Insn::Ldx {
-                size: Size::W,
-                dst: R::V(n),
-                src: R::P(Reg::R6),
-                off: len_field.offset as i16,
-            },
-            len_field.offset as i32,
-        );
+        // The packet's length: `skb->len` where packets are read with LD_ABS, else what lies
+        // between the context's `data` and `data_end` (XDP, tc, cgroup skb).
+        let n;
+        if self.packet_direct() {
+            let Some((data_at, end_at)) = self.context().data_pointers() else {
+                return Err(
+                    self.err("internal error: direct packet access without packet pointers")
+                );
+            };
+            let data;
+            (data, n) = self.load_packet_pointers(data_at, end_at);
+            self.alu(AluOp::Sub, n, Src::Reg(data));
+        } else {
+            n = self.tmp();
+            let Some(len_field) = Context::Skb.field(Arch::X86_64, "len") else {
+                return Err(self.err("internal error: no skb len field"));
+            };
+            self.e_ctx(
+                Insn::Ldx {
+                    size: Size::W,
+                    dst: R::V(n),
+                    src: R::P(Reg::R6),
+                    off: len_field.offset as i16,
+                },
+                len_field.offset as i32,
+            );
+        }
         self.e(Insn::Jmp {
             op: JmpOp::Jsle,
             dst: R::V(hi),
             src: Src::Reg(R::V(n)),
             target: inside,
         });
+        // Outside the packet the program ends with its kind's verdict (0 for socket filters).
         self.code.bind(outside);
-        self.mov_imm_r(R::P(Reg::R0), 0);
+        let verdict = self.env.kind.class().default_return();
+        self.mov_imm_r(R::P(Reg::R0), i64::from(verdict));
         self.e(Insn::Exit);
         self.code.bind(inside);
         // Inside the packet: equal when the lengths and then the bytes are.

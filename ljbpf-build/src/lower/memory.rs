@@ -1,6 +1,8 @@
 //! Names and memory: globals, fields of the context, stack objects, map values and
 //! pointers; stores.
 
+use ljbpf_core::program::verdict;
+
 use super::*;
 
 impl<'a> Lowerer<'a> {
@@ -56,6 +58,18 @@ impl<'a> Lowerer<'a> {
         Some((t, ty))
     }
 
+    /// `ty` with a struct only named so far made whole: by the file's `ffi.cdef`, else (in
+    /// BTF-typed programs) by the kernel's BTF, one level deep.
+    pub(super) fn resolve(&self, ty: &CType) -> CType {
+        let ty = self.env.ctypes.resolve(ty);
+        match (&ty, self.env.kernel_btf) {
+            (CType::Opaque { name, is_union }, Some(btf)) => {
+                crate::kernel::funcs::struct_type(btf, name, *is_union).unwrap_or(ty)
+            }
+            _ => ty,
+        }
+    }
+
     /// A global name inside a program function.
     pub(super) fn global(&self, name: &str) -> LResult<Val> {
         Ok(match name {
@@ -71,13 +85,30 @@ impl<'a> Lowerer<'a> {
             "print" => Val::Fn(Builtin::Print),
             "bit" | "ffi" | "math" => Val::K(Const::Lib(name.to_string())),
             "skb" if self.context() == Context::Skb => Val::Ctx,
-            "pkt" | "eth" if self.context() == Context::Skb => Val::Pkt {
-                hdr: Hdr::Eth,
-                off: 0,
-                dynoff: None,
-            },
-            "pkt" | "eth" | "skb" => {
-                return Err(self.err(format!("`{name}` is only available in socket filters")));
+            "skb" => {
+                return Err(self
+                    .err("`skb` is only available in socket filters, tc and cgroup skb programs"));
+            }
+            "pkt" | "eth" => {
+                let hdr = match (self.env.kind.class().packet(), name) {
+                    (PacketAccess::LdAbs | PacketAccess::DirectL2, _) => Hdr::Eth,
+                    (PacketAccess::DirectL3, "pkt") => Hdr::Net,
+                    (PacketAccess::DirectL3, _) => {
+                        return Err(self
+                            .err("cgroup skb programs see packets from the IP header on: there is no `eth`")
+                            .hint("use pkt.ip or pkt.ip6"));
+                    }
+                    (PacketAccess::None, _) => {
+                        return Err(self.err(format!(
+                            "`{name}` is only available in programs that see packets (socket filters, XDP, tc, cgroup skb)"
+                        )));
+                    }
+                };
+                Val::Pkt {
+                    hdr,
+                    off: 0,
+                    dynoff: None,
+                }
             }
             "perf_submit" => Val::Fn(Builtin::PerfSubmit),
             "ringbuf_output" => Val::Fn(Builtin::RingbufOutput),
@@ -86,12 +117,27 @@ impl<'a> Lowerer<'a> {
             "load_bytes" => {
                 return Err(self.err("`load_bytes` is only available in socket filters"))
             }
+            "redirect" => Val::Fn(Builtin::Redirect),
+            "redirect_map" => Val::Fn(Builtin::RedirectMap),
             "c" => Val::K(super::consts::protocol()),
             "BPF" => Val::K(super::consts::bpf_flags()),
             "pairs" | "ipairs" | "next" => {
                 return Err(
                     self.err("`for ... in` iteration is not supported in program functions")
                 );
+            }
+            _ if verdict(name).is_some() => {
+                let Some((class, v)) = verdict(name) else {
+                    unreachable!("checked by the guard")
+                };
+                if class != self.env.kind.class() {
+                    return Err(self.err(format!(
+                        "`{name}` is a verdict of {} programs, and this is a {} program",
+                        class.constructor(),
+                        self.env.kind.class().constructor()
+                    )));
+                }
+                num(i64::from(v))
             }
             _ => {
                 return Err(self
@@ -153,18 +199,26 @@ impl<'a> Lowerer<'a> {
             }
             Val::Ref { base, off, ty } => self.field(base, off, &ty, key),
             Val::Ptr { v, pointee } => {
+                let pointee = self.resolve(&pointee);
+                let reloc = self.kernel_field(&pointee, key);
                 let Some(f) = pointee.field(key) else {
                     if let CType::Opaque { .. } = pointee {
                         return Err(self
                             .err(format!("{} is an incomplete type: its fields are unknown", pointee.c_name()))
                             .hint("declare the struct with ffi.cdef (the fields you read, at their kernel offsets)"));
                     }
-                    return Err(self.err(format!("{} has no field `{key}`", pointee.c_name())));
+                    let hint = match pointee.as_struct() {
+                        Some(s) => format!("its fields are: {}", s.field_names().join(", ")),
+                        None => "only structs have fields".to_string(),
+                    };
+                    return Err(self
+                        .err(format!("{} has no field `{key}`", pointee.c_name()))
+                        .hint(hint));
                 };
                 if f.bits.is_some() {
                     return Err(self.err(format!("bit field `{key}` is not supported yet")));
                 }
-                self.deref(v, f.offset as i32, &f.ty)
+                self.deref(v, f.offset as i32, &f.ty, reloc)
             }
             Val::Pkt { hdr, off, dynoff } => self.pkt_index(hdr, off, dynoff, key),
             other => Err(self.err(format!(
@@ -261,9 +315,50 @@ impl<'a> Lowerer<'a> {
                     ty,
                 })
             }
+            ProgramKind::TpBtf { .. } | ProgramKind::Fentry { .. } => {
+                let Some(args) = self.env.args else {
+                    return Err(self.err("internal error: a BTF-typed program without arguments"));
+                };
+                let Some(arg) = args.get(key) else {
+                    return Err(self.err(args.unknown_message(key)));
+                };
+                let off = arg.slot as i32 * 8;
+                match &arg.ty {
+                    // The verifier types the loaded pointer from BTF (PTR_TO_BTF_ID, or a
+                    // scalar for `void *`, `char *` and other pointers to integers); fields
+                    // behind it are read with probe-read, which any of them may be.
+                    CType::Pointer(pointee) => {
+                        let pointee = (**pointee).clone();
+                        let v = self.tmp();
+                        self.e(Insn::Ldx {
+                            size: Size::DW,
+                            dst: R::V(v),
+                            src: R::P(Reg::R6),
+                            off: off as i16,
+                        });
+                        Ok(Val::Ptr { v, pointee })
+                    }
+                    ty @ (CType::Int { .. } | CType::Bool) => Ok(Val::Ref {
+                        base: Base::Ctx,
+                        off,
+                        ty: ty.clone(),
+                    }),
+                    _ => Err(self
+                        .err(format!(
+                            "argument `{key}` of {} is a {}, which cannot be read yet",
+                            args.target, arg.c_type
+                        ))
+                        .hint("integer and pointer arguments can be read")),
+                }
+            }
             ProgramKind::SocketFilter { .. }
             | ProgramKind::Kprobe { .. }
-            | ProgramKind::Uprobe { .. } => {
+            | ProgramKind::Uprobe { .. }
+            | ProgramKind::RawTracepoint { .. }
+            | ProgramKind::PerfEvent { .. }
+            | ProgramKind::Xdp { .. }
+            | ProgramKind::Tc { .. }
+            | ProgramKind::CgroupSkb { .. } => {
                 let context = self.context();
                 match context.field(Arch::X86_64, key) {
                     Some(f) => Ok(Val::Ref {
@@ -275,28 +370,81 @@ impl<'a> Lowerer<'a> {
                             is_char: false,
                         },
                     }),
-                    None if context == Context::Skb => Err(self.err(format!(
-                        "{} has no field `{key}` readable by socket filters",
-                        context.c_name()
-                    ))),
-                    None => Err(self.err(format!("{} has no field `{key}`", context.c_name()))),
+                    None if context == Context::Skb => Err(self
+                        .err(format!(
+                            "{} has no field `{key}` readable by ljbpf programs",
+                            context.c_name()
+                        ))
+                        .hint(format!(
+                            "its fields are: {}",
+                            context.field_names(Arch::X86_64).join(", ")
+                        ))),
+                    None if context == Context::XdpMd => Err(self
+                        .err(format!("{} has no field `{key}`", context.c_name()))
+                        .hint("its fields are ingress_ifindex and rx_queue_index; read the packet with pkt")),
+                    None => Err(self
+                        .err(format!("{} has no field `{key}`", context.c_name()))
+                        .hint(format!(
+                            "its fields are: {}",
+                            context.field_names(Arch::X86_64).join(", ")
+                        ))),
                 }
             }
         }
     }
 
+    /// The CO-RE relocation of reading member `key` of `ty`, when `ty` is a kernel struct from
+    /// BTF (named, not declared by the file's `ffi.cdef`) and `key` one of its own members
+    /// (members of anonymous inner structs and unions are read at the build kernel's offset).
+    fn kernel_field(&self, ty: &CType, key: &str) -> Option<Reloc> {
+        self.env.kernel_btf?;
+        let CType::Struct(def) = ty else { return None };
+        let root = def.name.as_ref()?;
+        if self.env.ctypes.struct_by_tag(root).is_some() {
+            return None;
+        }
+        let f = def
+            .fields
+            .iter()
+            .find(|f| f.name == key && f.bits.is_none())?;
+        Some(Reloc::KernelField {
+            root: root.clone(),
+            is_union: def.is_union,
+            size: def.size,
+            member: key.to_string(),
+            offset: f.offset,
+            ty: f.ty.clone(),
+        })
+    }
+
     /// What `*(T *)(ptr + off)` gives: a scalar read with probe-read, a pointer to follow, or
-    /// the address of an inner struct or array.
-    pub(super) fn deref(&mut self, ptr: VReg, off: i32, ty: &CType) -> LResult<Val> {
-        let addr = if off == 0 {
+    /// the address of an inner struct or array. With `reloc`, `off` is a kernel struct
+    /// member's offset: the addition is always emitted (even of 0) and carries the relocation.
+    pub(super) fn deref(
+        &mut self,
+        ptr: VReg,
+        off: i32,
+        ty: &CType,
+        reloc: Option<Reloc>,
+    ) -> LResult<Val> {
+        let addr = if off == 0 && reloc.is_none() {
             ptr
         } else {
             let t = self.tmp();
             self.mov(t, ptr);
-            self.alu(AluOp::Add, t, Src::Imm(off));
+            let add = Insn::Alu64 {
+                op: AluOp::Add,
+                dst: R::V(t),
+                src: Src::Imm(off),
+            };
+            self.code.insns.push(Rec {
+                insn: add,
+                line: self.line,
+                reloc,
+            });
             t
         };
-        let ty = self.env.ctypes.resolve(ty);
+        let ty = self.resolve(ty);
         match &ty {
             CType::Struct(_) | CType::Array(..) => Ok(Val::Ptr {
                 v: addr,
@@ -319,7 +467,7 @@ impl<'a> Lowerer<'a> {
                 match ty {
                     CType::Pointer(p) => Ok(Val::Ptr {
                         v,
-                        pointee: self.env.ctypes.resolve(&p),
+                        pointee: self.resolve(&p),
                     }),
                     _ => Ok(Val::Rt {
                         v,
@@ -350,7 +498,7 @@ impl<'a> Lowerer<'a> {
                 };
                 let off = i32::try_from(i * i64::from(elem.size()))
                     .map_err(|_| self.err("pointer index out of range"))?;
-                self.deref(v, off, &elem)
+                self.deref(v, off, &elem, None)
             }
             Val::K(Const::Map(id)) => self.map_lookup(id, key),
             Val::K(Const::Table(fields)) => {
@@ -511,6 +659,20 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn store_str(&mut self, obj: Val, key: &str, val: Val) -> LResult<()> {
         let target = match obj {
+            Val::Pkt { hdr, off, dynoff } => {
+                let Some(f) = hdr.field(key) else {
+                    return Err(self.err(format!("the {} header has no field `{key}`", hdr.name())));
+                };
+                if f.bits.is_some() {
+                    return Err(self
+                        .err(format!(
+                            "cannot assign bit field `{key}` of the {} header",
+                            hdr.name()
+                        ))
+                        .hint("write the whole byte with d[i] = v"));
+                }
+                return self.packet_write(off + f.off, f.size, dynoff, val);
+            }
             Val::Ctx => {
                 return Err(self.err(format!(
                     "cannot assign `{key}`: the program context is read-only"
@@ -538,6 +700,21 @@ impl<'a> Lowerer<'a> {
 
     pub(super) fn store(&mut self, obj: Val, key: Val, val: Val) -> LResult<()> {
         match obj {
+            Val::Pkt { off, dynoff, .. } => {
+                // d[i] = v: one byte, as d[i] reads one.
+                let moved = self.pkt_add(
+                    Val::Pkt {
+                        hdr: Hdr::Data,
+                        off,
+                        dynoff,
+                    },
+                    key,
+                )?;
+                let Val::Pkt { off, dynoff, .. } = moved else {
+                    return Err(self.err("internal error: moved dissector"));
+                };
+                self.packet_write(off, 1, dynoff, val)
+            }
             Val::K(Const::Map(id)) => self.map_update(id, key, val),
             o @ (Val::Stack { .. } | Val::Ref { .. } | Val::MapPtr { .. }) => {
                 let target = self.index(o, key)?;

@@ -15,10 +15,12 @@ use ljbpf_core::context::{Arch, Context};
 use ljbpf_core::helper::Helper;
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Label, MapId, Reg, Size, Src};
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{Memory, ProgramKind};
+use ljbpf_core::program::{Memory, PacketAccess, ProgramKind};
 
 use crate::ctype::{CType, CTypes};
 use crate::diag::{Diagnostic, Span};
+use crate::kernel::btf::Btf;
+use crate::kernel::funcs::FuncArgs;
 use crate::lua::bc::{Ins, Op};
 use crate::lua::decode::{Const, Proto};
 use crate::mir::{Rec, Reloc, VCode, VReg, R};
@@ -34,6 +36,7 @@ mod builtins;
 mod cfg;
 mod cond;
 mod consts;
+mod direct;
 mod dissect;
 mod edges;
 mod index;
@@ -72,6 +75,10 @@ pub struct Env<'a> {
     pub kind: &'a ProgramKind,
     /// The tracepoint's format, for tracepoint programs.
     pub tracepoint: Option<&'a TracepointFormat>,
+    /// The arguments of BTF-typed programs (tp_btf, fentry, fexit).
+    pub args: Option<&'a FuncArgs>,
+    /// The kernel's BTF, for the structs behind BTF-typed pointers.
+    pub kernel_btf: Option<&'a Btf>,
 }
 
 /// The result of lowering one program function.
@@ -150,6 +157,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             l.code = VCode::default();
             l.code.vregs = nslots as u32;
             l.errors.clear();
+            l.pkt_out = None;
             let edges = l.run_block(&blocks, b, st, None);
             for (succ, st2) in edges {
                 // A block reached from one place takes the values where they are; at a join
@@ -188,6 +196,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     l.code = VCode::default();
     l.code.vregs = nslots as u32;
     l.errors.clear();
+    l.pkt_out = None;
     let labels: Vec<Label> = (0..blocks.len()).map(|_| l.code.label()).collect();
     l.line = proto.first_line;
     l.e(Insn::Alu64 {
@@ -215,6 +224,7 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
             }
         }
     }
+    l.end_packet_out();
     let stack_bytes = l.scratch_base as u32;
     if l.errors.is_empty() && stack_bytes > MAX_STACK {
         l.errors.push(l.err_at(
@@ -283,6 +293,9 @@ struct Lowerer<'a> {
     multres: u8,
     /// Event types of perf/ring buffer maps, from `perf_submit`/`ringbuf_output`.
     events: BTreeMap<u32, CType>,
+    /// The block that returns the default verdict when a direct packet access falls outside
+    /// the packet, once some access needs it.
+    pkt_out: Option<Label>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -299,6 +312,7 @@ impl<'a> Lowerer<'a> {
             scratch_base: 0,
             multres: 0,
             events: BTreeMap::new(),
+            pkt_out: None,
         }
     }
 
@@ -664,14 +678,31 @@ impl<'a> Lowerer<'a> {
     fn ret(&mut self, v: Val) -> LResult<()> {
         let r0 = R::P(Reg::R0);
         match v {
-            Val::K(Const::Nil) => self.mov_imm_r(r0, 0),
+            // The kind's table row says what "no value" means (0, or a packet kind's pass
+            // verdict).
+            Val::K(Const::Nil) => {
+                let verdict = self.env.kind.class().default_return();
+                self.mov_imm_r(r0, i64::from(verdict))
+            }
             other => {
                 let o = self.operand(other).map_err(|d| {
                     let msg = d.message.clone();
                     self.err(format!("cannot return this value: {msg}"))
                 })?;
                 match (o.k, o.v) {
-                    (Some(k), _) => self.mov_imm_r(r0, k),
+                    (Some(k), _) => {
+                        if let Some((lo, hi)) = self.env.kind.return_range() {
+                            if !(lo..=hi).contains(&k) {
+                                return Err(self
+                                    .err(format!(
+                                        "a {} program returns {lo} to {hi}, not {k}: the kernel refuses other values",
+                                        self.env.kind.as_str()
+                                    ))
+                                    .hint("return SK_PASS or SK_DROP"));
+                            }
+                        }
+                        self.mov_imm_r(r0, k)
+                    }
                     (None, Some(v)) => self.e(Insn::Alu64 {
                         op: AluOp::Mov,
                         dst: r0,

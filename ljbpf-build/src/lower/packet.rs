@@ -1,11 +1,14 @@
-//! Packet dissectors for socket filters: one table of headers, their fields (read in network
-//! byte order) and the headers they lead to (documented in `docs/language.md`, which a test
-//! below holds to this table).
+//! Packet dissectors (socket filters, XDP, tc, cgroup skb): one table of headers, their fields
+//! (read in network byte order) and the headers they lead to (documented in
+//! `docs/language.md`, which a test below holds to this table).
 
 /// A protocol header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum Hdr {
+    /// Where a packet that starts at the network header starts (cgroup skb): `pkt.ip`,
+    /// `pkt.ip6`.
+    Net,
     Eth,
     Dot1q,
     Arp,
@@ -67,6 +70,7 @@ impl Hdr {
     /// Its name in probe code.
     pub fn name(self) -> &'static str {
         match self {
+            Hdr::Net => "pkt",
             Hdr::Eth => "eth",
             Hdr::Dot1q => "dot1q",
             Hdr::Arp => "arp",
@@ -173,6 +177,8 @@ impl Hdr {
             add: 8,
         };
         Some(match (self, name) {
+            (Hdr::Net, "ip") => (Hdr::Ip, Next::Fixed(0)),
+            (Hdr::Net, "ip6") => (Hdr::Ip6, Next::Fixed(0)),
             (Hdr::Eth, "ip") => (Hdr::Ip, Next::Fixed(14)),
             (Hdr::Eth, "ip6") => (Hdr::Ip6, Next::Fixed(14)),
             (Hdr::Eth, "arp") => (Hdr::Arp, Next::Fixed(14)),
@@ -213,6 +219,7 @@ mod tests {
     use super::*;
 
     const ALL: &[Hdr] = &[
+        Hdr::Net,
         Hdr::Eth,
         Hdr::Dot1q,
         Hdr::Arp,

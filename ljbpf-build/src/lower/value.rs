@@ -73,6 +73,8 @@ pub enum Builtin {
     RingbufOutput,
     StackId,
     Print,
+    Redirect,
+    RedirectMap,
 }
 
 impl Builtin {
@@ -108,6 +110,8 @@ impl Builtin {
             Builtin::RingbufOutput => "ringbuf_output",
             Builtin::StackId => "stack_id",
             Builtin::Print => "print",
+            Builtin::Redirect => "redirect",
+            Builtin::RedirectMap => "redirect_map",
         }
     }
 }

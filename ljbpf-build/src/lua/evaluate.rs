@@ -54,10 +54,50 @@ pub struct RawProgram {
     pub target: Option<String>,
     /// A return probe.
     pub ret: bool,
+    /// `ingress` or `egress` for tc and cgroup skb hooks, as written.
+    pub direction: Option<String>,
+    /// A perf event's `type`, `config`, `frequency` and `period`, as written (all nil for the
+    /// other kinds); the loader checks them.
+    pub perf: [RawField; 4],
     /// The line of the constructor call.
     pub line: u32,
     /// The program function's bytecode.
     pub proto: Proto,
+}
+
+/// A scalar field of a declaration as the probe file wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawField {
+    /// Absent.
+    Nil,
+    /// A Lua number.
+    Number(f64),
+    /// A string (lossily UTF-8: these are names).
+    String(String),
+    /// Another kind of value: its Lua type.
+    Other(String),
+}
+
+impl RawField {
+    fn read(v: Value) -> RawField {
+        match v {
+            Value::Nil => RawField::Nil,
+            Value::Integer(i) => RawField::Number(i as f64),
+            Value::Number(n) => RawField::Number(n),
+            Value::String(s) => RawField::String(s.to_string_lossy()),
+            other => RawField::Other(lua_type(&other).to_string()),
+        }
+    }
+
+    /// Lua's name for its type.
+    pub fn lua_type(&self) -> &str {
+        match self {
+            RawField::Nil => "nil",
+            RawField::Number(_) => "number",
+            RawField::String(_) => "string",
+            RawField::Other(t) => t,
+        }
+    }
 }
 
 /// One entry of the returned table.
@@ -71,7 +111,7 @@ pub enum Returned {
         line: u32,
     },
     /// A program.
-    Program(RawProgram),
+    Program(Box<RawProgram>),
 }
 
 /// What the top level of a probe file declared.
@@ -437,15 +477,24 @@ fn collect(file: &str, prelude: &Table, ret: &Table) -> mlua::Result<Collected> 
         match Proto::from_dump(&describe, &dumped, &mut budget) {
             Ok(proto) => returned.push((
                 name,
-                Returned::Program(RawProgram {
+                Returned::Program(Box::new(RawProgram {
                     kind: t.raw_get("kind")?,
                     target: t
                         .raw_get::<Option<mlua::LuaString>>("target")?
                         .map(|s| s.to_string_lossy()),
                     ret: t.raw_get::<Option<bool>>("ret")?.unwrap_or(false),
+                    direction: t
+                        .raw_get::<Option<mlua::LuaString>>("direction")?
+                        .map(|s| s.to_string_lossy()),
+                    perf: [
+                        RawField::read(t.raw_get("perf_type")?),
+                        RawField::read(t.raw_get("perf_config")?),
+                        RawField::read(t.raw_get("frequency")?),
+                        RawField::read(t.raw_get("period")?),
+                    ],
                     line,
                     proto,
-                }),
+                })),
             )),
             Err(e) => {
                 let msg = match &e {

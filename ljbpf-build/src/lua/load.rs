@@ -6,10 +6,12 @@ use crate::ctype::CTypes;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::names;
 use ljbpf_core::map::MapKind;
-use ljbpf_core::program::{ProgramClass, ProgramKind};
+use ljbpf_core::program::{
+    Direction, PerfEventSpec, ProgramClass, ProgramKind, Sample, PERF_TYPES,
+};
 
 use super::decode::{Const, Proto};
-use super::evaluate::{Evaluated, RawProgram, Returned};
+use super::evaluate::{Evaluated, RawField, RawProgram, Returned};
 use super::isolate;
 
 pub use super::evaluate::{with_article, TOP_LEVEL_MEMORY_LIMIT, TOP_LEVEL_TIME_LIMIT};
@@ -68,12 +70,19 @@ pub fn load(file: &str, source: &[u8]) -> Result<Loaded, Diagnostics> {
 }
 
 /// The one place a program declaration (the class's section prefix the prelude tagged it with,
-/// its target and return flag) becomes a [`ProgramKind`]; `Err` says why it cannot.
-fn program_kind(p: &RawProgram) -> Result<ProgramKind, String> {
+/// its target, return flag, direction and perf event) becomes a [`ProgramKind`]; `Err` says why
+/// it cannot, maybe with a hint.
+fn program_kind(p: &RawProgram) -> Result<ProgramKind, (String, Option<&'static str>)> {
     let class = ProgramClass::ALL
         .iter()
         .copied()
         .find(|c| c.section_prefix() == p.kind);
+    // tc and cgroup skb hooks; the prelude checked the spelling.
+    let direction = p
+        .direction
+        .as_deref()
+        .and_then(Direction::parse)
+        .unwrap_or(Direction::Ingress);
     Ok(match (class, p.target.clone()) {
         (Some(ProgramClass::Tracepoint), Some(t)) => {
             let (c, n) = t.split_once('/').unwrap_or((t.as_str(), ""));
@@ -97,7 +106,33 @@ fn program_kind(p: &RawProgram) -> Result<ProgramKind, String> {
                 ret: p.ret,
             }
         }
-        _ => return Err(format!("unknown program kind {}", p.kind)),
+        (Some(ProgramClass::Xdp), iface) => ProgramKind::Xdp {
+            iface: iface.map(Into::into),
+        },
+        (Some(ProgramClass::Tc), iface) => ProgramKind::Tc {
+            iface: iface.map(Into::into),
+            direction,
+        },
+        (Some(ProgramClass::CgroupSkb), path) => ProgramKind::CgroupSkb {
+            path: path.map(Into::into),
+            direction,
+        },
+        (Some(ProgramClass::RawTracepoint), Some(n)) => ProgramKind::RawTracepoint { name: n.into() },
+        (Some(ProgramClass::TpBtf), Some(n)) => ProgramKind::TpBtf { name: n.into() },
+        (Some(c @ (ProgramClass::Fentry | ProgramClass::Fexit)), Some(f)) => ProgramKind::Fentry {
+            function: f.into(),
+            ret: c == ProgramClass::Fexit,
+        },
+        (Some(ProgramClass::PerfEvent), _) => match perf_event_spec(&p.perf) {
+            Ok(event) => ProgramKind::PerfEvent { event },
+            Err(e) => {
+                return Err((
+                    format!("bpf.perf_event: {e}"),
+                    Some("e.g. bpf.perf_event({ type = 'software', config = 'cpu_clock', frequency = 99 }, fn)"),
+                ))
+            }
+        },
+        _ => return Err((format!("unknown program kind {}", p.kind), None)),
     })
 }
 
@@ -170,7 +205,13 @@ fn declare(file: &str, ev: Evaluated) -> Result<Loaded, Diagnostics> {
                     proto: p.proto,
                     span: Span::new(file, p.line),
                 }),
-                Err(e) => errors.push(at(p.line, e)),
+                Err((e, hint)) => {
+                    let d = at(p.line, e);
+                    errors.push(match hint {
+                        Some(h) => d.hint(h),
+                        None => d,
+                    })
+                }
             },
         }
     }
@@ -226,4 +267,67 @@ fn declare(file: &str, ev: Evaluated) -> Result<Loaded, Diagnostics> {
         d.normalize();
         Err(d)
     }
+}
+
+/// The event of a `bpf.perf_event{...}` declaration from its `type`, `config`, `frequency` and
+/// `period` fields: `type` and `config` by name (from ljbpf-core's tables) or number, and
+/// `frequency` or `period` (default: 99 Hz, like bcc's profile; a frequency is what makes
+/// samples comparable across machines).
+fn perf_event_spec(fields: &[RawField; 4]) -> Result<PerfEventSpec, String> {
+    let [perf_type, perf_config, frequency, period] = fields;
+    let number = |k: &str, v: &RawField| -> Result<Option<u64>, String> {
+        match v {
+            RawField::Nil => Ok(None),
+            RawField::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n < 1.8e19 => {
+                Ok(Some(*n as u64))
+            }
+            other => Err(format!(
+                "`{k}` must be a non-negative integer, got {}",
+                with_article(other.lua_type())
+            )),
+        }
+    };
+    let name_or_number = |k: &str, v: &RawField, lookup: &dyn Fn(&str) -> Option<u64>| match v {
+        RawField::String(s) => lookup(s).map(Some).ok_or_else(|| match k {
+            "type" => format!(
+                "unknown type `{s}`; the types are: {}",
+                PERF_TYPES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => format!("unknown {k} `{s}`"),
+        }),
+        other => number(k, other),
+    };
+    let perf_type = name_or_number("type", perf_type, &|s| {
+        PerfEventSpec::type_named(s).map(u64::from)
+    })?
+    .unwrap_or(u64::from(ljbpf_core::program::PERF_TYPE_SOFTWARE));
+    let perf_type = u32::try_from(perf_type).map_err(|_| "`type` is too large".to_string())?;
+    let config = name_or_number("config", perf_config, &|s| {
+        PerfEventSpec::config_named(perf_type, s)
+    })
+    .map_err(
+        |e| match PerfEventSpec::config_names(perf_type).as_slice() {
+            [] => format!("{e} (events of this type are given by number)"),
+            names => format!("{e}; the names are: {}", names.join(", ")),
+        },
+    )?
+    .unwrap_or(0);
+    let sample = match (number("frequency", frequency)?, number("period", period)?) {
+        (Some(_), Some(_)) => return Err("give `frequency` or `period`, not both".into()),
+        (Some(0), None) | (None, Some(0)) => {
+            return Err("`frequency` and `period` must be at least 1".into())
+        }
+        (Some(f), None) => Sample::Frequency(f),
+        (None, Some(p)) => Sample::Period(p),
+        (None, None) => Sample::Frequency(99),
+    };
+    Ok(PerfEventSpec {
+        perf_type,
+        config,
+        sample,
+    })
 }

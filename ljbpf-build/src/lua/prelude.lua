@@ -339,6 +339,50 @@ function bpf.uprobe(spec, fn, retprobe)
   end
   return program('uprobe', fn, { target = spec, ret = retprobe and true or false })
 end
+-- Tracing kinds (docs/kinds-tracing.md): a name, or for perf events a table the loader reads.
+local function named(ctor, what, section)
+  return function(name, fn)
+    if rawtype(name) ~= 'string' or not smatch(name, '^[%w_.]+$') then
+      error('bpf.' .. ctor .. ': expected a ' .. what .. ' name, got ' .. quote(name), 2)
+    end
+    if rawtype(fn) ~= 'function' then error('bpf.' .. ctor .. ': the program must be a function, got ' .. rawtype(fn), 2) end
+    return program(section, fn, { target = name })
+  end
+end
+bpf.raw_tracepoint = named('raw_tracepoint', 'tracepoint', 'raw_tp')
+bpf.tp_btf = named('tp_btf', 'tracepoint', 'tp_btf')
+bpf.fentry = named('fentry', 'kernel function', 'fentry')
+bpf.fexit = named('fexit', 'kernel function', 'fexit')
+function bpf.perf_event(spec, fn)
+  if rawtype(spec) ~= 'table' then
+    error('bpf.perf_event: expected { type = \'software\', config = \'cpu_clock\', frequency = 99 }, got ' .. rawtype(spec), 2)
+  end
+  if rawtype(fn) ~= 'function' then error('bpf.perf_event: the program must be a function, got ' .. rawtype(fn), 2) end
+  -- Raw reads: the spec's own metamethods do not run on the compiler's behalf.
+  return program('perf_event', fn, { perf_type = rawget(spec, 'type'), perf_config = rawget(spec, 'config'),
+                                     frequency = rawget(spec, 'frequency'), period = rawget(spec, 'period') })
+end
+-- Packet hooks: bpf.xdp([iface,] fn), bpf.tc([iface, [direction,]] fn),
+-- bpf.cgroup_skb([path, [direction,]] fn); a nil target is named when attaching.
+local function hook(ctor, section, what, a, b, c)
+  local target, direction, fn = a, b, c
+  if rawtype(a) == 'function' then target, direction, fn = nil, nil, a
+  elseif rawtype(b) == 'function' then direction, fn = nil, b end
+  if rawtype(fn) ~= 'function' then error(ctor .. ': the program must be a function, got ' .. rawtype(fn), 2) end
+  if target ~= nil and rawtype(target) ~= 'string' then
+    error(ctor .. ': ' .. what .. ' must be a string, got ' .. rawtype(target), 2)
+  end
+  if direction ~= nil and direction ~= 'ingress' and direction ~= 'egress' then
+    error(ctor .. ': direction must be "ingress" or "egress", got ' .. rawtostring(direction), 2)
+  end
+  return program(section, fn, { target = target, direction = direction })
+end
+function bpf.xdp(iface, fn)
+  if fn == nil then iface, fn = nil, iface end
+  return hook('bpf.xdp', 'xdp', 'the interface', iface, nil, fn)
+end
+function bpf.tc(...) return hook('bpf.tc', 'classifier', 'the interface', ...) end
+function bpf.cgroup_skb(...) return hook('bpf.cgroup_skb', 'cgroup_skb', 'the cgroup path', ...) end
 setmetatable(bpf, { __call = function(_, fn) return program('socket', fn, {}) end,
                     __metatable = false })
 

@@ -10,7 +10,7 @@ use crate::diag::{Diagnostic, Diagnostics, Span};
 
 use super::bc::Ins;
 use super::decode::{Const, Proto};
-use super::evaluate::{Evaluated, Outcome, RawMap, RawProgram, Returned};
+use super::evaluate::{Evaluated, Outcome, RawField, RawMap, RawProgram, Returned};
 
 /// Deepest nesting of `Const::Table` accepted.
 const MAX_DEPTH: u32 = 8;
@@ -91,6 +91,23 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    fn field(&mut self, f: &RawField) {
+        match f {
+            RawField::Nil => self.u8(0),
+            RawField::Number(n) => {
+                self.u8(1);
+                self.u64(n.to_bits());
+            }
+            RawField::String(s) => {
+                self.u8(2);
+                self.str(s);
+            }
+            RawField::Other(t) => {
+                self.u8(3);
+                self.str(t);
+            }
+        }
+    }
     fn diagnostics(&mut self, ds: &[Diagnostic]) {
         self.len(ds.len());
         for d in ds {
@@ -129,6 +146,10 @@ impl Writer {
                     self.str(&p.kind);
                     self.opt_str(p.target.as_deref());
                     self.u8(u8::from(p.ret));
+                    self.opt_str(p.direction.as_deref());
+                    for f in &p.perf {
+                        self.field(f);
+                    }
                     self.u32(p.line);
                     self.proto(&p.proto);
                 }
@@ -268,6 +289,15 @@ impl<'a> Reader<'a> {
             t => Err(format!("bad boolean {t}")),
         }
     }
+    fn field(&mut self) -> Result<RawField, String> {
+        Ok(match self.u8()? {
+            0 => RawField::Nil,
+            1 => RawField::Number(f64::from_bits(self.u64()?)),
+            2 => RawField::String(self.string()?),
+            3 => RawField::Other(self.string()?),
+            t => return Err(format!("unknown field tag {t}")),
+        })
+    }
     fn diagnostics(&mut self) -> Result<Vec<Diagnostic>, String> {
         let n = self.count()?;
         let mut out = Vec::with_capacity(n);
@@ -311,13 +341,15 @@ impl<'a> Reader<'a> {
                     id: self.u32()?,
                     line: self.u32()?,
                 },
-                1 => Returned::Program(RawProgram {
+                1 => Returned::Program(Box::new(RawProgram {
                     kind: self.string()?,
                     target: self.opt_string()?,
                     ret: self.bool()?,
+                    direction: self.opt_string()?,
+                    perf: [self.field()?, self.field()?, self.field()?, self.field()?],
                     line: self.u32()?,
                     proto: self.proto()?,
-                }),
+                })),
                 t => return Err(format!("unknown declaration tag {t}")),
             };
             returned.push((name, r));
@@ -437,13 +469,20 @@ mod tests {
                     ("m".into(), Returned::Map { id: 0, line: 4 }),
                     (
                         "p".into(),
-                        Returned::Program(RawProgram {
+                        Returned::Program(Box::new(RawProgram {
                             kind: "tracepoint".into(),
                             target: Some("a/b".into()),
                             ret: false,
+                            direction: Some("egress".into()),
+                            perf: [
+                                RawField::String("software".into()),
+                                RawField::Number(3.0),
+                                RawField::Other("table".into()),
+                                RawField::Nil,
+                            ],
                             line: 5,
                             proto,
-                        }),
+                        })),
                     ),
                 ],
                 errors: vec![Diagnostic::new(Span::new("f.lua", 1), "m").hint("h")],

@@ -48,7 +48,7 @@ impl Operand for Reg {
 
 /// What an instruction's immediate or offset means beyond its value: the loader rewrites it for
 /// the kernel that loads the program.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reloc {
     /// The offset (of a load) or immediate (of an address addition) is inside field `field`
     /// of the record of tracepoint `event`, which was at `offset` with `size` bytes in the
@@ -65,6 +65,23 @@ pub enum Reloc {
         /// Whether the instruction is where a string field starts
         /// ([`ljbpf_core::reloc::RelocKind::StringStart`]) rather than an offset in it.
         string: bool,
+    },
+    /// The immediate (of an address addition) is the byte offset of member `member` of kernel
+    /// struct (or union) `root`, from the build kernel's BTF: a CO-RE record in `.BTF.ext`
+    /// makes the loader write the loading kernel's offset.
+    KernelField {
+        /// The struct's or union's name in the kernel's BTF.
+        root: String,
+        /// A union rather than a struct.
+        is_union: bool,
+        /// Its size at build time.
+        size: u32,
+        /// The member's name.
+        member: String,
+        /// The member's offset at build time.
+        offset: u32,
+        /// The member's type.
+        ty: crate::ctype::CType,
     },
 }
 

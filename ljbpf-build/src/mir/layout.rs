@@ -53,19 +53,28 @@ impl Laid {
         })
     }
 
-    /// The kernel-layout relocations, by slot.
+    /// `(slot, relocation)` of every address addition that is a kernel struct member's offset
+    /// (CO-RE records in `.BTF.ext`).
+    pub fn kernel_field_relocs(&self) -> impl Iterator<Item = (usize, &Reloc)> + '_ {
+        self.insns.iter().filter_map(|p| match &p.reloc {
+            Some(r @ Reloc::KernelField { .. }) => Some((p.slot, r)),
+            _ => None,
+        })
+    }
+
+    /// The tracepoint-layout relocations, by slot.
     pub fn field_relocs(&self) -> Vec<FieldReloc> {
         self.insns
             .iter()
             .filter_map(|p| {
-                p.reloc.as_ref().map(|r| match r {
+                p.reloc.as_ref().and_then(|r| match r {
                     Reloc::TracepointField {
                         event,
                         field,
                         offset,
                         size,
                         string,
-                    } => FieldReloc {
+                    } => Some(FieldReloc {
                         insn: p.slot as u32,
                         event: event.clone().into(),
                         field: field.clone().into(),
@@ -76,7 +85,8 @@ impl Laid {
                         } else {
                             RelocKind::Offset
                         },
-                    },
+                    }),
+                    Reloc::KernelField { .. } => None,
                 })
             })
             .collect()

@@ -155,6 +155,9 @@ pub fn run(
                         let what = if *string { "string start" } else { "field" };
                         format!("  ; moves with {event} {what} {field}")
                     }
+                    Some(Reloc::KernelField { root, member, .. }) => {
+                        format!("  ; CO-RE offset of {root}.{member}")
+                    }
                     None => String::new(),
                 };
                 format!(

@@ -460,7 +460,8 @@ impl Machine {
                     }
                 }
             }
-            Helper::GetStackid => {
+            // Their results depend on the program kind and on devices the interpreter lacks.
+            Helper::GetStackid | Helper::Redirect | Helper::RedirectMap => {
                 return Err(FaultKind::Unsupported(format!("helper {}", helper.name())))
             }
         };

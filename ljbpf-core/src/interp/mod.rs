@@ -481,7 +481,7 @@ pub fn models(helper: Helper) -> bool {
         | Helper::ProbeReadUserStr
         | Helper::ProbeReadKernelStr
         | Helper::RingbufOutput => true,
-        Helper::GetStackid => false,
+        Helper::GetStackid | Helper::Redirect | Helper::RedirectMap => false,
     }
 }
 

@@ -292,6 +292,7 @@ pub fn spec(name: &'static str, maps: Vec<MapSpec>, progs: Vec<Prog>) -> &'stati
             map_relocs,
             func: None,
             lines: Vec::new(),
+            core_relos: Vec::new(),
         });
     }
     let map_names = maps

@@ -238,6 +238,7 @@ pub(crate) fn compare(
     index: usize,
     input: &Input,
     want: &Observed,
+    hook: Hook,
 ) -> Option<(FailureKind, String)> {
     if !stages.is_empty() {
         if let Some(f) = check_stages(&built.compiled, &built.defs, index, stages, input, want) {
@@ -245,7 +246,7 @@ pub(crate) fn compare(
         }
     }
     if let Some(probe) = built.probe.as_mut() {
-        let got = match run_kernel(probe, index, input) {
+        let got = match run_kernel(probe, index, input, hook) {
             Ok(g) => g,
             Err(e) => return Some((FailureKind::Kernel, e)),
         };
@@ -297,7 +298,7 @@ pub(crate) fn check_program(
             Ok(w) => w,
             Err(e) => return Some(fail(FailureKind::Generator, Some(input), e)),
         };
-        if let Some((kind, detail)) = compare(built, &stages, index, input, &want) {
+        if let Some((kind, detail)) = compare(built, &stages, index, input, &want, program.hook) {
             return Some(fail(kind, Some(input), detail));
         }
         stats.cases += 1;
@@ -368,7 +369,8 @@ pub fn still_fails(
             } else {
                 Vec::new()
             };
-            compare(&mut built, &stages, 0, &probe_input, &want).is_some_and(|(k, _)| k == *kind)
+            compare(&mut built, &stages, 0, &probe_input, &want, program.hook)
+                .is_some_and(|(k, _)| k == *kind)
         }
         Err((k, detail)) => {
             // A diagnostic that is about the candidate being broken (undefined name) is not
@@ -408,7 +410,7 @@ pub fn explain(
             } else {
                 Vec::new()
             };
-            let diff = match compare(&mut built, &stages, 0, &input, &want) {
+            let diff = match compare(&mut built, &stages, 0, &input, &want, program.hook) {
                 None => "(no difference)".to_owned(),
                 Some((kind, detail)) => format!("{kind:?}: {detail}"),
             };
@@ -425,7 +427,12 @@ pub fn regression_file(failure: &Failure, minimised: &Program, detail: &str) -> 
     let _ = writeln!(s, "-- ljbpf difftest failure: {:?}", failure.kind);
     if let Some(input) = &failure.input {
         let _ = writeln!(s, "-- input: {}", input.describe());
-        let hex: String = input.packet().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = minimised
+            .hook
+            .packet(input)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let _ = writeln!(
             s,
             "-- run: ljbpf test-run FILE --program p0 --data {hex}\n--   (maps m and w start as zeros there, not as in the input above)"
@@ -460,6 +467,18 @@ pub struct Run {
     pub isa: Isa,
 }
 
+impl Run {
+    /// Program `index` of the run as it runs: in the kernel, every third program is an XDP
+    /// program and every third a tc program (direct packet access), the rest socket filters
+    /// (`LD_ABS`); the interpreter runs socket filters only.
+    fn program(&self, index: usize, mut p: Program) -> Program {
+        if self.backend == Backend::Kernel {
+            p.hook = Hook::ALL[index % Hook::ALL.len()];
+        }
+        p
+    }
+}
+
 /// Generates the run's programs and inputs from its seed (the stream does not depend on
 /// `skip`), runs them `per_file` programs per probe file, and returns the failures.
 pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
@@ -470,7 +489,7 @@ pub fn difftest(run: &Run, stats: &mut Stats) -> Vec<Failure> {
     while done < run.programs {
         let n = run.per_file.min(run.programs - done);
         let programs: Vec<(usize, Program)> = (done..done + n)
-            .map(|index| (index, Program::generate(&mut rng)))
+            .map(|index| (index, run.program(index, Program::generate(&mut rng))))
             .collect();
         let inputs: Vec<Input> = (0..run.inputs).map(|_| Input::generate(&mut rng)).collect();
         let programs: Vec<(usize, Program)> = programs
@@ -498,7 +517,9 @@ pub fn program_of(run: &Run, index: usize) -> (Program, Vec<Input>) {
     let mut done = 0;
     loop {
         let n = run.per_file.min(run.programs.max(index + 1) - done);
-        let programs: Vec<Program> = (0..n).map(|_| Program::generate(&mut rng)).collect();
+        let programs: Vec<Program> = (done..done + n)
+            .map(|i| run.program(i, Program::generate(&mut rng)))
+            .collect();
         let inputs: Vec<Input> = (0..run.inputs).map(|_| Input::generate(&mut rng)).collect();
         if index < done + n {
             return (programs[index - done].clone(), inputs);

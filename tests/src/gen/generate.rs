@@ -600,7 +600,11 @@ impl Program {
         }
         let rt = *g.rng.pick(&[Ty::Num, Ty::Num, Ty::Num, Ty::I64, Ty::U64]);
         let ret = g.expr(rt, 2);
-        let p = Program { body, ret };
+        let p = Program {
+            body,
+            ret,
+            hook: Hook::Socket,
+        };
         debug_assert!(p.bounded(), "{}", p.probe_source());
         p
     }

@@ -4,11 +4,13 @@ use ljbpf_runtime::aya::maps::Array;
 
 use super::*;
 
-/// Runs program `index` of a loaded probe file made by [`probe_file`] on `input`.
+/// Runs program `index` (of kind `hook`) of a loaded probe file made by [`probe_file`] on
+/// `input`.
 pub fn run_kernel(
     probe: &mut ljbpf_runtime::Probe,
     index: usize,
     input: &Input,
+    hook: Hook,
 ) -> Result<Observed, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let base = index * OUT_SLOTS;
@@ -40,7 +42,7 @@ pub fn run_kernel(
         g.set(0, [0u8; IX_VAL_SIZE], 0).map_err(|x| e(&x))?;
     }
     let res = probe
-        .test_run(&format!("p{index}"), &input.packet(), 1)
+        .test_run(&format!("p{index}"), &hook.packet(input), 1)
         .map_err(|x| e(&x))?;
     let mut obs = Observed {
         ret: res.retval,

@@ -3,7 +3,7 @@
 //!
 //! # Differential testing
 //!
-//! [`Program::generate`] builds a random socket-filter body in the supported subset: locals,
+//! [`Program::generate`] builds a random packet-program body in the supported subset: locals,
 //! integer arithmetic on numbers and on int64/uint64 cdata (wrap-around), `/` and `%` (also by
 //! zero), `bit.*` and the native bit operators, comparisons, nested `if`/`elseif`/`else`,
 //! `and`/`or` as values, `not`, reads and writes of two array maps, stack arrays and arrays of
@@ -25,6 +25,11 @@
 //! and from the maps `m` (`uint64_t[8]`) and `w` (`uint32_t[8]`), which the test sets before each
 //! run. Outputs are the return value (its low 32 bits, as the kernel reports it), one `out` slot
 //! (`uint64_t`) per output statement, and the contents of `m` and `w` after the run.
+//!
+//! In the kernel, program `n` of a run is a socket filter (`LD_ABS` loads), an XDP program or a
+//! tc program (direct packet access with bounds checks) as `n % 3` says ([`Hook`]): the same
+//! body must give LuaJIT's results through both ways of reading the packet. The interpreter
+//! runs socket filters.
 //!
 //! The reference runs the same text in LuaJIT (the vendored one the compiler uses, JIT off), with
 //! `m`/`w` as ffi arrays behind a proxy that gives `nil` for absent keys. The only rewriting is

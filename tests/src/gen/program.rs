@@ -422,6 +422,54 @@ pub enum Stmt {
 pub struct Program {
     pub body: Vec<Stmt>,
     pub ret: Expr,
+    /// The program kind it is compiled as.
+    pub hook: Hook,
+}
+
+/// The packet program kinds a generated program runs as: the same function, the same packet
+/// fields; only where the frame starts differs ([`Hook::packet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// `bpf.socket`: `BPF_LD_ABS` loads.
+    Socket,
+    /// `bpf.xdp`: direct packet access.
+    Xdp,
+    /// `bpf.tc`: direct packet access on an skb.
+    Tc,
+}
+
+impl Hook {
+    /// Every hook.
+    pub const ALL: [Hook; 3] = [Hook::Socket, Hook::Xdp, Hook::Tc];
+
+    /// The Lua constructor.
+    pub fn constructor(self) -> &'static str {
+        match self {
+            Hook::Socket => "bpf.socket",
+            Hook::Xdp => "bpf.xdp",
+            Hook::Tc => "bpf.tc",
+        }
+    }
+
+    /// What the program returns when a packet access falls outside the packet (the kind's
+    /// pass verdict: 0 for socket filters, `XDP_PASS`, `TC_ACT_OK`).
+    pub fn outside_verdict(self) -> u32 {
+        match self {
+            Hook::Socket | Hook::Tc => 0,
+            Hook::Xdp => 2,
+        }
+    }
+
+    /// The frame `BPF_PROG_TEST_RUN` gets for `input`: the kernel strips 14 bytes before a
+    /// socket filter runs, while XDP and tc programs see the frame from its first byte, so
+    /// theirs is [`Input::packet`] without the 14 filler bytes (the same dissector offsets).
+    pub fn packet(self, input: &Input) -> Vec<u8> {
+        let p = input.packet();
+        match self {
+            Hook::Socket => p,
+            Hook::Xdp | Hook::Tc => p[14..].to_vec(),
+        }
+    }
 }
 impl Program {
     /// Whether every number in the program stays exact in LuaJIT.
@@ -575,7 +623,7 @@ pub(crate) fn render_stmts(
     }
 }
 
-/// A probe file with `programs` as socket filters `p0`, `p1`, ...; program `n` writes `out`
+/// A probe file with `programs` as packet programs `p0`, `p1`, ... (of their hooks); program `n` writes `out`
 /// slots `n * OUT_SLOTS ..`.
 pub fn probe_file(programs: &[Program]) -> String {
     let mut s = format!(
@@ -592,7 +640,8 @@ pub fn probe_file(programs: &[Program]) -> String {
     for (n, p) in programs.iter().enumerate() {
         let _ = write!(
             s,
-            "  p{n} = bpf.socket(function (skb)\n{}  end),\n",
+            "  p{n} = {}(function (skb)\n{}  end),\n",
+            p.hook.constructor(),
             p.render_body(false, n * OUT_SLOTS, 4)
         );
     }

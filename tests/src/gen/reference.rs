@@ -370,7 +370,13 @@ impl Reference {
                 .map_err(|_| format!("reference value {field:?}"))?;
             Ok(n as u64)
         };
-        let ret = value(fields[0], Some(program.ret.ty()))? as u32;
+        // `Z:0`: the program ended early (a packet slice outside the packet), which returns
+        // the kind's pass verdict.
+        let ret = if fields[0] == "Z:0" {
+            program.hook.outside_verdict()
+        } else {
+            value(fields[0], Some(program.ret.ty()))? as u32
+        };
         let mut out = Vec::with_capacity(OUT_SLOTS);
         for (slot, field) in fields[1..=OUT_SLOTS].iter().enumerate() {
             if *field == "S" {

@@ -35,6 +35,7 @@ pub(crate) fn candidates(p: &Program) -> Vec<Program> {
         out.push(Program {
             body,
             ret: p.ret.clone(),
+            hook: p.hook,
         });
         // Flatten an `if` into one of its arms.
         for arm in 0..4 {
@@ -60,6 +61,7 @@ pub(crate) fn candidates(p: &Program) -> Vec<Program> {
                 out.push(Program {
                     body,
                     ret: p.ret.clone(),
+                    hook: p.hook,
                 });
             }
             // Drop one arm of an if (keeping at least one).
@@ -81,6 +83,7 @@ pub(crate) fn candidates(p: &Program) -> Vec<Program> {
                 out.push(Program {
                     body,
                     ret: p.ret.clone(),
+                    hook: p.hook,
                 });
             }
         }

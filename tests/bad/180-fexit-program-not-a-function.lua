@@ -1,0 +1,4 @@
+-- The program must be a function.
+return {
+  prog = bpf.fexit('vfs_read', 42),
+}
