@@ -20,7 +20,7 @@
 
 use std::fmt;
 
-use ljbpf_core::insn::{AluOp, Insn, Reg, Size, Src};
+use ljbpf_core::insn::{AluOp, Insn, Label, Reg, Size, Src};
 
 use super::code::{clobbers, uses_defs, VCode, R};
 use super::liveness::Bits;
@@ -193,15 +193,23 @@ impl Checker<'_> {
         }
     }
 
-    fn step(&self, st: &mut State, at: usize) -> Result<(), CheckError> {
-        let rec = &self.alloc.code.insns[at];
-        let err = |message: String| CheckError {
-            line: rec.line,
-            at,
-            message,
-        };
+    /// Carries out the moves the allocator elided just before instruction `at`, on an edge
+    /// into it: all of them when control falls through (or enters the program there), only
+    /// those after label `via` in the virtual code when a jump to `via` lands there. (A move
+    /// elided just before a loop's head belongs to the loop's entry, not to its back edge.)
+    fn elide(&self, st: &mut State, at: usize, via: Option<Label>) -> Result<(), CheckError> {
+        let line = self.alloc.code.insns.get(at).map_or(0, |r| r.line);
+        let err = |message: String| CheckError { line, at, message };
+        let after = via.map_or(0, |l| {
+            self.vcode
+                .labels
+                .get(l.0 as usize)
+                .copied()
+                .flatten()
+                .unwrap_or(usize::MAX)
+        });
         for &(pos, vi) in &self.alloc.elided {
-            if pos != at {
+            if pos != at || vi < after {
                 continue;
             }
             let Insn::Alu64 {
@@ -232,6 +240,16 @@ impl Checker<'_> {
                 self.define(st, d.0 as usize, &holders);
             }
         }
+        Ok(())
+    }
+
+    fn step(&self, st: &mut State, at: usize) -> Result<(), CheckError> {
+        let rec = &self.alloc.code.insns[at];
+        let err = |message: String| CheckError {
+            line: rec.line,
+            at,
+            message,
+        };
         let insn = &rec.insn;
         let main = self.alloc.main[at].map(|vi| &self.vcode.insns[vi].insn);
         // Places the virtual operands are read from, before the instruction runs.
@@ -324,15 +342,28 @@ pub fn run(vcode: &VCode, alloc: &Allocated) -> Result<(), CheckError> {
     for r in [Reg::R1, Reg::R10] {
         entry.places[r.0 as usize].set(checker.value(R::P(r)));
     }
+    checker.elide(&mut entry, 0, None)?;
     state[0] = Some(entry);
-    let succs = code.successors();
     let mut work = vec![0usize];
     while let Some(i) = work.pop() {
         let Some(mut st) = state[i].clone() else {
             continue;
         };
         checker.step(&mut st, i)?;
-        for &s in &succs[i] {
+        // Edges: falling through, and the jump (elided moves differ between them).
+        let insn = &code.insns[i].insn;
+        let mut edges: Vec<(usize, Option<Label>)> = Vec::new();
+        if !insn.is_terminator() && i + 1 < n {
+            edges.push((i + 1, None));
+        }
+        if let (Some(l), Some(t)) = (insn.target(), code.target_index(insn)) {
+            if t < n {
+                edges.push((t, Some(l)));
+            }
+        }
+        for (s, via) in edges {
+            let mut st = st.clone();
+            checker.elide(&mut st, s, via)?;
             let next = match &state[s] {
                 None => st.clone(),
                 Some(old) => {
@@ -475,6 +506,34 @@ return {
     #[test]
     fn accepts_the_allocation() {
         let (vcode, alloc) = allocated();
+        super::run(&vcode, &alloc).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A move elided just before a loop's head (the loop variable given the register of its
+    /// start value) happens on the way into the loop, not on its back edge. The checker once
+    /// carried it out after the join and refused this loop (found by the fuzzer).
+    #[test]
+    fn a_move_elided_before_a_loop_head_belongs_to_the_entry_edge() {
+        let src = "return { f = bpf.socket(function (skb)
+  local v = time()
+  while v < 10 do v = v + 1 end
+  repeat v = v - 1 until v < 3
+  return 0
+end) }";
+        let opts = Options {
+            snapshots_after: vec![Pass::Dce],
+            ..Options::default()
+        };
+        let probe = crate::compile_source(Path::new("loop.lua"), src, &opts)
+            .unwrap_or_else(|d| panic!("{d}"));
+        let Stage::Virtual(vcode) = probe.programs[0].snapshots[0].code.clone() else {
+            panic!("dce leaves virtual code");
+        };
+        let alloc = regalloc::run(&vcode).unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(
+            !alloc.elided.is_empty(),
+            "the loop variable's move is elided"
+        );
         super::run(&vcode, &alloc).unwrap_or_else(|e| panic!("{e}"));
     }
 
