@@ -17,6 +17,16 @@ pub enum Verdict {
     Panic(String),
     /// A diagnostic says "internal error": a defect.
     InternalError(String),
+    /// The evaluator process ended abnormally (a signal, the system call filter, a file
+    /// write, its processor-time limit): a defect, since the files the fuzzer makes stay
+    /// within the memory limit.
+    Crash(String),
+    /// No answer within [`HANG_SECS`], or the evaluator had to be killed by the wall clock
+    /// because the time limit inside Lua did not stop it: a defect.
+    Hang(String),
+    /// Rejected by the top level's own time limit (a mutation made an endless loop): a
+    /// correct answer, counted apart because each costs seconds.
+    TimeLimited,
     /// Compiled; the verifier was not consulted (not root).
     CompiledUnchecked,
 }
@@ -31,6 +41,9 @@ pub struct FuzzStats {
     pub rejected_by_verifier: usize,
     pub panics: usize,
     pub internal_errors: usize,
+    pub crashes: usize,
+    pub hangs: usize,
+    pub time_limited: usize,
 }
 
 impl FuzzStats {
@@ -52,11 +65,31 @@ impl FuzzStats {
                 self.rejected_by_compiler += 1;
                 self.internal_errors += 1;
             }
+            Verdict::Crash(_) => self.crashes += 1,
+            Verdict::Hang(_) => self.hangs += 1,
+            Verdict::TimeLimited => {
+                self.rejected_by_compiler += 1;
+                self.time_limited += 1;
+            }
         }
     }
 
+    /// Adds another run's counts.
+    pub fn merge(&mut self, o: &FuzzStats) {
+        self.tried += o.tried;
+        self.compiled += o.compiled;
+        self.verified += o.verified;
+        self.rejected_by_compiler += o.rejected_by_compiler;
+        self.rejected_by_verifier += o.rejected_by_verifier;
+        self.panics += o.panics;
+        self.internal_errors += o.internal_errors;
+        self.crashes += o.crashes;
+        self.hangs += o.hangs;
+        self.time_limited += o.time_limited;
+    }
+
     pub fn defects(&self) -> usize {
-        self.rejected_by_verifier + self.panics + self.internal_errors
+        self.rejected_by_verifier + self.panics + self.internal_errors + self.crashes + self.hangs
     }
 }
 
@@ -65,14 +98,17 @@ impl std::fmt::Display for FuzzStats {
         write!(
             f,
             "tried {}, compiled {}, verified {}, rejected-by-compiler {}, rejected-by-verifier {}, \
-             panics {}, internal errors {}",
+             panics {}, internal errors {}, crashes {}, hangs {} (stopped by the time limit {})",
             self.tried,
             self.compiled,
             self.verified,
             self.rejected_by_compiler,
             self.rejected_by_verifier,
             self.panics,
-            self.internal_errors
+            self.internal_errors,
+            self.crashes,
+            self.hangs,
+            self.time_limited
         )
     }
 }
@@ -147,6 +183,29 @@ fn quote_path(ty: &syn::Type) -> String {
 /// Compiles `source` (bytes: Lua files need not be UTF-8) and, if `kernel`, loads it into the
 /// verifier.
 pub fn fuzz_one(name: &str, source: &[u8], kernel: bool) -> Verdict {
+    let start = std::time::Instant::now();
+    let verdict = fuzz_one_untimed(name, source, kernel);
+    let took = start.elapsed();
+    if took.as_secs() >= HANG_SECS {
+        return Verdict::Hang(format!("no answer for {took:.1?}: {verdict:?}"));
+    }
+    verdict
+}
+
+/// The answer time the issue allows a probe file (each within 10 s wall on these machines).
+pub const HANG_SECS: u64 = 10;
+
+/// How the evaluator process's abnormal ends read (`ljbpf_build::lua::isolate`); a message of
+/// the probe's own cannot start a diagnostic this way after `file:line: error: `.
+const CRASHES: &[&str] = &[
+    "error: evaluating the probe file crashed",
+    "error: evaluating the probe file ended with signal",
+    "error: evaluating the probe file was stopped by the build-time sandbox",
+    "error: evaluating the probe file tried to write a file",
+    "error: the top level of the probe file used more than",
+];
+
+fn fuzz_one_untimed(name: &str, source: &[u8], kernel: bool) -> Verdict {
     let compiled = match compile_caught(name, source, &ljbpf_build::Options::default()) {
         Ok(p) => p,
         Err((true, msg)) => return Verdict::Panic(msg),
@@ -154,6 +213,16 @@ pub fn fuzz_one(name: &str, source: &[u8], kernel: bool) -> Verdict {
             // Our internal errors start their message so; user text quoted in a message may not.
             if diags.contains(": error: internal error") {
                 return Verdict::InternalError(diags);
+            }
+            if CRASHES.iter().any(|c| diags.contains(c)) && !diags.contains("MiB of memory") {
+                return Verdict::Crash(diags);
+            }
+            // The wall clock ended the evaluator: the limit inside Lua did not answer.
+            if diags.contains("(last seen at this line; a backtracking string pattern") {
+                return Verdict::Hang(diags);
+            }
+            if diags.contains("ran for more than") {
+                return Verdict::TimeLimited;
             }
             return Verdict::Rejected;
         }
