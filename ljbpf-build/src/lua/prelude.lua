@@ -373,7 +373,9 @@ local function hook(ctor, section, what, a, b, c)
     error(ctor .. ': ' .. what .. ' must be a string, got ' .. rawtype(target), 2)
   end
   if direction ~= nil and direction ~= 'ingress' and direction ~= 'egress' then
-    error(ctor .. ': direction must be "ingress" or "egress", got ' .. rawtostring(direction), 2)
+    -- Not tostring: a value's own __tostring would run for the compiler.
+    local got = rawtype(direction) == 'string' and direction or rawtype(direction)
+    error(ctor .. ': direction must be "ingress" or "egress", got ' .. got, 2)
   end
   return program(section, fn, { target = target, direction = direction })
 end
