@@ -78,7 +78,6 @@ pub fn compile_source(
     let mut errors = Vec::new();
     let views = map_views(&loaded, &mut errors);
     let shows = map_shows(&loaded, &mut errors);
-    check_layouts(&loaded, &file, &mut errors);
     // Only maps that have a name (returned or used) go into the object.
     let named: Vec<usize> = (0..loaded.maps.len())
         .filter(|&i| !loaded.maps[i].name.is_empty())
@@ -302,6 +301,21 @@ fn map_views(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<MapView> {
                 ),
             ));
         }
+        if m.max_entries > m.kind.max_entries() {
+            errors.push(
+                Diagnostic::new(
+                    m.span.clone(),
+                    format!(
+                        "map `{}`: the kernel refuses {} map with more than {} entries (E2BIG), not {}",
+                        m.name,
+                        load::with_article(m.kind.name()),
+                        m.kind.max_entries(),
+                        m.max_entries
+                    ),
+                )
+                .hint("give bpf.map a smaller max_entries"),
+            );
+        }
         if m.kind == MapKind::Ringbuf && (!m.max_entries.is_power_of_two() || m.max_entries < 4096)
         {
             errors.push(Diagnostic::new(
@@ -320,36 +334,6 @@ fn map_views(loaded: &Loaded, errors: &mut Vec<Diagnostic>) -> Vec<MapView> {
         });
     }
     views
-}
-
-/// Our C layouts against LuaJIT's own `ffi.sizeof`/`ffi.offsetof` of the same types.
-fn check_layouts(loaded: &Loaded, file: &str, errors: &mut Vec<Diagnostic>) {
-    for l in &loaded.layouts {
-        let Ok(ty) = loaded.ctypes.parse_type(&l.ctype) else {
-            continue;
-        };
-        if ty.size() != l.size {
-            errors.push(Diagnostic::new(
-                Span::new(file, 0),
-                format!(
-                    "layout of {} disagrees with LuaJIT: size {} vs ffi.sizeof {}",
-                    l.ctype,
-                    ty.size(),
-                    l.size
-                ),
-            ));
-        }
-        for (f, off) in &l.offsets {
-            if let Some(field) = ty.field(f) {
-                if field.offset != *off {
-                    errors.push(Diagnostic::new(
-                        Span::new(file, 0),
-                        format!("layout of {} disagrees with LuaJIT: field {f} at {} vs ffi.offsetof {off}", l.ctype, field.offset),
-                    ));
-                }
-            }
-        }
-    }
 }
 
 /// The programs of one file as they are compiled, and what they add to the file's outputs.

@@ -3,7 +3,9 @@
 //! The pipeline, one module per stage:
 //!
 //! ```text
-//! probe.lua ─ lua::load      sandboxed LuaJIT runs the file → declarations (maps, programs)
+//! probe.lua ─ lua::evaluate  LuaJIT runs the top level with a description API only, in a
+//!                            child process (lua::isolate) → declarations as plain data
+//!           ─ lua::load      declarations checked: map and program kinds, names, C types
 //!           ─ lua::decode    program functions → LuaJIT bytecode with lines
 //!           ─ lower          bytecode → BPF over virtual registers, typed as LuaJIT types values
 //!           ─ mir::pipeline  named passes: legalize, dce, regalloc (checked), peephole, frame,

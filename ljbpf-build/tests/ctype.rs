@@ -521,13 +521,15 @@ const LUAJIT_PRELUDE: &str =
  typedef uint64_t u64; typedef int8_t s8; typedef uint32_t __wsum; typedef uint16_t __sum16;\
  typedef int64_t ssize_t;";
 
-/// The oracle the builder asserts against: LuaJIT's own `ffi.sizeof/alignof/offsetof` (which
-/// also returns bit position and width for bitfields).
-#[test]
-fn layouts_match_luajit() {
-    let t = cdef(DECLS);
+/// Compares every struct of `decls` (size, alignment, every field's offset, bit position and
+/// width) with LuaJIT's own `ffi.sizeof/alignof/offsetof`; returns how many facts agreed.
+fn compare_with_luajit(decls: &str) -> usize {
+    compare_parsed_with_luajit(&cdef(decls), decls)
+}
+
+fn compare_parsed_with_luajit(t: &CTypes, decls: &str) -> usize {
     let mut lines = Vec::new();
-    for (name, def) in decl_types(&t) {
+    for (name, def) in decl_types(t) {
         lines.push(format!("S|{name}|{}|{}", def.size, def.align));
         for f in def.field_names() {
             let Some(field) = def.field(&f) else { continue };
@@ -561,14 +563,89 @@ fn layouts_match_luajit() {
     "#;
     let globals = lua.globals();
     globals.set("prelude", LUAJIT_PRELUDE).expect("set prelude");
-    globals.set("decls", DECLS).expect("set decls");
+    globals.set("decls", decls).expect("set decls");
     globals.set("lines", lines.clone()).expect("set lines");
     let bad: String = lua
         .load(script)
         .eval()
         .unwrap_or_else(|e| panic!("lua: {e}"));
-    assert!(bad.is_empty(), "layout differs from LuaJIT:\n{bad}");
-    println!("{} lines agree with LuaJIT", lines.len());
+    assert!(
+        bad.is_empty(),
+        "layout differs from LuaJIT:\n{bad}\nin:\n{decls}"
+    );
+    lines.len()
+}
+
+/// The oracle for our C type model: LuaJIT's own `ffi.sizeof/alignof/offsetof` (which also
+/// returns bit position and width for bitfields). The compiler itself never runs the real ffi:
+/// probe files see only our model, so this test is where the two meet.
+#[test]
+fn layouts_match_luajit() {
+    let n = compare_with_luajit(DECLS);
+    println!("{n} lines agree with LuaJIT");
+}
+
+/// The same for every `ffi.cdef[[ ... ]]` block of the probe files in the repository (corpus,
+/// examples, benchmarks).
+#[test]
+fn probe_file_layouts_match_luajit() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut blocks = 0;
+    let mut compared = 0;
+    // The bad inputs too, where both our model and LuaJIT accept the declarations.
+    for dir in [
+        "tests/corpus",
+        "examples/probes",
+        "bench/lua",
+        "tests/names",
+        "tests/bad",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|x| x == "lua"))
+        {
+            let text = String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned();
+            let mut rest = text.as_str();
+            // Each file's blocks together, in order: later blocks use earlier ones.
+            let mut decls = String::new();
+            while let Some(i) = rest.find("ffi.cdef[[") {
+                let body = &rest[i + "ffi.cdef[[".len()..];
+                let Some(end) = body.find("]]") else { break };
+                decls.push_str(&body[..end]);
+                decls.push('\n');
+                blocks += 1;
+                rest = &body[end..];
+            }
+            let mut ours = CTypes::new();
+            if decls.is_empty() || ours.cdef(&decls).is_err() || !luajit_accepts(&decls) {
+                continue;
+            }
+            compare_parsed_with_luajit(&ours, &decls);
+            compared += 1;
+        }
+    }
+    assert!(
+        blocks >= 20 && compared >= 10,
+        "only {blocks} ffi.cdef blocks found, {compared} files compared"
+    );
+    println!("{blocks} blocks, {compared} files agree with LuaJIT");
+}
+
+fn luajit_accepts(decls: &str) -> bool {
+    // SAFETY: ffi needs the unsafe standard library; the script is ours.
+    let lua = unsafe { mlua::Lua::unsafe_new() };
+    lua.globals().set("decls", decls).expect("set decls");
+    lua.globals()
+        .set("prelude", LUAJIT_PRELUDE)
+        .expect("set prelude");
+    lua.load("local ffi = require('ffi') ffi.cdef(prelude) return (pcall(ffi.cdef, decls))")
+        .eval::<bool>()
+        .unwrap_or(false)
 }
 
 fn which(prog: &str) -> Option<PathBuf> {

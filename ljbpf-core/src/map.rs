@@ -121,6 +121,27 @@ map_kinds! {
 }
 
 impl MapKind {
+    /// The most entries the kernel creates a map of this kind with: hash tables round their
+    /// bucket count up to a power of two and refuse more than 2^31 entries with E2BIG
+    /// (`htab_map_alloc`, kernel/bpf/hashtab.c); other kinds take any `u32` the memory allows.
+    pub fn max_entries(self) -> u32 {
+        match self {
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::LruPercpuHash => {
+                1 << 31
+            }
+            MapKind::Array
+            | MapKind::ProgArray
+            | MapKind::PerfEventArray
+            | MapKind::PercpuArray
+            | MapKind::StackTrace
+            | MapKind::CgroupArray
+            | MapKind::LpmTrie
+            | MapKind::Devmap
+            | MapKind::Sockmap
+            | MapKind::Ringbuf => u32::MAX,
+        }
+    }
+
     /// The kind a probe file names, if there is one.
     pub fn from_name(name: &str) -> Option<MapKind> {
         MapKind::ALL.iter().copied().find(|k| k.name() == name)

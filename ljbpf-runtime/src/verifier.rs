@@ -130,11 +130,12 @@ fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 /// What to do about the rejections probe authors meet most.
 fn hint(message: &str) -> Option<&'static str> {
-    if message.contains("infinite loop")
-        || message.contains("program is too large")
-        || message.contains("too complex")
-    {
+    if message.contains("infinite loop") {
         Some("a loop the verifier cannot bound: make its bound a constant (for i = 1, 64 do ... end) or add a constant cap (and i < 64)")
+    } else if message.contains("program is too large") || message.contains("too complex") {
+        // The verifier gives up after exploring 1M instructions: an unbounded loop does that,
+        // and so do long runs of branches without one, each doubling the paths it explores.
+        Some("the verifier explored too many paths: a loop it cannot bound (make its bound a constant, for i = 1, 64 do ... end, or add a constant cap, and i < 64), or, without a loop, many conditions in a row, each doubling the paths (fewer branches, or split the work over programs)")
     } else if message.contains("invalid bpf_context access") {
         Some("this context field cannot be read by this program type")
     } else if message.contains("unknown#195896080") || message.contains("invalid func 195896080") {

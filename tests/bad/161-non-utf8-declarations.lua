@@ -1,5 +1,5 @@
--- A non-UTF-8 byte in a C declaration and in a map's upvalue name: errors at their lines
--- (found by the fuzzer: an internal error while reading declarations).
+-- A non-UTF-8 byte in a C declaration: an error at its line, which ends the top level as in
+-- LuaJIT (found by the fuzzer); 170 has the upvalue name alone.
 ffi.cdef[[ struct call_t { uint32_t Èid; uint32_t cpu; }; ]]
 local sta”ks = bpf.map('hash', 16)
 return {

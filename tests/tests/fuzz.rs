@@ -25,13 +25,20 @@ fn compiled_means_verified() {
         let verdict = gen::fuzz_one(&format!("fuzz{n}.lua"), &source, kernel);
         stats.add(&verdict);
         match &verdict {
-            Verdict::Panic(m) | Verdict::InternalError(m) | Verdict::VerifierRejected(m) => {
+            Verdict::Panic(m)
+            | Verdict::InternalError(m)
+            | Verdict::VerifierRejected(m)
+            | Verdict::Crash(m)
+            | Verdict::Hang(m) => {
                 defects.push(format!(
                     "file {n}: {verdict:?}\n{m}\nsource:\n{}",
                     String::from_utf8_lossy(&source)
                 ));
             }
-            Verdict::Verified | Verdict::Rejected | Verdict::CompiledUnchecked => {}
+            Verdict::Verified
+            | Verdict::Rejected
+            | Verdict::CompiledUnchecked
+            | Verdict::TimeLimited => {}
         }
     }
     println!("fuzz seed {SEED}: {stats} in {:?}", start.elapsed());
@@ -113,7 +120,11 @@ fn keyword_and_colliding_names() {
         let source = gen::names_file(&mut rng);
         let verdict = gen::fuzz_one(&format!("names{n}.lua"), &source, false);
         stats.add(&verdict);
-        if let Verdict::Panic(m) | Verdict::InternalError(m) = &verdict {
+        if let Verdict::Panic(m)
+        | Verdict::InternalError(m)
+        | Verdict::Crash(m)
+        | Verdict::Hang(m) = &verdict
+        {
             defects.push(format!(
                 "file {n}: {m}\nsource:\n{}",
                 String::from_utf8_lossy(&source)

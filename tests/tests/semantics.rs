@@ -473,3 +473,79 @@ fn byte_strings_compare_their_bytes() {
     assert_eq!(test_run(&p, "raw", &pkt), 1, "{}", compiled.listing);
     assert_eq!(test_run(&p, "lossy", &pkt), 0, "{}", compiled.listing);
 }
+
+/// Every byte value, 0 to 255, in string constants: a packet whose UDP payload holds the 256
+/// bytes in order matches eight 32-byte constants written as escapes, and a payload with one
+/// byte changed matches none of its chunk. `print` writes a format holding every byte the
+/// kernel prints (printable ASCII and whitespace; `%` and the newline have their own meaning)
+/// to the trace buffer unchanged, and a format with any other byte is a compile error (the
+/// kernel would refuse the call and print nothing).
+#[test]
+fn every_byte_value_compares_and_prints_as_itself() {
+    if !kernel_ready("every_byte_value_compares_and_prints_as_itself") {
+        return;
+    }
+    let esc = |bytes: &mut dyn Iterator<Item = u8>| -> String {
+        bytes.map(|b| format!("\\{b:03}")).collect()
+    };
+    let mut src = String::from("return {\n");
+    for i in 0..8u8 {
+        let (a, b) = (u32::from(i) * 32, u32::from(i) * 32 + 32);
+        let chunk = esc(&mut (a..b).map(|b| b as u8));
+        src.push_str(&format!(
+            "  c{i} = bpf.socket(function (skb) return pkt.ip.udp.data({a}, {b}) == '{chunk}' and 1 or 0 end),\n"
+        ));
+    }
+    let printable = |b: u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\t'..=b'\r');
+    let printed: Vec<u8> = (0..=255u8)
+        .filter(|b| printable(*b) && *b != b'%' && *b != b'\n')
+        .collect();
+    for b in (0..=255u8).filter(|b| !printable(*b)) {
+        let bad = format!(
+            "return {{ pr = bpf.socket(function (skb) print('x\\{b:03}y') return 0 end) }}\n"
+        );
+        let err = ljbpf_tests::compile_str("bad_byte.lua", bad.as_bytes())
+            .err()
+            .unwrap_or_else(|| panic!("a print format with byte {b} compiles"));
+        assert!(
+            err.to_string()
+                .contains(&format!("byte 1 of the format is \\x{b:02x}")),
+            "{err}"
+        );
+    }
+    src.push_str(&format!(
+        "  pr = bpf.socket(function (skb) print('<ljbpf-bytes' .. '{}' .. '>%d\\n', 7) return 0 end),\n}}\n",
+        esc(&mut printed.iter().copied())
+    ));
+    let compiled = compile_ok("every_byte.lua", &src);
+    let p = load(&compiled);
+    let payload: Vec<u8> = (0..=255u8).collect();
+    let mut ip = Ip4::new(17);
+    ip.ttl = 64;
+    let pkt = frame(0x0800, &ip.with(&udp(1, 80, &payload)));
+    for i in 0..8 {
+        assert_eq!(
+            test_run(&p, &format!("c{i}"), &pkt),
+            1,
+            "chunk {i}\n{}",
+            compiled.listing
+        );
+        let mut changed = payload.clone();
+        changed[i * 32 + 31] ^= 0x80;
+        let other = frame(0x0800, &ip.with(&udp(1, 80, &changed)));
+        assert_eq!(
+            test_run(&p, &format!("c{i}"), &other),
+            0,
+            "chunk {i} changed"
+        );
+    }
+    test_run(&p, "pr", &pkt);
+    let trace = std::fs::read("/sys/kernel/tracing/trace").expect("trace buffer");
+    let mut want = b"<ljbpf-bytes".to_vec();
+    want.extend_from_slice(&printed);
+    want.extend_from_slice(b">7");
+    assert!(
+        trace.windows(want.len()).any(|w| w == want.as_slice()),
+        "the trace buffer lacks the printed bytes"
+    );
+}

@@ -1,7 +1,7 @@
 //! Struct and union layout: offsets, sizes, alignment and bitfields, as LuaJIT computes them.
 
 use super::parse::{Attrs, FieldDecl};
-use super::{int, CType, Field, StructDef};
+use super::{int, CType, Field, StructDef, MAX_DEPTH};
 
 /// Lays out a struct or union with LuaJIT's `cp_struct_layout` rules (x86-64). Offsets are
 /// tracked in bits because of bitfields.
@@ -121,6 +121,15 @@ pub(super) fn layout(
     let amask = 8 * maxalign - 1;
     let size = ((end + amask) & !amask) / 8;
     let size = u32::try_from(size).map_err(|_| (line, "struct is too large".to_string()))?;
+    // Walks over types (BTF, bindings, lowering) recurse through members: a bound on how
+    // deeply structs contain structs keeps them shallow, however long a chain a file declares.
+    let depth = 1 + fields.iter().map(|f| f.ty.depth()).max().unwrap_or(0);
+    if depth > MAX_DEPTH {
+        return Err((
+            line,
+            format!("structs nested more than {MAX_DEPTH} deep (a struct member of a struct member of ...)"),
+        ));
+    }
     let def = StructDef {
         name,
         typedef_name: None,
@@ -128,6 +137,7 @@ pub(super) fn layout(
         fields,
         size,
         align: u32::try_from(maxalign).unwrap_or(u32::MAX),
+        depth,
     };
     Ok(def)
 }

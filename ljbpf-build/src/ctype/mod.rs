@@ -88,6 +88,9 @@ pub struct StructDef {
     pub size: u32,
     /// Alignment in bytes.
     pub align: u32,
+    /// How deeply structs nest in it, itself included (1 for a struct without struct members):
+    /// at most [`MAX_DEPTH`], so that walks over types stay shallow.
+    pub depth: u32,
 }
 
 /// One field of a [`StructDef`].
@@ -143,9 +146,9 @@ enum Tag {
     },
 }
 
-/// Deepest nesting of declarators, parentheses and struct bodies accepted: bounds recursion so
-/// that garbled input cannot overflow the stack.
-const MAX_DEPTH: u32 = 100;
+/// Deepest nesting of declarators, parentheses and struct bodies accepted, and of structs
+/// inside structs: bounds recursion so that garbled or hostile input cannot overflow the stack.
+pub const MAX_DEPTH: u32 = 100;
 
 impl CType {
     /// `sizeof`: 0 for `void`, an opaque struct and a flexible array.
@@ -168,6 +171,16 @@ impl CType {
             CType::Pointer(_) => 8,
             CType::Array(elem, _) => elem.align(),
             CType::Struct(def) => def.align,
+        }
+    }
+
+    /// How deeply structs nest in the type (0 for a scalar; behind pointers and in arrays
+    /// too): what [`StructDef::depth`] bounds.
+    pub fn depth(&self) -> u32 {
+        match self {
+            CType::Struct(def) => def.depth,
+            CType::Pointer(t) | CType::Array(t, _) => t.depth(),
+            CType::Void | CType::Bool | CType::Int { .. } | CType::Opaque { .. } => 0,
         }
     }
 

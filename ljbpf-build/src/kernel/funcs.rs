@@ -259,7 +259,8 @@ fn ctype(btf: &Btf, id: u32, depth: u32) -> CType {
                         bits,
                     }
                 })
-                .collect();
+                .collect::<Vec<Field>>();
+            let nesting = 1 + fields.iter().map(|f| f.ty.depth()).max().unwrap_or(0);
             CType::Struct(Rc::new(StructDef {
                 name: (!name.is_empty()).then(|| name.to_string()),
                 typedef_name: None,
@@ -267,6 +268,8 @@ fn ctype(btf: &Btf, id: u32, depth: u32) -> CType {
                 fields,
                 size: *size,
                 align: 8,
+                // Bounded by `depth` above (the BTF walk stops at its MAX_DEPTH).
+                depth: nesting,
             }))
         }
         Kind::Fwd { is_union } => CType::Opaque {

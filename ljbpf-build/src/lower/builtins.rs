@@ -676,6 +676,16 @@ impl<'a> Lowerer<'a> {
                         self.err("print takes a format and at most 3 values (bpf_trace_printk)")
                     );
                 }
+                // The kernel refuses a format byte that is not printable ASCII or whitespace
+                // (bpf_bprintf_prepare, kernel/bpf/helpers.c): the call would print nothing.
+                let printable = |b: u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\t'..=b'\r');
+                if let Some((i, b)) = fmt.iter().enumerate().find(|(_, b)| !printable(**b)) {
+                    return Err(self
+                        .err(format!(
+                            "print: byte {i} of the format is \\x{b:02x}; the kernel prints only formats of printable ASCII and whitespace (bpf_trace_printk refuses others and prints nothing)"
+                        ))
+                        .hint("print other bytes as numbers, e.g. print('byte %d', b)"));
+                }
                 let mut vals = Vec::new();
                 for i in 1..nargs {
                     let o = self.operand(arg(self, i))?;

@@ -3,7 +3,7 @@
 //! The prelude's `dump` reads them with `jit.util` (`funcbc`, `funck`, `funcinfo`) and
 //! `debug.getupvalue`; here they become typed instructions with line numbers.
 
-use mlua::{Function, Lua, Table, Value};
+use mlua::{Function, Table, Value};
 
 use super::bc::Ins;
 
@@ -75,30 +75,76 @@ pub struct Proto {
     pub upvalues: Vec<(String, Const)>,
 }
 
-fn describe(describe_fn: &Function, v: Value, depth: u32) -> mlua::Result<Const> {
-    let (kind, payload): (String, Value) = describe_fn.call(v)?;
-    described(describe_fn, &kind, payload, depth)
+/// Most table entries described from the upvalues of a file's programs (all programs together,
+/// a table reached twice counted twice): bounds what the compiler allocates for them.
+pub const DESCRIBE_ENTRIES: usize = 100_000;
+
+/// Most string bytes described from the upvalues of a file's programs (counted as entries are).
+pub const DESCRIBE_BYTES: usize = 16 << 20;
+
+/// Deepest table nesting described; deeper tables are opaque values.
+const DESCRIBE_DEPTH: u32 = 4;
+
+/// What describing upvalues has used of [`DESCRIBE_ENTRIES`] and [`DESCRIBE_BYTES`].
+#[derive(Debug, Default)]
+pub struct Budget {
+    entries: usize,
+    bytes: usize,
 }
 
-/// A value from the prelude's `describe` (kind, payload); tables are read field by field.
+impl Budget {
+    fn take(&mut self, bytes: usize) -> mlua::Result<()> {
+        self.entries += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.entries > DESCRIBE_ENTRIES || self.bytes > DESCRIBE_BYTES {
+            return Err(mlua::Error::runtime(format!(
+                "the values its upvalues reach are too large (more than {DESCRIBE_ENTRIES} table entries or {} MiB of strings, counting a table or string each time it is reached)",
+                DESCRIBE_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn describe(
+    describe_fn: &Function,
+    v: Value,
+    depth: u32,
+    budget: &mut Budget,
+) -> mlua::Result<Const> {
+    let (kind, payload): (String, Value) = describe_fn.call(v)?;
+    described(describe_fn, &kind, payload, depth, budget)
+}
+
+/// A value from the prelude's `describe` (kind, payload); tables are read field by field, with
+/// raw access (no metamethod of the probe file runs).
 fn described(
     describe_fn: &Function,
     kind: &str,
     payload: Value,
     depth: u32,
+    budget: &mut Budget,
 ) -> mlua::Result<Const> {
+    let bytes = match &payload {
+        Value::String(s) => s.as_bytes().len(),
+        _ => 0,
+    };
+    budget.take(bytes)?;
     match (kind, payload) {
-        ("table", Value::Table(t)) if depth < 4 => {
+        ("table", Value::Table(t)) if depth < DESCRIBE_DEPTH => {
             let mut fields = Vec::new();
             for pair in t.pairs::<Value, Value>() {
                 let (k, v) = pair?;
                 let key = match k {
-                    Value::String(s) => s.to_string_lossy(),
+                    Value::String(s) => {
+                        budget.take(s.as_bytes().len())?;
+                        s.to_string_lossy()
+                    }
                     Value::Integer(i) => i.to_string(),
                     Value::Number(n) => n.to_string(),
                     _ => continue,
                 };
-                fields.push((key, describe(describe_fn, v, depth + 1)?));
+                fields.push((key, describe(describe_fn, v, depth + 1, budget)?));
             }
             fields.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(Const::Table(fields))
@@ -109,8 +155,12 @@ fn described(
 }
 
 impl Proto {
-    /// Reads the table made by the prelude's `dump`.
-    pub fn from_dump(_lua: &Lua, describe_fn: &Function, t: &Table) -> mlua::Result<Proto> {
+    /// Reads the table made by the prelude's `dump`; upvalues are described within `budget`.
+    pub fn from_dump(
+        describe_fn: &Function,
+        t: &Table,
+        budget: &mut Budget,
+    ) -> mlua::Result<Proto> {
         let mut ins = Vec::new();
         let words: Table = t.get("ins")?;
         let lines: Table = t.get("lines")?;
@@ -141,7 +191,7 @@ impl Proto {
             let name = uv.get::<mlua::LuaString>("name")?.to_string_lossy();
             let kind: String = uv.get("kind")?;
             let payload: Value = uv.get("payload")?;
-            let value = described(describe_fn, &kind, payload, 0)?;
+            let value = described(describe_fn, &kind, payload, 0, budget)?;
             upvalues.push((name, value));
         }
         Ok(Proto {

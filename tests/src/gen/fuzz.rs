@@ -17,6 +17,16 @@ pub enum Verdict {
     Panic(String),
     /// A diagnostic says "internal error": a defect.
     InternalError(String),
+    /// The evaluator process ended abnormally (a signal, the system call filter, a file
+    /// write, its processor-time limit): a defect, since the files the fuzzer makes stay
+    /// within the memory limit.
+    Crash(String),
+    /// No answer within [`HANG_SECS`], or the evaluator had to be killed by the wall clock
+    /// because the time limit inside Lua did not stop it: a defect.
+    Hang(String),
+    /// Rejected by the top level's own time limit (a mutation made an endless loop): a
+    /// correct answer, counted apart because each costs seconds.
+    TimeLimited,
     /// Compiled; the verifier was not consulted (not root).
     CompiledUnchecked,
 }
@@ -31,6 +41,9 @@ pub struct FuzzStats {
     pub rejected_by_verifier: usize,
     pub panics: usize,
     pub internal_errors: usize,
+    pub crashes: usize,
+    pub hangs: usize,
+    pub time_limited: usize,
 }
 
 impl FuzzStats {
@@ -52,11 +65,31 @@ impl FuzzStats {
                 self.rejected_by_compiler += 1;
                 self.internal_errors += 1;
             }
+            Verdict::Crash(_) => self.crashes += 1,
+            Verdict::Hang(_) => self.hangs += 1,
+            Verdict::TimeLimited => {
+                self.rejected_by_compiler += 1;
+                self.time_limited += 1;
+            }
         }
     }
 
+    /// Adds another run's counts.
+    pub fn merge(&mut self, o: &FuzzStats) {
+        self.tried += o.tried;
+        self.compiled += o.compiled;
+        self.verified += o.verified;
+        self.rejected_by_compiler += o.rejected_by_compiler;
+        self.rejected_by_verifier += o.rejected_by_verifier;
+        self.panics += o.panics;
+        self.internal_errors += o.internal_errors;
+        self.crashes += o.crashes;
+        self.hangs += o.hangs;
+        self.time_limited += o.time_limited;
+    }
+
     pub fn defects(&self) -> usize {
-        self.rejected_by_verifier + self.panics + self.internal_errors
+        self.rejected_by_verifier + self.panics + self.internal_errors + self.crashes + self.hangs
     }
 }
 
@@ -65,14 +98,17 @@ impl std::fmt::Display for FuzzStats {
         write!(
             f,
             "tried {}, compiled {}, verified {}, rejected-by-compiler {}, rejected-by-verifier {}, \
-             panics {}, internal errors {}",
+             panics {}, internal errors {}, crashes {}, hangs {} (stopped by the time limit {})",
             self.tried,
             self.compiled,
             self.verified,
             self.rejected_by_compiler,
             self.rejected_by_verifier,
             self.panics,
-            self.internal_errors
+            self.internal_errors,
+            self.crashes,
+            self.hangs,
+            self.time_limited
         )
     }
 }
@@ -147,13 +183,51 @@ fn quote_path(ty: &syn::Type) -> String {
 /// Compiles `source` (bytes: Lua files need not be UTF-8) and, if `kernel`, loads it into the
 /// verifier.
 pub fn fuzz_one(name: &str, source: &[u8], kernel: bool) -> Verdict {
-    let compiled = match compile_caught(name, source, &ljbpf_build::Options::default()) {
+    let start = std::time::Instant::now();
+    let compiled = compile_caught(name, source, &ljbpf_build::Options::default());
+    let took = start.elapsed();
+    let verdict = judge(compiled, kernel);
+    // The compiler's answer, not the kernel's verification, is what must come in time.
+    if took.as_secs() >= HANG_SECS {
+        return Verdict::Hang(format!(
+            "no answer from the compiler for {took:.1?}: {verdict:?}"
+        ));
+    }
+    verdict
+}
+
+/// The time the compiler may take to answer for one probe file (each answer within 10 s
+/// wall on these machines).
+pub const HANG_SECS: u64 = 10;
+
+/// How the evaluator process's abnormal ends read (`ljbpf_build::lua::isolate`); a message of
+/// the probe's own cannot start a diagnostic this way after `file:line: error: `.
+const CRASHES: &[&str] = &[
+    "error: evaluating the probe file crashed",
+    "error: evaluating the probe file ended with signal",
+    "error: evaluating the probe file was stopped by the build-time sandbox",
+    "error: evaluating the probe file tried to write a file",
+    "error: the top level of the probe file used more than",
+];
+
+fn judge(compiled: Result<ljbpf_build::CompiledProbe, (bool, String)>, kernel: bool) -> Verdict {
+    let compiled = match compiled {
         Ok(p) => p,
         Err((true, msg)) => return Verdict::Panic(msg),
         Err((false, diags)) => {
             // Our internal errors start their message so; user text quoted in a message may not.
             if diags.contains(": error: internal error") {
                 return Verdict::InternalError(diags);
+            }
+            if CRASHES.iter().any(|c| diags.contains(c)) && !diags.contains("MiB of memory") {
+                return Verdict::Crash(diags);
+            }
+            // The wall clock ended the evaluator: the limit inside Lua did not answer.
+            if diags.contains("(last seen at this line; a backtracking string pattern") {
+                return Verdict::Hang(diags);
+            }
+            if diags.contains("ran for more than") {
+                return Verdict::TimeLimited;
             }
             return Verdict::Rejected;
         }
@@ -400,6 +474,8 @@ pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> Vec<u8> {
         2..=4 => fragment_file(rng).into_bytes(),
         // A huge function.
         5 => huge_file(rng).into_bytes(),
+        // Top-level code: the description API, hostile and careless statements.
+        6 | 7 => top_level_file(rng),
         // Names from Rust keywords and colliding sets, bytes that are not UTF-8.
         10 | 11 => names_file(rng),
         // Byte mutations of a corpus file or a generated program.
@@ -412,6 +488,110 @@ pub fn fuzz_source(rng: &mut Rng, corpus: &[(String, String)]) -> Vec<u8> {
             mutate(rng, &base)
         }
     }
+}
+
+/// Top-level statements: the description API used right and wrong, values programs read as
+/// upvalues, and escape attempts (each must end in an answer, never a panic, crash or hang).
+/// Loops that run into the time limit are left out: each would cost seconds.
+pub(crate) const TOP_LEVEL: &[&str] = &[
+    "local t = {} for i = 1, 10 do t[i] = i end",
+    "local s = string.rep('x', 100) .. '\\255'",
+    "ffi.cdef[[ struct q_t { uint8_t a; uint32_t b:3; uint64_t c; }; ]]",
+    "ffi.cdef[[ enum { QV = 7 }; static const int QC = 3; ]]",
+    "ffi.cdef[[\nstruct r_t {\n  uint32_t a\n};\n]]",
+    "ffi.cdef[[ struct q_t { uint8_t dup; }; ]]",
+    "ffi.cdef(42)",
+    "ffi.cdef('struct ' .. string.rep('a', 300) .. ' { int x; };')",
+    "local ok, e = pcall(ffi.cdef, 'struct {')",
+    "local n = ffi.sizeof('uint64_t') + (ffi.sizeof('struct q_t') or 0)",
+    "local o = ffi.offsetof('struct q_t', 'b')",
+    "local ct = ffi.typeof('struct q_t')",
+    "local ct = ffi.typeof('$ *', ffi.typeof('uint8_t'))",
+    "local ct = ffi.typeof('$[4]', ffi.typeof('char[2]'))",
+    "local ct = ffi.typeof(1LL)",
+    "local c = ffi.C.QV + ffi.C.QC",
+    "local c = ffi.C.getpid()",
+    "local x = ffi.new('uint64_t', 7) + ffi.cast('int64_t', -1)",
+    "local x = ffi.new('struct q_t')",
+    "local x = ffi.cast('int *', 0)",
+    "local b = ffi.istype('int64_t', 1LL) and ffi.abi('le')",
+    "print(ffi.typeof('uint32_t'), 1LL, {}, nil, print)",
+    "print(('cargo:rustc-env=X=1\\n'):rep(3))",
+    "pcall(error, {})",
+    "local ok, j = pcall(function () return jit.util end)",
+    "local ok = pcall(require, 'jit.util')",
+    "setmetatable({}, { __gc = print })",
+    "local T = setmetatable({ a = 1 }, { __index = function () return 2 end, __pairs = error })",
+    "local K = { a = 1, b = 'x', c = { d = 2, e = { f = 3 } }, [1] = 4, [true] = 5 }",
+    "local K = { f = function () end, m = bpf, s = string }",
+    "string.find('aaa', 'a-b')",
+    "local g = ('x'):gsub('x', '%0%0')",
+    "collectgarbage('count') collectgarbage()",
+    "collectgarbage('stop')",
+    "error('x')",
+    "error({})",
+    "error(nil)",
+    "error(setmetatable({}, { __tostring = function () return 'y' end }))",
+    "bpf = nil",
+    "ffi = {}",
+    "string.format = nil",
+    "type = nil",
+    "pairs = error",
+    "getmetatable('').__index = {}",
+    "local ud = newproxy(true)",
+    "coroutine.wrap(print)()",
+    "load('return 1')",
+    "local d = string.dump(print)",
+    "io.write('x')",
+    "os.exit(1)",
+    "debug.sethook()",
+    "require('os')",
+    "local m2 = bpf.map('hash', 2 ^ 32 - 1)",
+    "local m2 = bpf.map('hash', 16, 'double', 'void')",
+    "local m2 = bpf.map('hash', 16, ffi.typeof('struct q_t'), 'struct q_t[2]')",
+    "local m2 = setmetatable(bpf.map('array', 4), {})",
+    "rawset(bpf, 'map', print)",
+    "local big = {} for i = 1, 2000 do big['k' .. i] = i end",
+    "local s2 = string.rep('ab', 2 ^ 20)",
+];
+
+/// A generated file with random top-level statements before and between its declarations;
+/// programs sometimes read what they define (`t`, `K`, `T`, `ct`, `n`, `c`, `s`).
+pub(crate) fn top_level_file(rng: &mut Rng) -> Vec<u8> {
+    let base = fragment_file(rng);
+    let mut out = String::new();
+    for (i, line) in base.lines().enumerate() {
+        if i > 0 && !line.starts_with(' ') && !line.starts_with('}') && rng.chance(1, 2) {
+            for _ in 0..1 + rng.below(4) {
+                out.push_str(TOP_LEVEL[rng.below(TOP_LEVEL.len())]);
+                out.push('\n');
+            }
+        }
+        if line.starts_with("  local v = ") && rng.chance(1, 3) {
+            let _ = writeln!(
+                out,
+                "  local v = {}",
+                rng.pick(&[
+                    "K.a",
+                    "K.c.d",
+                    "#s",
+                    "T.a",
+                    "n",
+                    "c",
+                    "t[3]",
+                    "ffi.sizeof(ct)",
+                    "K.b"
+                ])
+            );
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if rng.chance(1, 3) {
+        return mutate(rng, &out);
+    }
+    out.into_bytes()
 }
 
 pub(crate) fn fragment_file(rng: &mut Rng) -> String {

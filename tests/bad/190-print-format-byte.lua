@@ -1,0 +1,6 @@
+return {
+  p = bpf.socket(function (skb)
+    print('caf\233 %d', 1)
+    return 0
+  end),
+}

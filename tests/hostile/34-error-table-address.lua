@@ -1,0 +1,2 @@
+-- error({}) must not print a table address.
+error({ code = 1 })
