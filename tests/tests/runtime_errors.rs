@@ -30,7 +30,7 @@ fn a_rejection_through_question_mark_in_main_prints_under_4_kb() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("hint: a loop the verifier cannot bound"),
+        stderr.contains("hint: the verifier explored too many paths: a loop it cannot bound"),
         "{stderr}"
     );
     assert!(stderr.contains("-byte verifier log"), "{stderr}");

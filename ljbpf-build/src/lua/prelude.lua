@@ -32,7 +32,7 @@ local host_print, host_limit, host_mark, map_kinds = host.print, host.limit, hos
 jit.off()
 jit.flush()
 
-local L = { maps = {}, next_map = 0 }
+local L = { maps = {}, next_map = 0, declarations = 0 }
 -- Every table bpf.map/bpf.tracepoint/... returned, mapped to a private copy of its
 -- declaration. The compiler reads only these copies: a table the probe file makes up to look
 -- like a declaration is not in here, and changing a returned table afterwards changes nothing.
@@ -64,6 +64,17 @@ local function quote(v)
 end
 
 -- The line of the probe file that called a declaration function (`level` frames up).
+-- The compiler holds every declaration while it reads the returned table (one slot of the
+-- Lua state's stack each, which has 65,500): far more maps and programs than a BPF object can
+-- use are refused at the line of the one too many.
+local MAX_DECLARATIONS = 10000
+local function declared(what)
+  L.declarations = L.declarations + 1
+  if L.declarations > MAX_DECLARATIONS then
+    error(what .. ': more than ' .. MAX_DECLARATIONS .. ' maps and programs in one probe file', 3)
+  end
+end
+
 local function caller_line(level)
   local info = getinfo(level + 1, 'l')
   return info and info.currentline or 0
@@ -291,6 +302,7 @@ function bpf.map(kind, max_entries, key, val, opts)
   if bad then
     error("bpf.map: the 5th argument is how `ljbpf run` shows the map, e.g. { show = 'log2' }", 2)
   end
+  declared('bpf.map')
   L.next_map = L.next_map + 1
   local line = caller_line(2)
   local rec = { id = L.next_map, kind = kind, max_entries = max_entries, key = kname,
@@ -308,6 +320,7 @@ local function program(kind, fn, extra)
     -- Level 2: bpf.tracepoint & co. tail-call this, so their caller is next.
     error('bpf.' .. kind .. ': the program must be a function, got ' .. rawtype(fn), 2)
   end
+  declared('bpf.' .. kind)
   local p = setmetatable({}, { __metatable = false })
   local rec = { __ljbpf = 'program', kind = kind, fn = fn, line = caller_line(2) }
   for k, v in pairs(extra) do rec[k] = v end
