@@ -60,7 +60,14 @@ fn write(path: &Path, text: &str) {
 fn a_crate_outside_the_workspace_builds_and_runs_with_the_vendored_aya() {
     let build_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let workspace = build_dir.parent().unwrap();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside_crate");
+    // Not under the target directory: that is inside the workspace when CARGO_TARGET_DIR is
+    // not set. One directory per workspace, kept between runs (its target is a warm cache).
+    let tag: u32 = workspace
+        .display()
+        .to_string()
+        .bytes()
+        .fold(2166136261, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
+    let dir = std::env::temp_dir().join(format!("ljbpf-outside-crate-{tag:08x}"));
     let krate = dir.join("crate");
     assert!(
         !krate.starts_with(workspace),
@@ -83,8 +90,8 @@ fn a_crate_outside_the_workspace_builds_and_runs_with_the_vendored_aya() {
     );
     write(&krate.join("src/main.rs"), MAIN);
     write(&krate.join("probes/count.lua"), PROBE);
-    // The workspace's lock file: the same dependency versions, found offline (cargo adds
-    // crates.io's aya from its cache).
+    // The workspace's lock file: the same dependency versions, from cargo's cache (crates.io's
+    // aya, which the workspace does not use, is downloaded on a machine that never had it).
     let lock = std::fs::read_to_string(workspace.join("Cargo.lock")).unwrap();
     if !krate.join("Cargo.lock").exists() {
         write(&krate.join("Cargo.lock"), &lock);
@@ -92,7 +99,7 @@ fn a_crate_outside_the_workspace_builds_and_runs_with_the_vendored_aya() {
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
-        .args(["build", "--offline", "--quiet"])
+        .args(["build", "--quiet"])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", dir.join("target"))
         .env_remove("RUSTFLAGS")
