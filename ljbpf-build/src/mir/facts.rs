@@ -48,7 +48,7 @@ impl Val {
         }
     }
 
-    fn join(self, o: Val) -> Val {
+    pub(super) fn join(self, o: Val) -> Val {
         match (self, o) {
             (Val::Const(a), Val::Const(b)) if a == b => self,
             _ => Val::Width(self.width().max(o.width())),
@@ -72,7 +72,11 @@ fn width_of(op: AluOp, a: Val, b: Val) -> u8 {
         AluOp::Or | AluOp::Xor => wa.max(wb),
         AluOp::Add => wa.max(wb) + 1,
         AluOp::Mul => wa + wb,
-        AluOp::Div | AluOp::Mod => wa,
+        AluOp::Mod => match b {
+            Val::Const(m) if m > 0 => wa.min(64 - (m - 1).leading_zeros() as u8),
+            _ => wa,
+        },
+        AluOp::Div => wa,
         AluOp::SDiv | AluOp::SMod if wa < 64 && wb < 64 => wa,
         AluOp::Rsh => shift.map_or(wa, |s| wa.saturating_sub(s)),
         AluOp::Arsh if wa < 64 => shift.map_or(wa, |s| wa.saturating_sub(s)),
@@ -178,6 +182,71 @@ pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
     }
 }
 
+/// What `x op k` holding teaches about `x` (known as `x`).
+fn refine(op: JmpOp, x: Val, k: u64) -> Val {
+    let Val::Width(w) = x else {
+        return x;
+    };
+    // Below 2^63: signed and unsigned orders agree.
+    let non_negative = w < 64;
+    let max = match op {
+        JmpOp::Jeq => return Val::Const(k),
+        JmpOp::Jlt if k > 0 => k - 1,
+        JmpOp::Jle => k,
+        JmpOp::Jslt if non_negative && (k as i64) > 0 => k - 1,
+        JmpOp::Jsle if non_negative && (k as i64) >= 0 => k,
+        JmpOp::Jsgt if (k as i64) >= -1 => i64::MAX as u64,
+        JmpOp::Jsge if (k as i64) >= 0 => i64::MAX as u64,
+        _ => return x,
+    };
+    Val::Width(w.min(64 - max.leading_zeros() as u8))
+}
+
+/// Narrows the facts in `st` by what conditional jump `insn` teaches on its edge (`taken`: the
+/// jump's, else the fall-through's): `if n s<= 1 goto out` leaves `n` non-negative behind it.
+/// The verifier learns the same from a compare with a constant (Linux 5.14 `reg_set_min_max`,
+/// then `__reg_deduce_bounds` turns `smin >= 0` into `umax <= S64_MAX`).
+fn learn(insn: &Insn<R>, taken: bool, st: &mut State) {
+    let Insn::Jmp { op, dst, src, .. } = *insn else {
+        return;
+    };
+    let Some(op) = (if taken { Some(op) } else { op.negate() }) else {
+        return;
+    };
+    match (st[dst.key()], src) {
+        (_, Src::Imm(k)) => st[dst.key()] = refine(op, st[dst.key()], k as i64 as u64),
+        (Val::Const(k), Src::Reg(s)) => {
+            if let Some(op) = op.swap() {
+                st[s.key()] = refine(op, st[s.key()], k);
+            }
+        }
+        (_, Src::Reg(s)) => {
+            if let Val::Const(k) = st[s.key()] {
+                st[dst.key()] = refine(op, st[dst.key()], k);
+            }
+        }
+    }
+}
+
+/// The facts on the edge from instruction `i` (entered with `st`) to its successor `s`.
+pub(super) fn flow(code: &VCode, i: usize, st: &State, s: usize, packet: bool) -> State {
+    let rec = &code.insns[i];
+    let mut st = st.clone();
+    transfer(&rec.insn, &mut st, packet);
+    // The loader rewrites a relocated offset or immediate: its result is not known here.
+    if rec.reloc.is_some() {
+        for d in uses_defs(&rec.insn).1 {
+            st[d.key()] = UNKNOWN;
+        }
+    }
+    let target = code.target_index(&rec.insn);
+    // Both edges of a conditional jump to the next instruction learn nothing.
+    if target != Some(i + 1) || s != i + 1 {
+        learn(&rec.insn, Some(s) == target, &mut st);
+    }
+    st
+}
+
 /// Facts on entry to every instruction (`None`: unreachable).
 pub(super) fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
     let n = code.insns.len();
@@ -190,21 +259,14 @@ pub(super) fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
     at[0] = Some(vec![UNKNOWN; regs]);
     let mut work = vec![0usize];
     while let Some(i) = work.pop() {
-        let Some(mut st) = at[i].clone() else {
+        let Some(st) = at[i].clone() else {
             continue;
         };
-        let rec = &code.insns[i];
-        transfer(&rec.insn, &mut st, packet);
-        // The loader rewrites a relocated offset or immediate: its result is not known here.
-        if rec.reloc.is_some() {
-            for d in uses_defs(&rec.insn).1 {
-                st[d.key()] = UNKNOWN;
-            }
-        }
         for &s in &succs[i] {
+            let edge = flow(code, i, &st, s, packet);
             let next = match &at[s] {
-                None => st.clone(),
-                Some(old) => old.iter().zip(&st).map(|(a, b)| a.join(*b)).collect(),
+                None => edge,
+                Some(old) => old.iter().zip(&edge).map(|(a, b)| a.join(*b)).collect(),
             };
             if at[s].as_ref() != Some(&next) {
                 at[s] = Some(next);
@@ -331,7 +393,7 @@ pub(super) fn taken(insn: &Insn<R>, st: &State) -> Option<bool> {
 }
 
 /// The instruction that sets `dst` to the 64-bit constant `c`.
-fn load_const(dst: R, c: u64) -> Insn<R> {
+pub(super) fn load_const(dst: R, c: u64) -> Insn<R> {
     match i32::try_from(c as i64) {
         Ok(k) => Insn::Alu64 {
             op: AluOp::Mov,
@@ -350,8 +412,9 @@ enum Edit {
 }
 
 /// The edit the facts allow for `insn`, given the facts on entry (`sem`: everything known,
-/// `ver`: what the verifier knows) and which registers are range-sensitive.
-fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool]) -> Edit {
+/// `ver`: what the verifier knows), which registers are range-sensitive and whether the
+/// instruction is inside a loop.
+fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], in_loop: bool) -> Edit {
     let is_sensitive = |r: &R| match r {
         R::V(v) => sens[v.0 as usize],
         R::P(_) => true,
@@ -396,6 +459,45 @@ fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool]) -> Edit {
                 };
                 return Edit::Replace(Insn::Alu64 { op, dst, src });
             }
+        }
+        // Unsigned division and modulo by a power of two are a shift and a mask (cheaper to
+        // run, and the verifier bounds their results). Except a division, in a loop, of a value
+        // the verifier wants the range of: the verifier tracks a shift's result exactly, and a
+        // loop whose exit compares such a value (`while n > 1 and k < 64 do if n % 2 == 0 then
+        // n = n / 2 else n = 3 * n + 1 end ... end` on a packet byte) then has a state per
+        // history of halvings, which do not prune each other, past the verifier's limit of a
+        // million instructions; after a division the verifier knows nothing of the value and
+        // the paths merge (Linux 6.18 processed 2389 instructions with the division, over a
+        // million with the shift).
+        Insn::Alu64 {
+            op: AluOp::Div,
+            dst,
+            ..
+        }
+        | Insn::Alu32 {
+            op: AluOp::Div,
+            dst,
+            ..
+        } if in_loop && is_sensitive(&dst) => {}
+        Insn::Alu64 {
+            op: op @ (AluOp::Div | AluOp::Mod),
+            dst,
+            src: Src::Imm(k),
+        }
+        | Insn::Alu32 {
+            op: op @ (AluOp::Div | AluOp::Mod),
+            dst,
+            src: Src::Imm(k),
+        } if k > 1 && (k as u32).is_power_of_two() => {
+            let (op, k) = match op {
+                AluOp::Div => (AluOp::Rsh, k.trailing_zeros() as i32),
+                _ => (AluOp::And, k - 1),
+            };
+            let src = Src::Imm(k);
+            return Edit::Replace(match insn {
+                Insn::Alu64 { .. } => Insn::Alu64 { op, dst, src },
+                _ => Insn::Alu32 { op, dst, src },
+            });
         }
         Insn::Jmp {
             op,
@@ -541,12 +643,13 @@ pub fn run(code: &mut VCode) {
         let sem = analyse(code, true);
         let ver = analyse(code, false);
         let sens = sensitive(code);
+        let depth = code.loop_depth();
         let mut keep = vec![true; code.insns.len()];
         for (i, rec) in code.insns.iter_mut().enumerate() {
             let (Some(s), Some(v), None) = (&sem[i], &ver[i], &rec.reloc) else {
                 continue;
             };
-            match edit(&rec.insn, s, v, &sens) {
+            match edit(&rec.insn, s, v, &sens, depth[i] > 0) {
                 Edit::Keep => {}
                 Edit::Drop => {
                     keep[i] = false;
@@ -672,5 +775,62 @@ mod tests {
         insns.truncate(1);
         insns.extend([big, mov]);
         assert_eq!(after(&insns), (Val::Const(7), Val::Const(7)));
+    }
+
+    #[test]
+    fn a_compare_bounds_a_value_and_powers_of_two_divide_by_shifting() {
+        let mut c = VCode::default();
+        let (n, m) = (c.vreg(), c.vreg());
+        let out = c.label();
+        let r0 = R::P(Reg(0));
+        c.push(
+            Insn::Ldx {
+                size: Size::DW,
+                dst: R::V(n),
+                src: R::P(Reg(1)),
+                off: 0,
+            },
+            1,
+        );
+        // Behind `if n s<= 1 goto out`, n is non-negative.
+        c.push(
+            Insn::Jmp {
+                op: JmpOp::Jsle,
+                dst: R::V(n),
+                src: Src::Imm(1),
+                target: out,
+            },
+            1,
+        );
+        c.push(alu(true, AluOp::Mov, R::V(m), Src::Reg(R::V(n))), 2);
+        c.push(alu(true, AluOp::SMod, R::V(m), Src::Imm(2)), 2);
+        c.push(alu(false, AluOp::SDiv, R::V(n), Src::Imm(4)), 2);
+        c.push(alu(true, AluOp::Mov, r0, Src::Reg(R::V(m))), 3);
+        c.push(alu(true, AluOp::Add, r0, Src::Reg(R::V(n))), 3);
+        c.bind(out);
+        c.push(Insn::Exit, 3);
+        run(&mut c);
+        let body: Vec<Insn<R>> = c.insns[3..5].iter().map(|r| r.insn).collect();
+        // The 32-bit division stays signed: its operand's low half may be negative.
+        assert_eq!(
+            body,
+            [
+                alu(true, AluOp::And, R::V(m), Src::Imm(1)),
+                alu(false, AluOp::SDiv, R::V(n), Src::Imm(4)),
+            ]
+        );
+        assert_eq!(
+            refine(JmpOp::Jlt, UNKNOWN, 256),
+            Val::Width(8),
+            "unsigned below 256"
+        );
+        assert_eq!(
+            refine(JmpOp::Jslt, UNKNOWN, 256),
+            UNKNOWN,
+            "may be negative"
+        );
+        assert_eq!(refine(JmpOp::Jslt, Val::Width(63), 256), Val::Width(8));
+        assert_eq!(refine(JmpOp::Jsgt, UNKNOWN, u64::MAX), Val::Width(63));
+        assert_eq!(refine(JmpOp::Jsgt, UNKNOWN, (-2i64) as u64), UNKNOWN);
     }
 }

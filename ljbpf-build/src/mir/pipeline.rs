@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread};
+use super::{
+    check, cse, dce, facts, frame, jumps, layout, legalize, loops, peephole, regalloc, thread,
+};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -37,6 +39,7 @@ macro_rules! passes {
 passes! {
     Lower = "lower", "LuaJIT bytecode to BPF over virtual registers";
     Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
+    Loops = "loops", "a loop entered with constants that only computes runs at compile time";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
@@ -132,6 +135,8 @@ pub fn run(
     snap(Pass::Lower, &|| virt(&code));
     facts::run(&mut code);
     snap(Pass::Facts, &|| virt(&code));
+    loops::run(&mut code);
+    snap(Pass::Loops, &|| virt(&code));
     thread::run(&mut code);
     facts::run(&mut code);
     snap(Pass::Thread, &|| virt(&code));

@@ -203,6 +203,22 @@ pub enum Shape {
         update: Option<(u32, u32)>,
         slots: [usize; 2],
     },
+    /// A Collatz loop on a packet byte (`while v > lo and k < limit do if v % 2 == 0 then v = v
+    /// / 2 else v = 3 * v + 1 end; k = k + 1 end`: a bound learnt from the condition makes the
+    /// division and modulo a shift and a mask), then a loop on constants only (a numeric `for`
+    /// from `from` to `to` by `step`, or a `repeat`), which the compiler runs itself; `out =
+    /// v + k * 1000 + s`.
+    Collatz {
+        var: String,
+        at: usize,
+        lo: i64,
+        limit: i64,
+        from: i64,
+        to: i64,
+        step: i64,
+        repeat: bool,
+        slot: usize,
+    },
     /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`.
     ModLoop {
         var: String,
@@ -246,7 +262,8 @@ impl Shape {
             | Shape::BoolOr { slot, .. }
             | Shape::Slice { slot, .. }
             | Shape::Moved { slot, .. }
-            | Shape::ModLoop { slot, .. } => vec![(*slot, Ty::Num)],
+            | Shape::ModLoop { slot, .. }
+            | Shape::Collatz { slot, .. } => vec![(*slot, Ty::Num)],
         }
     }
 
@@ -475,6 +492,48 @@ impl Shape {
                     lookup(&slots[1], &format!("{var}_w"));
                 }
             }
+            Shape::Collatz {
+                var,
+                at,
+                lo,
+                limit,
+                from,
+                to,
+                step,
+                repeat,
+                slot,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var} = pkt[{at}]");
+                let _ = writeln!(s, "{pad:indent$}local {var}_k = 0");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}while {var} > {lo} and {var}_k < {limit} do"
+                );
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}  if {var} % 2 == 0 then {var} = {var} / 2 else {var} = 3 * {var} + 1 end"
+                );
+                let _ = writeln!(s, "{pad:indent$}  {var}_k = {var}_k + 1");
+                let _ = writeln!(s, "{pad:indent$}end");
+                let _ = writeln!(s, "{pad:indent$}local {var}_s = 0");
+                if *repeat {
+                    let _ = writeln!(
+                        s,
+                        "{pad:indent$}repeat {var}_s = {var}_s + {} until {var}_s >= {to}",
+                        step.abs()
+                    );
+                } else {
+                    let _ = writeln!(
+                        s,
+                        "{pad:indent$}for i = {from}, {to}, {step} do {var}_s = {var}_s + i * 100 end"
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}{} = {var} + {var}_k * 1000 + {var}_s",
+                    out(slot)
+                );
+            }
             Shape::ModLoop {
                 var,
                 at,
@@ -496,7 +555,7 @@ impl Shape {
 impl Gen<'_> {
     /// A random shape writing fresh `out` slots, if enough are left.
     pub(crate) fn shape(&mut self) -> Option<Shape> {
-        let which = self.rng.below(10);
+        let which = self.rng.below(11);
         let need = match which {
             1 => 3,
             6 => 0,
@@ -611,6 +670,23 @@ impl Gen<'_> {
                     addr,
                     update,
                     slots: [slot, slot + 1],
+                }
+            }
+            10 => {
+                let (from, to, step) =
+                    *self
+                        .rng
+                        .pick(&[(1, 10, 1), (10, 1, -3), (0, 63, 2), (5, 4, 1), (-20, 20, 7)]);
+                Shape::Collatz {
+                    var,
+                    at: *self.rng.pick(&[14, 22, 23, 30, 41]),
+                    lo: *self.rng.pick(&[0, 1, 2]),
+                    limit: *self.rng.pick(&[8, 64]),
+                    from,
+                    to,
+                    step,
+                    repeat: self.rng.chance(1, 4),
+                    slot,
                 }
             }
             _ => Shape::ModLoop {
