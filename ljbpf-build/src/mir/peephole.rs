@@ -14,6 +14,9 @@
 //! - `rX = K; if rX op rY goto L` → `if rY op' K goto L` (op' the swapped condition) when rX is
 //!   read nowhere after: a constant compared with a register needs no register of its own.
 //!
+//! - `rX += K; r0 = skb[rX + imm]` → `r0 = skb[rX + imm + K]` when the load clobbers rX (after
+//!   the `jumps` pass, [`indirect_offsets`]).
+//!
 //! Only instructions no jump lands between are rewritten.
 
 use ljbpf_core::insn::{AluOp, Insn, Isa, Reg, Src};
@@ -63,6 +66,57 @@ fn live_in(code: &PCode) -> Vec<u16> {
         }
     }
     live
+}
+
+/// `rX += K; r0 = *(size *)skb[rX + imm]` → `r0 = *(size *)skb[rX + imm + K]` when rX is one of
+/// R0-R5, which the load clobbers (the dissector's constant offset added to a computed one,
+/// in a loop over the payload on every iteration). The kernel computes the offset in 32 bits
+/// either way (`bpf_gen_ld_abs` in net/core/filter.c: `r2 = src; r2 += imm`, the helper taking
+/// an `int`), so the wrapped sum of the two constants is the same offset; the verifier does
+/// not bound LD_IND's source (`check_ld_abs` only wants it initialised).
+///
+/// It runs after `jumps`, which removes what lowering may leave between the two (a jump to the
+/// load over dead code).
+pub fn indirect_offsets(code: &mut PCode) {
+    let n = code.insns.len();
+    let mut targeted = vec![false; n + 1];
+    for rec in &code.insns {
+        if let Some(t) = code.target_index(&rec.insn) {
+            targeted[t.min(n)] = true;
+        }
+    }
+    let mut keep = vec![true; n];
+    for i in 0..code.insns.len().saturating_sub(1) {
+        let Insn::Alu64 {
+            op: AluOp::Add,
+            dst: x,
+            src: Src::Imm(k),
+        } = code.insns[i].insn
+        else {
+            continue;
+        };
+        let Insn::LdInd { size, src, imm } = code.insns[i + 1].insn else {
+            continue;
+        };
+        if src != x
+            || x.0 > 5
+            || !keep[i]
+            || targeted[i + 1]
+            || code.insns[i].reloc.is_some()
+            || code.insns[i + 1].reloc.is_some()
+        {
+            continue;
+        }
+        keep[i] = false;
+        code.insns[i + 1].insn = Insn::LdInd {
+            size,
+            src,
+            imm: imm.wrapping_add(k),
+        };
+    }
+    if keep.iter().any(|k| !k) {
+        code.retain(&keep);
+    }
 }
 
 /// `rX = K; if rX op rY goto L` with rX dead after the jump → `if rY op' K goto L`.
@@ -252,5 +306,45 @@ mod tests {
         let mut c = code(live, vec![Some(4)]);
         run(&mut c, Isa::V3);
         assert_eq!(c.insns.len(), 6);
+    }
+
+    #[test]
+    fn a_constant_added_to_an_indirect_offset_moves_into_the_load() {
+        use ljbpf_core::insn::Size;
+        let add = |r: u8, k: i32| Insn::Alu64 {
+            op: AluOp::Add,
+            dst: Reg(r),
+            src: Src::Imm(k),
+        };
+        let load = |r: u8, imm: i32| Insn::LdInd {
+            size: Size::B,
+            src: Reg(r),
+            imm,
+        };
+        let mut c = code(vec![add(2, 22), load(2, 4), Insn::Exit], vec![]);
+        indirect_offsets(&mut c);
+        let got: Vec<Insn<Reg>> = c.insns.iter().map(|r| r.insn).collect();
+        assert_eq!(got, [load(2, 26), Insn::Exit]);
+        // R7 survives the load: its sum may be read after it.
+        let mut c = code(vec![add(7, 22), load(7, 0), Insn::Exit], vec![]);
+        indirect_offsets(&mut c);
+        assert_eq!(c.insns.len(), 3);
+        // A jump landing on the load brings another offset.
+        let jump = Insn::Jmp {
+            op: JmpOp::Jeq,
+            dst: Reg(3),
+            src: Src::Imm(0),
+            target: Label(0),
+        };
+        let mut c = code(
+            vec![jump, add(2, 22), load(2, 0), Insn::Exit],
+            vec![Some(2)],
+        );
+        indirect_offsets(&mut c);
+        assert_eq!(c.insns.len(), 4);
+        // A label nothing jumps to does not.
+        let mut c = code(vec![add(2, 22), load(2, 0), Insn::Exit], vec![Some(1)]);
+        indirect_offsets(&mut c);
+        assert_eq!(c.insns.len(), 2);
     }
 }

@@ -47,7 +47,7 @@ passes! {
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write the whole stack frame at entry";
-    Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
+    Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code, move constant offsets into LD_IND";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
 
@@ -161,6 +161,7 @@ pub fn run(
     frame::run(&mut code, map_sizes);
     snap(Pass::Frame, &|| phys(&code));
     jumps::run(&mut code, isa);
+    peephole::indirect_offsets(&mut code);
     snap(Pass::Jumps, &|| phys(&code));
     let laid = layout::run(&code).map_err(|e| PassError {
         line: e.line,
