@@ -1,5 +1,5 @@
-//! Packet offset checks without a branch (after facts and threading, which drop the checks
-//! they can decide).
+//! Packet offset checks outside loops without a branch (after facts and threading, which drop
+//! the checks they can decide).
 //!
 //! Lowering guards an `LD_IND` whose offset may be negative or beyond 2^31 with
 //! `if t <= 0x7fffffff goto L; w_t = i32::MIN; L: r0 = *(size *)skb[t + 0]`, so that the load
@@ -16,6 +16,11 @@
 //! t ^= K; t &= m; t ^= K                  t, or K = i32::MIN where m is 0
 //! ```
 //!
+//! Inside a loop the branch stays: the verifier walks every iteration anyway (the loop counter
+//! is precise), and there the two instructions of the decided branch cost less than seven (a
+//! 64-byte checksum loop took 2,763 instructions to verify with the branch, 5,124 without);
+//! the checks after the loop are what decide whether the paths leaving it can be pruned.
+//!
 //! `t >> 31` is 0 exactly for the offsets that pass and below 2^33 for any other, so minus one
 //! has its sign bit set exactly for those. `LD_IND` reads the low 32 bits of its offset
 //! (`bpf_gen_ld_abs`, net/core/filter.c, passes it as an `int`): K's are 0x80000000, below both
@@ -28,6 +33,7 @@ use super::code::{Rec, VCode, R};
 /// Runs the pass in place.
 pub fn run(code: &mut VCode) {
     let n = code.insns.len();
+    let depth = code.loop_depth();
     let mut landed = vec![false; n + 1];
     for l in code.labels.iter().flatten() {
         landed[*l] = true;
@@ -37,7 +43,7 @@ pub fn run(code: &mut VCode) {
     let mut i = 0;
     while i < n {
         new_index[i] = out.len();
-        if let Some(t) = check_at(code, &landed, i) {
+        if let Some(t) = check_at(code, &landed, i).filter(|_| depth[i] == 0) {
             let line = code.insns[i].line;
             new_index[i + 1] = out.len();
             let m = R::V(code.vreg());

@@ -41,7 +41,7 @@ passes! {
     Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
-    Offsets = "offsets", "packet offset checks without a branch (a decided branch makes the verifier track the offset precisely)";
+    Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
