@@ -13,7 +13,7 @@ use ljbpf_core::insn::{Insn, Label};
 use ljbpf_core::interp::Key;
 
 use super::code::{uses_defs, Rec, VCode, R};
-use super::facts::{analyse, flow, load_const, taken, transfer, Val};
+use super::facts::{analyse, flow, load_const, taken, transfer, Facts, Val};
 
 /// Instructions executed at most while evaluating one loop.
 const STEPS: usize = 4096;
@@ -42,7 +42,7 @@ struct Outcome {
 }
 
 /// Evaluates the loop `[t, e]` of `code`, given the facts on entry to every instruction.
-fn evaluate(code: &VCode, facts: &[Option<Vec<Val>>], t: usize, e: usize) -> Option<Outcome> {
+fn evaluate(code: &VCode, facts: &Facts, t: usize, e: usize) -> Option<Outcome> {
     let inside = |i: usize| (t..=e).contains(&i);
     if !code.insns[t..=e].iter().all(computes) {
         return None;
@@ -51,7 +51,10 @@ fn evaluate(code: &VCode, facts: &[Option<Vec<Val>>], t: usize, e: usize) -> Opt
     // Entered only at its top, with the same constants on every entering edge.
     let mut entry: Option<Vec<Val>> = None;
     for (p, ss) in succs.iter().enumerate() {
-        let (false, Some(at)) = (inside(p), &facts[p]) else {
+        if inside(p) || !ss.iter().any(|&s| inside(s)) {
+            continue;
+        }
+        let Some(at) = facts.at(code, p) else {
             continue;
         };
         for &s in ss {
@@ -59,7 +62,7 @@ fn evaluate(code: &VCode, facts: &[Option<Vec<Val>>], t: usize, e: usize) -> Opt
                 return None;
             }
             if s == t {
-                let edge = flow(code, p, at, s, true);
+                let edge = flow(code, p, &at, s, true);
                 entry = Some(match entry {
                     None => edge,
                     Some(old) => old.iter().zip(&edge).map(|(a, b)| a.join(*b)).collect(),
@@ -122,7 +125,7 @@ fn once(code: &mut VCode) -> bool {
         let Some(t) = code.target_index(&code.insns[e].insn) else {
             continue;
         };
-        if t > e || facts[t].is_none() {
+        if t > e || facts.at(code, t).is_none() {
             continue;
         }
         let Some(out) = evaluate(code, &facts, t, e) else {

@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ loops ─ thread ─ cse ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ loops ─ thread ─ cse ─ offsets ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -18,6 +18,7 @@ pub mod layout;
 pub mod legalize;
 pub mod liveness;
 pub mod loops;
+pub mod offsets;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;

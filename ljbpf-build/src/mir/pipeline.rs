@@ -7,7 +7,8 @@ use std::str::FromStr;
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
-    check, cse, dce, facts, frame, jumps, layout, legalize, loops, peephole, regalloc, thread,
+    check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, regalloc,
+    thread,
 };
 use ljbpf_core::insn::Isa;
 
@@ -42,6 +43,7 @@ passes! {
     Loops = "loops", "a loop entered with constants that only computes runs at compile time";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
+    Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
@@ -142,6 +144,8 @@ pub fn run(
     snap(Pass::Thread, &|| virt(&code));
     cse::run(&mut code);
     snap(Pass::Cse, &|| virt(&code));
+    offsets::run(&mut code);
+    snap(Pass::Offsets, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
