@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread};
+use super::{
+    check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, slots, thread,
+};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -41,9 +43,10 @@ passes! {
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
+    Slots = "slots", "stack objects that are never live at the same time share bytes";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
-    Frame = "frame", "write the whole stack frame at entry";
+    Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
@@ -141,6 +144,8 @@ pub fn run(
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
     snap(Pass::Dce, &|| virt(&code));
+    slots::run(&mut code, map_sizes);
+    snap(Pass::Slots, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,
