@@ -84,6 +84,12 @@ fn get(st: &State, r: R) -> Ptr {
 }
 
 fn set(st: &mut State, r: R, p: Ptr) {
+    // Helpers read sizes and maps from R1-R5, which lowering sets just before the call:
+    // constants and maps in virtual registers are not worth the state they would take.
+    let p = match (r, p) {
+        (R::V(_), Ptr::Const(_) | Ptr::Map(_)) => Ptr::No,
+        (_, p) => p,
+    };
     match p {
         Ptr::No => st.remove(&key(r)),
         p => st.insert(key(r), p),
