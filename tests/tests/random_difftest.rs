@@ -319,3 +319,19 @@ fn generator_makes_every_everyday_shape() {
         "no upvalue string with a byte >= 0x80"
     );
 }
+
+/// The generator reaches `math.log2` (docs/language.md's integer logarithm, computed without
+/// branches) of numbers, int64 and uint64, so the difftest sees 0, negative values and values
+/// from 2^63 up there.
+#[test]
+fn the_generator_makes_log2_of_every_type() {
+    let mut rng = gen::Rng::new(SEED);
+    let (mut probe, mut reference) = (0, 0);
+    for _ in 0..400 {
+        let p = gen::Program::generate(&mut rng);
+        probe += p.probe_source().matches("math.log2(").count();
+        reference += p.reference_source().matches("ilog2(").count();
+    }
+    assert!(probe >= 20, "{probe} math.log2 calls in 400 programs");
+    assert_eq!(probe, reference);
+}

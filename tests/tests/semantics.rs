@@ -384,6 +384,67 @@ return {
     assert_eq!(test_run(&p, "ullcmp", &pk(1, 0)), 1);
 }
 
+/// `math.log2` is computed without branches; every bit position, its neighbours, 0, and values
+/// read as unsigned (negative numbers and int64, uint64 from 2^63) must give
+/// docs/language.md's answer: the largest `p` with `2^p <= x`, 0 for 0.
+#[test]
+fn log2_of_every_bit_position_and_the_edges() {
+    if !kernel_ready("log2_of_every_bit_position_and_the_edges") {
+        return;
+    }
+    let probe = compile_ok(
+        "log2.lua",
+        r#"
+return {
+  u64 = bpf.socket(function (skb) return math.log2(ntoh(pkt.ip6.dst_lo)) end),
+  num = bpf.socket(function (skb) return math.log2(ntoh(pkt.ip.src) - 0x80000000) end),
+  i64 = bpf.socket(function (skb) return math.log2((ntoh(pkt.ip.src) - 0x80000000) * 1LL) end),
+}
+"#,
+    );
+    let p = load(&probe);
+    let log2 = |w: u64| if w == 0 { 0 } else { 63 - w.leading_zeros() };
+    let mut wides = vec![0, u64::MAX, 0x8000_0000_0000_0001, 0x7fff_ffff_ffff_ffff];
+    for k in 0..64 {
+        let b = 1u64 << k;
+        wides.extend([b, b - 1, b + 1, b | (b >> 1)]);
+    }
+    let mut failures = Vec::new();
+    for w in wides {
+        let got = test_run(&p, "u64", &inputs_packet(0, 0, 0, 0, w));
+        if got != log2(w) {
+            failures.push(format!("u64 {w:#x}: want {}, got {got}", log2(w)));
+        }
+    }
+    for a in [
+        0,
+        1,
+        2,
+        3,
+        -1,
+        -2,
+        i32::MIN,
+        i32::MAX,
+        1 << 30,
+        (1 << 16) - 1,
+        1 << 16,
+    ] {
+        let want = log2(i64::from(a) as u64);
+        for f in ["num", "i64"] {
+            let got = test_run(&p, f, &inputs_packet(a, 0, 0, 0, 0));
+            if got != want {
+                failures.push(format!("{f} {a}: want {want}, got {got}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\nlisting:\n{}",
+        failures.join("\n"),
+        probe.listing
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 // Builtins of the probe-language contract (reference/probe-language.md): packet slices and

@@ -12,7 +12,8 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::{stacks, tool};
+use ljbpf_examples::stacks::Stacks;
+use ljbpf_examples::tool;
 use ljbpf_runtime::Symbolizer;
 
 ljbpf_macros::include_probe!("offcputime");
@@ -82,34 +83,18 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         println!();
     }
     for (key, total) in &counts {
-        let kernel = stacks::frames(
-            key.kernel_stack_id,
+        let stacks = Stacks::read(
+            key.name_str().into_owned(),
+            (key.kernel_stack_id, key.user_stack_id),
+            key.tgid,
             |id| probe.stacks(id).ok(),
-            |addr| symbols.symbolize_kernel(addr).map(|s| s.name),
+            &mut symbols,
         );
-        let user = stacks::frames(
-            key.user_stack_id,
-            |id| probe.stacks(id).ok(),
-            |addr| symbols.symbolize_user(key.tgid, addr).map(|s| s.name),
-        );
-        let name = key.name_str().into_owned();
         if args.folded {
-            let mut line = vec![name.clone()];
-            stacks::push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
-            stacks::push_folded(
-                &mut line,
-                &kernel,
-                key.kernel_stack_id,
-                "[Missed Kernel Stack]",
-            );
-            println!("{} {total}", line.join(";"));
+            println!("{} {total}", stacks.folded());
             continue;
         }
-        stacks::print_frames(&kernel, key.kernel_stack_id, "[Missed Kernel Stack]");
-        stacks::print_frames(&user, key.user_stack_id, "[Missed User Stack]");
-        println!("    {:<16} {} ({})", "-", name, key.pid);
-        println!("        {total}");
-        println!();
+        stacks.print(key.pid, *total);
     }
     if let Some(n) = missed.filter(|&n| n > 0) {
         eprintln!(

@@ -12,7 +12,8 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::{stacks, tool};
+use ljbpf_examples::stacks::Stacks;
+use ljbpf_examples::tool;
 use ljbpf_runtime::{PerfAttach, PerfEventSpec, Sample, Symbolizer};
 
 ljbpf_macros::include_probe!("profile");
@@ -98,38 +99,22 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     // functions): one line each, their counts added, in first-seen order.
     let mut folded: Vec<(String, u64)> = Vec::new();
     for (key, count) in &counts {
-        let kernel = stacks::frames(
-            key.kernel_stack_id,
+        let stacks = Stacks::read(
+            key.name_str().into_owned(),
+            (key.kernel_stack_id, key.user_stack_id),
+            key.tgid,
             |id| probe.stacks(id).ok(),
-            |addr| symbols.symbolize_kernel(addr).map(|s| s.name),
+            &mut symbols,
         );
-        let user = stacks::frames(
-            key.user_stack_id,
-            |id| probe.stacks(id).ok(),
-            |addr| symbols.symbolize_user(key.tgid, addr).map(|s| s.name),
-        );
-        let name = key.name_str().into_owned();
         if args.folded {
-            let mut line = vec![name.clone()];
-            stacks::push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
-            stacks::push_folded(
-                &mut line,
-                &kernel,
-                key.kernel_stack_id,
-                "[Missed Kernel Stack]",
-            );
-            let line = line.join(";");
+            let line = stacks.folded();
             match folded.iter_mut().find(|(l, _)| *l == line) {
                 Some((_, n)) => *n += count,
                 None => folded.push((line, *count)),
             }
             continue;
         }
-        stacks::print_frames(&kernel, key.kernel_stack_id, "[Missed Kernel Stack]");
-        stacks::print_frames(&user, key.user_stack_id, "[Missed User Stack]");
-        println!("    {:<16} {} ({})", "-", name, key.tgid);
-        println!("        {count}");
-        println!();
+        stacks.print(key.tgid, *count);
     }
     folded.sort_by_key(|(_, n)| *n);
     for (line, count) in folded {

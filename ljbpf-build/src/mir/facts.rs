@@ -178,41 +178,156 @@ pub(super) fn transfer(insn: &Insn<R>, st: &mut State, packet: bool) {
     }
 }
 
-/// Facts on entry to every instruction (`None`: unreachable).
-pub(super) fn analyse(code: &VCode, packet: bool) -> Vec<Option<State>> {
-    let n = code.insns.len();
-    let regs = 11 + code.vregs as usize;
-    let succs = code.successors();
-    let mut at: Vec<Option<State>> = vec![None; n];
-    if n == 0 {
-        return at;
+/// The state after instruction `rec`, as [`transfer`] makes it, except that a relocated
+/// instruction's results are unknown: the loader rewrites its offset or immediate.
+fn step(rec: &Rec<R>, st: &mut State, packet: bool) {
+    transfer(&rec.insn, st, packet);
+    if rec.reloc.is_some() {
+        for d in uses_defs(&rec.insn).1 {
+            st[d.key()] = UNKNOWN;
+        }
     }
-    at[0] = Some(vec![UNKNOWN; regs]);
-    let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(mut st) = at[i].clone() else {
+}
+
+/// Facts per basic block: the state on entry to each block (`None`: unreachable), from which
+/// [`walk2`] recomputes the state on entry to each of its instructions.
+///
+/// A state per instruction would cost instructions × registers in time and memory (a
+/// generated 2,000-instruction function took a second in release); inside a block each
+/// instruction has one predecessor, so its state is its predecessor's after one transfer and
+/// need not be kept. The fixpoint is the same as one per instruction: blocks are visited in
+/// reverse postorder, so code without loops is visited once per block.
+pub(super) struct Facts {
+    /// The first instruction of each block, in order, then the number of instructions.
+    starts: Vec<usize>,
+    /// The state on entry to each block.
+    entry: Vec<Option<State>>,
+    /// Whether packet loads and byte swaps were taken to clear high bits.
+    packet: bool,
+}
+
+/// Calls `f` with each instruction reachable in both `a` and `b` (two analyses of the same
+/// code) and the facts of each on entry to it, in order.
+pub(super) fn walk2(code: &VCode, a: &Facts, b: &Facts, mut f: impl FnMut(usize, &State, &State)) {
+    for (blk, (ea, eb)) in a.entry.iter().zip(&b.entry).enumerate() {
+        let (Some(ea), Some(eb)) = (ea, eb) else {
             continue;
         };
-        let rec = &code.insns[i];
-        transfer(&rec.insn, &mut st, packet);
-        // The loader rewrites a relocated offset or immediate: its result is not known here.
-        if rec.reloc.is_some() {
-            for d in uses_defs(&rec.insn).1 {
-                st[d.key()] = UNKNOWN;
-            }
+        let (mut sa, mut sb) = (ea.clone(), eb.clone());
+        for i in a.starts[blk]..a.starts[blk + 1] {
+            f(i, &sa, &sb);
+            step(&code.insns[i], &mut sa, a.packet);
+            step(&code.insns[i], &mut sb, b.packet);
         }
-        for &s in &succs[i] {
-            let next = match &at[s] {
-                None => st.clone(),
-                Some(old) => old.iter().zip(&st).map(|(a, b)| a.join(*b)).collect(),
+    }
+}
+
+/// The facts of `code` (`packet`: whether packet loads and byte swaps are taken to clear high
+/// bits; false: only what the verifier knows).
+pub(super) fn analyse(code: &VCode, packet: bool) -> Facts {
+    let n = code.insns.len();
+    let regs = 11 + code.vregs as usize;
+    // Blocks start at the entry, at every jump target and after every jump or exit.
+    let mut leader = vec![false; n + 1];
+    leader[0] = true;
+    leader[n] = true;
+    for (i, rec) in code.insns.iter().enumerate() {
+        if let Some(t) = code.target_index(&rec.insn) {
+            leader[t.min(n)] = true;
+        }
+        if rec.insn.is_terminator() || rec.insn.target().is_some() {
+            leader[i + 1] = true;
+        }
+    }
+    let starts: Vec<usize> = (0..=n).filter(|&i| leader[i]).collect();
+    let blocks = starts.len() - 1;
+    let mut block_of = vec![0usize; n + 1];
+    for b in 0..blocks {
+        block_of[starts[b]..starts[b + 1]].fill(b);
+    }
+    block_of[n] = blocks;
+    let succs: Vec<Vec<usize>> = (0..blocks)
+        .map(|b| {
+            let last = starts[b + 1] - 1;
+            let insn = &code.insns[last].insn;
+            let mut s = Vec::new();
+            if !insn.is_terminator() && last + 1 < n {
+                s.push(block_of[last + 1]);
+            }
+            if let Some(t) = code.target_index(insn).filter(|&t| t < n) {
+                s.push(block_of[t]);
+            }
+            s
+        })
+        .collect();
+    let mut entry: Vec<Option<State>> = vec![None; blocks];
+    if blocks == 0 {
+        return Facts {
+            starts,
+            entry,
+            packet,
+        };
+    }
+    // Reverse postorder of the blocks reachable from the entry.
+    let mut rpo = Vec::with_capacity(blocks);
+    let mut seen = vec![false; blocks];
+    let mut stack = vec![(0usize, 0usize)];
+    seen[0] = true;
+    while let Some((b, k)) = stack.last_mut() {
+        if let Some(&s) = succs[*b].get(*k) {
+            *k += 1;
+            if !seen[s] {
+                seen[s] = true;
+                stack.push((s, 0));
+            }
+        } else {
+            rpo.push(*b);
+            stack.pop();
+        }
+    }
+    rpo.reverse();
+    let mut order = vec![usize::MAX; blocks];
+    for (k, &b) in rpo.iter().enumerate() {
+        order[b] = k;
+    }
+    entry[0] = Some(vec![UNKNOWN; regs]);
+    let mut work = std::collections::BTreeSet::from([0usize]);
+    while let Some(k) = work.pop_first() {
+        let b = rpo[k];
+        let Some(mut st) = entry[b].clone() else {
+            continue;
+        };
+        for rec in &code.insns[starts[b]..starts[b + 1]] {
+            step(rec, &mut st, packet);
+        }
+        for &s in &succs[b] {
+            let changed = match &mut entry[s] {
+                None => {
+                    entry[s] = Some(st.clone());
+                    true
+                }
+                Some(old) => {
+                    let mut changed = false;
+                    for (a, v) in old.iter_mut().zip(&st) {
+                        let j = a.join(*v);
+                        if j != *a {
+                            *a = j;
+                            changed = true;
+                        }
+                    }
+                    changed
+                }
             };
-            if at[s].as_ref() != Some(&next) {
-                at[s] = Some(next);
-                work.push(s);
+            if changed {
+                work.insert(order[s]);
             }
         }
     }
-    at
+    Facts {
+        starts,
+        entry,
+        packet,
+    }
 }
 
 /// Virtual registers whose value may reach a place where the verifier needs its range.
@@ -542,25 +657,22 @@ pub fn run(code: &mut VCode) {
         let ver = analyse(code, false);
         let sens = sensitive(code);
         let mut keep = vec![true; code.insns.len()];
-        for (i, rec) in code.insns.iter_mut().enumerate() {
-            let (Some(s), Some(v), None) = (&sem[i], &ver[i], &rec.reloc) else {
-                continue;
-            };
+        // Edits are collected first: the walk needs each instruction as the facts saw it.
+        let mut edits: Vec<(usize, Insn<R>)> = Vec::new();
+        walk2(code, &sem, &ver, |i, s, v| {
+            let rec = &code.insns[i];
+            if rec.reloc.is_some() {
+                return;
+            }
             match edit(&rec.insn, s, v, &sens) {
                 Edit::Keep => {}
-                Edit::Drop => {
-                    keep[i] = false;
-                    changed = true;
-                }
-                Edit::Replace(insn) => {
-                    *rec = Rec {
-                        insn,
-                        line: rec.line,
-                        reloc: rec.reloc.take(),
-                    };
-                    changed = true;
-                }
+                Edit::Drop => keep[i] = false,
+                Edit::Replace(insn) => edits.push((i, insn)),
             }
+        });
+        changed |= !edits.is_empty() || keep.contains(&false);
+        for (i, insn) in edits {
+            code.insns[i].insn = insn;
         }
         code.retain(&keep);
         if !changed {

@@ -1,7 +1,8 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ thread ─ cse ─ legalize ─ dce ─ slots ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ thread ─ cse ─ offsets ─ legalize ─ dce ─ slots ─ regalloc ─ peephole ─ frame
+//!       ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -17,6 +18,7 @@ pub mod jumps;
 pub mod layout;
 pub mod legalize;
 pub mod liveness;
+pub mod offsets;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
-    check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, slots, thread,
+    check, cse, dce, facts, frame, jumps, layout, legalize, offsets, peephole, regalloc, slots,
+    thread,
 };
 use ljbpf_core::insn::Isa;
 
@@ -41,6 +42,7 @@ passes! {
     Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
+    Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Slots = "slots", "stack objects that are never live at the same time share bytes";
@@ -140,6 +142,8 @@ pub fn run(
     snap(Pass::Thread, &|| virt(&code));
     cse::run(&mut code);
     snap(Pass::Cse, &|| virt(&code));
+    offsets::run(&mut code);
+    snap(Pass::Offsets, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);

@@ -12,7 +12,7 @@ use ljbpf_core::insn::{Insn, Label};
 
 use super::code::R;
 use super::code::{Rec, VCode};
-use super::facts::{analyse, sensitive, taken, transfer};
+use super::facts::{analyse, sensitive, taken, transfer, walk2};
 use super::jumps::drop_dead;
 
 /// The label bound at instruction `at`, made if there is none.
@@ -35,17 +35,13 @@ fn round(code: &mut VCode) -> bool {
     let sens = sensitive(code);
     let n = code.insns.len();
     // Jumps to send elsewhere, and fall-throughs to replace by a jump after the instruction.
-    let mut retarget: Vec<(usize, Label)> = Vec::new();
-    let mut insert: Vec<Option<Label>> = vec![None; n];
-    for p in 0..n {
-        let (Some(mut st), Some(mut vst)) = (facts[p].clone(), seen[p].clone()) else {
-            continue;
-        };
+    // Each found as (instruction, whether on its fall-through edge, the destination: a label,
+    // or an instruction that needs one), in order.
+    let mut found: Vec<(usize, bool, Result<Label, usize>)> = Vec::new();
+    walk2(code, &facts, &seen, |p, st, vst| {
         let insn = code.insns[p].insn;
-        transfer(&insn, &mut st, true);
-        transfer(&insn, &mut vst, false);
         if code.insns[p].reloc.is_some() {
-            continue;
+            return;
         }
         let mut edges: Vec<(usize, bool)> = Vec::new();
         if !insn.is_terminator() && p + 1 < n {
@@ -54,6 +50,15 @@ fn round(code: &mut VCode) -> bool {
         if let Some(t) = code.target_index(&insn) {
             edges.push((t, false));
         }
+        // Only an edge into a conditional jump can be threaded: the state after `p` is made
+        // only then (a copy per instruction would cost instructions × registers).
+        edges.retain(|&(j, _)| matches!(code.insns.get(j).map(|r| r.insn), Some(Insn::Jmp { .. })));
+        if edges.is_empty() {
+            return;
+        }
+        let (mut st, mut vst) = (st.clone(), vst.clone());
+        transfer(&insn, &mut st, true);
+        transfer(&insn, &mut vst, false);
         for (j, fallthrough) in edges {
             let Some(jump) = code.insns.get(j).map(|r| r.insn) else {
                 continue;
@@ -76,14 +81,20 @@ fn round(code: &mut VCode) -> bool {
                 continue;
             };
             let dest = match (go, jump.target()) {
-                (true, Some(l)) => l,
-                _ => label_at(code, dest_index),
+                (true, Some(l)) => Ok(l),
+                _ => Err(dest_index),
             };
-            if fallthrough {
-                insert[p] = Some(dest);
-            } else {
-                retarget.push((p, dest));
-            }
+            found.push((p, fallthrough, dest));
+        }
+    });
+    let mut retarget: Vec<(usize, Label)> = Vec::new();
+    let mut insert: Vec<Option<Label>> = vec![None; n];
+    for (p, fallthrough, dest) in found {
+        let dest = dest.unwrap_or_else(|at| label_at(code, at));
+        if fallthrough {
+            insert[p] = Some(dest);
+        } else {
+            retarget.push((p, dest));
         }
     }
     if retarget.is_empty() && insert.iter().all(Option::is_none) {

@@ -101,6 +101,10 @@ pub fn bound(e: &Expr, env: &Env) -> Option<u64> {
             bound(t, env)?.max(bound(f, env)?)
         }
         Expr::Ix(x) => x.bound(env)?,
+        Expr::Log2(x) => {
+            bound(x, env)?;
+            63
+        }
     };
     (b <= NUM_MAX).then_some(b)
 }
@@ -109,7 +113,12 @@ pub fn bound(e: &Expr, env: &Env) -> Option<u64> {
 pub(crate) fn is_const(e: &Expr) -> bool {
     match e {
         Expr::Num(_) => true,
-        Expr::Var(..) | Expr::Bit(..) | Expr::I64(_) | Expr::U64(_) | Expr::Ix(_) => false,
+        Expr::Var(..)
+        | Expr::Bit(..)
+        | Expr::I64(_)
+        | Expr::U64(_)
+        | Expr::Ix(_)
+        | Expr::Log2(_) => false,
         // Cdata literals are not folded; conservatively, everything else without a variable
         // or a call may be (`63 and 8` is folded to 8).
         e => e.children().iter().all(|c| is_const(c)),

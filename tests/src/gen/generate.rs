@@ -301,6 +301,12 @@ impl Gen<'_> {
                     Expr::And(Box::new(l), Box::new(r))
                 }
             }
+            19 if ty == Ty::Num && self.rng.chance(1, 2) => {
+                // Of any type: negative numbers and int64, and uint64 from 2^63 up, are read
+                // as unsigned (63).
+                let t = *self.rng.pick(&[Ty::Num, Ty::Num, Ty::I64, Ty::U64]);
+                Expr::Log2(Box::new(self.expr(t, d)))
+            }
             _ => self.leaf(ty),
         }
     }

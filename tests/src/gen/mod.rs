@@ -40,7 +40,8 @@
 //! `m`/`w` as ffi arrays behind a proxy that gives `nil` for absent keys. The only rewriting is
 //! DESIGN.md's documented deviations: `p / q` becomes `idiv(p, q)` (numbers truncate toward
 //! zero; `x / 0` is 0) and `p % q` becomes `imod(p, q)` (`x % 0` is `x`; otherwise LuaJIT's own
-//! `%`: floored for numbers, C's remainder for int64, unsigned for uint64).
+//! `%`: floored for numbers, C's remainder for int64, unsigned for uint64); `math.log2(p)`
+//! becomes `ilog2(p)` (the probe language's integer logarithm of `p` read as unsigned).
 //!
 //! Numbers are doubles in LuaJIT and 64-bit integers in the probe; they agree while exact. The
 //! generator bounds every number-valued subexpression by [`NUM_MAX`] = 2^51 (so that LuaJIT's

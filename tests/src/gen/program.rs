@@ -201,6 +201,8 @@ pub enum Expr {
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// A run-time index or slice (`indexes.rs`).
     Ix(Box<IxExpr>),
+    /// `math.log2(e)`: the probe language's integer logarithm (`ilog2` in the reference).
+    Log2(Box<Expr>),
 }
 
 impl Expr {
@@ -239,6 +241,7 @@ impl Expr {
             Expr::Or(l, _) => l.ty(),
             Expr::Cond(_, t, _) => t.ty(),
             Expr::Ix(x) => x.ty(),
+            Expr::Log2(_) => Ty::Num,
         }
     }
 
@@ -246,7 +249,7 @@ impl Expr {
     pub(crate) fn children(&self) -> Vec<&Expr> {
         match self {
             Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) => vec![],
-            Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) => vec![e],
+            Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) | Expr::Log2(e) => vec![e],
             Expr::Bit(_, args) => args.iter().collect(),
             Expr::Arith(_, l, r)
             | Expr::Native(_, l, r)
@@ -261,7 +264,7 @@ impl Expr {
     pub(crate) fn children_mut(&mut self) -> Vec<&mut Expr> {
         match self {
             Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) => vec![],
-            Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) => vec![e],
+            Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) | Expr::Log2(e) => vec![e],
             Expr::Bit(_, args) => args.iter_mut().collect(),
             Expr::Arith(_, l, r)
             | Expr::Native(_, l, r)
@@ -322,6 +325,11 @@ impl Expr {
             }
             Expr::Neg(e) => {
                 s.push_str("(-");
+                e.render(reference, s);
+                s.push(')');
+            }
+            Expr::Log2(e) => {
+                s.push_str(if reference { "ilog2(" } else { "math.log2(" });
                 e.render(reference, s);
                 s.push(')');
             }

@@ -191,6 +191,17 @@ function idiv(p, q)
   end
   return p / q
 end
+-- math.log2 in a probe: the largest k with 2^k <= p, p read as an unsigned 64-bit integer
+-- (negative numbers and int64 through their two's complement), 0 for 0.
+function ilog2(p)
+  local u = ffi.cast('uint64_t', type(p) == 'number' and ffi.cast('int64_t', p) or p)
+  local k = 0
+  while u >= 2ULL do
+    u = u / 2ULL
+    k = k + 1
+  end
+  return k
+end
 function imod(p, q)
   if q == 0 then return p + (q - q) end
   return p % q
