@@ -8,8 +8,8 @@
 //!           ─ lua::load      declarations checked: map and program kinds, names, C types
 //!           ─ lua::decode    program functions → LuaJIT bytecode with lines
 //!           ─ lower          bytecode → BPF over virtual registers, typed as LuaJIT types values
-//!           ─ mir::pipeline  named passes: legalize, dce, regalloc (checked), peephole, frame,
-//!                            jumps, layout
+//!           ─ mir::pipeline  named passes: legalize, dce, slots, regalloc (checked), peephole,
+//!                            frame, jumps, layout
 //!           ─ emit::*        listing, Rust bindings; ljbpf_core::elf writes the object
 //! ```
 //!

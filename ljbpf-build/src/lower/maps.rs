@@ -10,9 +10,12 @@ impl<'a> Lowerer<'a> {
             .ok_or_else(|| self.err("internal error: unknown map"))
     }
 
-    /// Reserves the shared call buffer: `size` bytes at its `at` offset; returns the r10 offset.
+    /// Reserves the shared call buffer: `size` bytes at its `at` offset (8-byte aligned);
+    /// returns the r10 offset. The region is also a stack object of its own (`mir::slots`
+    /// lets it share bytes with objects that are not live at the same time).
     pub(super) fn scratch(&mut self, at: u32, size: u32) -> i32 {
-        self.scratch_need = self.scratch_need.max(at + size);
+        self.scratch_need = self.scratch_need.max(at + align8(size));
+        self.scratch_regions.insert((at, size.max(1)));
         self.scratch_base - at as i32
     }
 
@@ -52,7 +55,7 @@ impl<'a> Lowerer<'a> {
                 )));
             }
         }
-        let off = self.scratch(at, align8(ty.size()));
+        let off = self.scratch(at, ty.size());
         self.store_to(Base::Stack(off), 0, ty, val)?;
         Ok(off)
     }
@@ -162,6 +165,7 @@ impl<'a> Lowerer<'a> {
         }
         self.objects_top += size as i32;
         self.objects.insert(pc, self.objects_top);
+        self.object_sizes.insert(pc, size);
         self.objects_top
     }
 

@@ -463,7 +463,7 @@ impl<'a> Lowerer<'a> {
             }),
             CType::Pointer(_) | CType::Int { .. } | CType::Bool => {
                 let size = ty.size();
-                let buf = self.scratch(0, align8(size));
+                let buf = self.scratch(0, size);
                 let helper = if self.env.kind.class().memory() == Memory::User {
                     Helper::ProbeReadUser
                 } else {

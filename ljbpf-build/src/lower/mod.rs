@@ -23,6 +23,7 @@ use crate::kernel::btf::Btf;
 use crate::kernel::funcs::FuncArgs;
 use crate::lua::bc::{Ins, Op};
 use crate::lua::decode::{Const, Proto};
+use crate::mir::code::StackObject;
 use crate::mir::{Rec, Reloc, VCode, VReg, R};
 use crate::tracepoint::{TpFieldKind, TracepointFormat};
 
@@ -258,6 +259,15 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
     }
     if l.errors.is_empty() {
         l.code.stack_bytes = stack_bytes;
+        let objects = l.objects.iter().map(|(pc, &off)| StackObject {
+            off: off as u32,
+            size: l.object_sizes.get(pc).copied().unwrap_or(8),
+        });
+        let regions = l.scratch_regions.iter().map(|&(at, size)| StackObject {
+            off: (l.scratch_base - at as i32) as u32,
+            size,
+        });
+        l.code.objects = objects.chain(regions).collect();
         Ok(Lowered {
             code: l.code,
             events: l.events,
@@ -319,9 +329,13 @@ struct Lowerer<'a> {
     /// (poison can travel round a loop back to the instruction that made it).
     follow_on: Vec<Diagnostic>,
     line: u32,
-    /// Stack objects by the pc of the `ffi.new` that made them: (offset, size).
+    /// Stack objects by the pc of the `ffi.new` (or call) that made them: their offset.
     objects: BTreeMap<usize, i32>,
+    /// Their sizes, by the same pc.
+    object_sizes: BTreeMap<usize, u32>,
     objects_top: i32,
+    /// Regions of the shared call buffer some call uses: (offset in the buffer, size).
+    scratch_regions: BTreeSet<(u32, u32)>,
     scratch_need: u32,
     scratch_base: i32,
     /// How many values the last multi-result call left (always 1 for builtins).
@@ -356,7 +370,9 @@ impl<'a> Lowerer<'a> {
             follow_on: Vec::new(),
             line: proto.first_line,
             objects: BTreeMap::new(),
+            object_sizes: BTreeMap::new(),
             objects_top: 0,
+            scratch_regions: BTreeSet::new(),
             scratch_need: 0,
             scratch_base: 0,
             multres: 0,

@@ -118,6 +118,18 @@ pub struct Code<X> {
     pub vregs: u32,
     /// Stack bytes used: objects and call buffers before allocation, plus spill slots after.
     pub stack_bytes: u32,
+    /// The stack objects lowering made (ffi.new objects, strings, regions of the call buffer),
+    /// which may overlap; every stack access of lowered code falls inside one of them.
+    pub objects: Vec<StackObject>,
+}
+
+/// A stack object: `size` bytes from `r10 - off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackObject {
+    /// Its offset below R10.
+    pub off: u32,
+    /// Its size in bytes.
+    pub size: u32,
 }
 
 impl<X> Default for Code<X> {
@@ -127,6 +139,7 @@ impl<X> Default for Code<X> {
             labels: Vec::new(),
             vregs: 0,
             stack_bytes: 0,
+            objects: Vec::new(),
         }
     }
 }

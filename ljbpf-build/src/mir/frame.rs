@@ -396,6 +396,7 @@ mod tests {
             labels: vec![Some(3)],
             vregs: 0,
             stack_bytes: 32,
+            objects: Vec::new(),
         };
         assert_eq!(slots_to_zero(&code, &[]), [16, 32]);
     }
@@ -436,6 +437,7 @@ mod tests {
             labels: vec![],
             vregs: 0,
             stack_bytes: 8,
+            objects: Vec::new(),
         };
         // A 4-byte key was written: only the deepest slot (the same one) is written at entry.
         assert_eq!(slots_to_zero(&code, &[(4, 8)]), [8]);

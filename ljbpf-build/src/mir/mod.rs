@@ -1,7 +1,8 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ loops ─ thread ─ cse ─ offsets ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ loops ─ thread ─ cse ─ offsets ─ legalize ─ dce ─ slots ─ regalloc ─ peephole
+//!       ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -22,6 +23,7 @@ pub mod offsets;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
+pub mod slots;
 pub mod thread;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

@@ -249,6 +249,7 @@ mod tests {
             labels,
             vregs: 0,
             stack_bytes: 0,
+            objects: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
     check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, regalloc,
-    thread,
+    slots, thread,
 };
 use ljbpf_core::insn::Isa;
 
@@ -46,9 +46,10 @@ passes! {
     Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
+    Slots = "slots", "stack objects that are never live at the same time share bytes";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
-    Frame = "frame", "write the whole stack frame at entry";
+    Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code, move constant offsets into LD_IND";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
@@ -150,6 +151,8 @@ pub fn run(
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
     snap(Pass::Dce, &|| virt(&code));
+    slots::run(&mut code, map_sizes);
+    snap(Pass::Slots, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,

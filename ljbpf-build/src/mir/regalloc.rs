@@ -430,6 +430,7 @@ fn rewrite(
             labels: Vec::new(),
             vregs: 0,
             stack_bytes,
+            objects: code.objects.clone(),
         },
         main: Vec::new(),
         elided: Vec::new(),
