@@ -41,7 +41,7 @@ pub(super) enum Val {
 const UNKNOWN: Val = Val::Width(64);
 
 impl Val {
-    fn width(self) -> u8 {
+    pub(super) fn width(self) -> u8 {
         match self {
             Val::Const(k) => 64 - k.leading_zeros() as u8,
             Val::Width(w) => w,

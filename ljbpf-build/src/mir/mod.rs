@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ thread ─ cse ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ thread ─ cse ─ values ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -21,5 +21,6 @@ pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
 pub mod thread;
+pub mod values;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

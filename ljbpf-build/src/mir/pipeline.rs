@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
-use super::{check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread};
+use super::{
+    check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread, values,
+};
 use ljbpf_core::insn::Isa;
 
 macro_rules! passes {
@@ -39,6 +41,7 @@ passes! {
     Facts = "facts", "known bits and constants: drop redundant masks, fold, select immediates";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
+    Values = "values", "a value a register still holds becomes a copy; conditions known on the way decide jumps (packet bounds of a smaller end)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
@@ -137,6 +140,8 @@ pub fn run(
     snap(Pass::Thread, &|| virt(&code));
     cse::run(&mut code);
     snap(Pass::Cse, &|| virt(&code));
+    values::run(&mut code);
+    snap(Pass::Values, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);
