@@ -1,7 +1,7 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ thread ─ cse ─ values ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ thread ─ cse ─ values ─ legalize ─ dce ─ regalloc ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -20,6 +20,7 @@ pub mod liveness;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
+pub mod returns;
 pub mod thread;
 pub mod values;
 

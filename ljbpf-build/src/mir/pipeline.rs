@@ -7,7 +7,8 @@ use std::str::FromStr;
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
-    check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, thread, values,
+    check, cse, dce, facts, frame, jumps, layout, legalize, peephole, regalloc, returns, thread,
+    values,
 };
 use ljbpf_core::insn::Isa;
 
@@ -47,6 +48,7 @@ passes! {
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write the whole stack frame at entry";
+    Returns = "returns", "one `r0 = K; exit` per constant, the other returns jump to it";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
@@ -160,6 +162,8 @@ pub fn run(
     snap(Pass::Peephole, &|| phys(&code));
     frame::run(&mut code, map_sizes);
     snap(Pass::Frame, &|| phys(&code));
+    returns::run(&mut code);
+    snap(Pass::Returns, &|| phys(&code));
     jumps::run(&mut code, isa);
     snap(Pass::Jumps, &|| phys(&code));
     let laid = layout::run(&code).map_err(|e| PassError {
