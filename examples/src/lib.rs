@@ -17,5 +17,6 @@ pub mod netns;
 pub use ljbpf_core::syscalls;
 /// bcc-style histograms: the printer lives in `ljbpf-runtime`, shared with `ljbpf run`.
 pub use ljbpf_runtime::hist;
+pub mod stacks;
 pub mod testing;
 pub mod tool;

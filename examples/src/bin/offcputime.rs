@@ -12,7 +12,7 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::tool;
+use ljbpf_examples::{stacks, tool};
 use ljbpf_runtime::Symbolizer;
 
 ljbpf_macros::include_probe!("offcputime");
@@ -39,9 +39,6 @@ struct Args {
     #[arg(short, long)]
     folded: bool,
 }
-
-/// `-EFAULT` from `bpf_get_stackid`: the task has no user stack (a kernel thread). Not a miss.
-const NO_USER_STACK: i32 = -14;
 
 fn main() -> ExitCode {
     tool::main(
@@ -85,17 +82,21 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         println!();
     }
     for (key, total) in &counts {
-        let kernel = frames(&probe, key.kernel_stack_id, |addr| {
-            symbols.symbolize_kernel(addr).map(|s| s.name)
-        });
-        let user = frames(&probe, key.user_stack_id, |addr| {
-            symbols.symbolize_user(key.tgid, addr).map(|s| s.name)
-        });
-        let name = comm(&key.name);
+        let kernel = stacks::frames(
+            key.kernel_stack_id,
+            |id| probe.stacks(id).ok(),
+            |addr| symbols.symbolize_kernel(addr).map(|s| s.name),
+        );
+        let user = stacks::frames(
+            key.user_stack_id,
+            |id| probe.stacks(id).ok(),
+            |addr| symbols.symbolize_user(key.tgid, addr).map(|s| s.name),
+        );
+        let name = key.name_str().into_owned();
         if args.folded {
             let mut line = vec![name.clone()];
-            push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
-            push_folded(
+            stacks::push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
+            stacks::push_folded(
                 &mut line,
                 &kernel,
                 key.kernel_stack_id,
@@ -104,15 +105,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             println!("{} {total}", line.join(";"));
             continue;
         }
-        match kernel {
-            Some(frames) => frames.iter().for_each(|f| println!("    {f}")),
-            None => println!("    [Missed Kernel Stack]"),
-        }
-        match user {
-            Some(frames) => frames.iter().for_each(|f| println!("    {f}")),
-            None if key.user_stack_id == NO_USER_STACK => {}
-            None => println!("    [Missed User Stack]"),
-        }
+        stacks::print_frames(&kernel, key.kernel_stack_id, "[Missed Kernel Stack]");
+        stacks::print_frames(&user, key.user_stack_id, "[Missed User Stack]");
         println!("    {:<16} {} ({})", "-", name, key.pid);
         println!("        {total}");
         println!();
@@ -137,37 +131,4 @@ fn recursion_misses(probe: &mut offcputime::Probe, program: &str) -> Option<u64>
     info.lines()
         .find_map(|l| l.strip_prefix("recursion_misses:"))
         .and_then(|n| n.trim().parse().ok())
-}
-
-/// The frames of stack `id` symbolised by `symbolize`, innermost first (`[unknown]` where no
-/// symbol covers the address), or `None` when the probe got no stack (`id < 0`) or the stack
-/// is no longer in the map.
-fn frames(
-    probe: &offcputime::Probe,
-    id: i32,
-    mut symbolize: impl FnMut(u64) -> Option<String>,
-) -> Option<Vec<String>> {
-    let id = u32::try_from(id).ok()?;
-    let addrs = probe.stacks(id).ok()?;
-    Some(
-        addrs
-            .into_iter()
-            .map(|addr| symbolize(addr).unwrap_or_else(|| "[unknown]".to_owned()))
-            .collect(),
-    )
-}
-
-/// Appends a stack to a folded line, outermost frame first.
-fn push_folded(line: &mut Vec<String>, frames: &Option<Vec<String>>, id: i32, missed: &str) {
-    match frames {
-        Some(frames) => line.extend(frames.iter().rev().cloned()),
-        None if id == NO_USER_STACK => {}
-        None => line.push(missed.to_owned()),
-    }
-}
-
-/// A `char[16]` comm as text: up to the first NUL.
-fn comm(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }

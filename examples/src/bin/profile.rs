@@ -12,7 +12,7 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ljbpf_examples::tool;
+use ljbpf_examples::{stacks, tool};
 use ljbpf_runtime::{PerfAttach, PerfEventSpec, Sample, Symbolizer};
 
 ljbpf_macros::include_probe!("profile");
@@ -43,10 +43,6 @@ struct Args {
 /// `perf_event_attr.type` and `config` of the software CPU clock (`PERF_TYPE_SOFTWARE`,
 /// `PERF_COUNT_SW_CPU_CLOCK`, include/uapi/linux/perf_event.h).
 const CPU_CLOCK: (u32, u64) = (1, 0);
-
-/// `-EFAULT` from `bpf_get_stackid`: no stack of that kind (a kernel thread has no user
-/// stack, a sample in user mode no kernel stack). Not a miss.
-const NO_STACK: i32 = -14;
 
 fn main() -> ExitCode {
     tool::main(
@@ -102,17 +98,21 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     // functions): one line each, their counts added, in first-seen order.
     let mut folded: Vec<(String, u64)> = Vec::new();
     for (key, count) in &counts {
-        let kernel = frames(&probe, key.kernel_stack_id, |addr| {
-            symbols.symbolize_kernel(addr).map(|s| s.name)
-        });
-        let user = frames(&probe, key.user_stack_id, |addr| {
-            symbols.symbolize_user(key.tgid, addr).map(|s| s.name)
-        });
-        let name = comm(&key.name);
+        let kernel = stacks::frames(
+            key.kernel_stack_id,
+            |id| probe.stacks(id).ok(),
+            |addr| symbols.symbolize_kernel(addr).map(|s| s.name),
+        );
+        let user = stacks::frames(
+            key.user_stack_id,
+            |id| probe.stacks(id).ok(),
+            |addr| symbols.symbolize_user(key.tgid, addr).map(|s| s.name),
+        );
+        let name = key.name_str().into_owned();
         if args.folded {
             let mut line = vec![name.clone()];
-            push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
-            push_folded(
+            stacks::push_folded(&mut line, &user, key.user_stack_id, "[Missed User Stack]");
+            stacks::push_folded(
                 &mut line,
                 &kernel,
                 key.kernel_stack_id,
@@ -125,16 +125,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             }
             continue;
         }
-        match kernel {
-            Some(frames) => frames.iter().for_each(|f| println!("    {f}")),
-            None if key.kernel_stack_id == NO_STACK => {}
-            None => println!("    [Missed Kernel Stack]"),
-        }
-        match user {
-            Some(frames) => frames.iter().for_each(|f| println!("    {f}")),
-            None if key.user_stack_id == NO_STACK => {}
-            None => println!("    [Missed User Stack]"),
-        }
+        stacks::print_frames(&kernel, key.kernel_stack_id, "[Missed Kernel Stack]");
+        stacks::print_frames(&user, key.user_stack_id, "[Missed User Stack]");
         println!("    {:<16} {} ({})", "-", name, key.tgid);
         println!("        {count}");
         println!();
@@ -144,37 +136,4 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         println!("{line} {count}");
     }
     Ok(())
-}
-
-/// The frames of stack `id` symbolised by `symbolize`, innermost first (`[unknown]` where no
-/// symbol covers the address), or `None` when the probe got no stack (`id < 0`) or the stack
-/// is no longer in the map.
-fn frames(
-    probe: &profile::Probe,
-    id: i32,
-    mut symbolize: impl FnMut(u64) -> Option<String>,
-) -> Option<Vec<String>> {
-    let id = u32::try_from(id).ok()?;
-    let addrs = probe.stacks(id).ok()?;
-    Some(
-        addrs
-            .into_iter()
-            .map(|addr| symbolize(addr).unwrap_or_else(|| "[unknown]".to_owned()))
-            .collect(),
-    )
-}
-
-/// Appends a stack to a folded line, outermost frame first.
-fn push_folded(line: &mut Vec<String>, frames: &Option<Vec<String>>, id: i32, missed: &str) {
-    match frames {
-        Some(frames) => line.extend(frames.iter().rev().cloned()),
-        None if id == NO_STACK => {}
-        None => line.push(missed.to_owned()),
-    }
-}
-
-/// A `char[16]` comm as text: up to the first NUL.
-fn comm(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }

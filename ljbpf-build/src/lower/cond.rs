@@ -464,6 +464,25 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Jumps to `done` unless `chunk`, a 1- to 8-byte piece loaded from memory or the packet,
+    /// holds the bytes `want` (in memory order).
+    pub(super) fn jump_unless_bytes(&mut self, chunk: VReg, want: &[u8], done: Label) {
+        let mut bytes = [0u8; 8];
+        bytes[..want.len()].copy_from_slice(want);
+        let k = rsrc(self.src_of(Opnd {
+            k: Some(i64::from_le_bytes(bytes)),
+            v: None,
+            ty: Ty::U64,
+            width: 0,
+        }));
+        self.e(Insn::Jmp {
+            op: JmpOp::Jne,
+            dst: R::V(chunk),
+            src: k,
+            target: done,
+        });
+    }
+
     /// Compares packet bytes or a char buffer with a string constant. A slice equals the
     /// string when its bytes are the string's; a char array when it holds the string and then a
     /// NUL (or the string fills it), as C's `strcmp` would say.
@@ -512,9 +531,6 @@ impl<'a> Lowerer<'a> {
         }
         for (i, w) in chunks {
             let at = off + i as i32;
-            let mut bytes = [0u8; 8];
-            bytes[..w].copy_from_slice(&want[i..i + w]);
-            let k = i64::from_le_bytes(bytes);
             let c = match &src {
                 From::Packet(dynoff) => self.pkt_load(at, w as u32, *dynoff)?,
                 From::Memory(base) => {
@@ -527,18 +543,7 @@ impl<'a> Lowerer<'a> {
                     self.reg_of(o)
                 }
             };
-            let k = rsrc(self.src_of(Opnd {
-                k: Some(k),
-                v: None,
-                ty: Ty::U64,
-                width: 0,
-            }));
-            self.e(Insn::Jmp {
-                op: JmpOp::Jne,
-                dst: R::V(c),
-                src: k,
-                target: done,
-            });
+            self.jump_unless_bytes(c, &want[i..i + w], done);
         }
         self.mov_imm(t, 1);
         self.code.bind(done);

@@ -300,22 +300,8 @@ impl Lowerer<'_> {
                 .into_iter()
                 .find(|w| i + w <= s.len())
                 .unwrap_or(1);
-            let mut bytes = [0u8; 8];
-            bytes[..w].copy_from_slice(&s[i..i + w]);
-            let k = i64::from_le_bytes(bytes);
             let c = self.pkt_load(i as i32, w as u32, Some(lo))?;
-            let k = rsrc(self.src_of(Opnd {
-                k: Some(k),
-                v: None,
-                ty: Ty::U64,
-                width: 0,
-            }));
-            self.e(Insn::Jmp {
-                op: JmpOp::Jne,
-                dst: R::V(c),
-                src: k,
-                target: done,
-            });
+            self.jump_unless_bytes(c, &s[i..i + w], done);
             i += w;
         }
         self.mov_imm(t, 1);
