@@ -397,8 +397,21 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
                 _ => None,
             };
             transfer(t, mode, i, rec, &mut st);
-            for &s in &succs[i] {
-                let mut out = st.clone();
+            let last = succs[i].len().saturating_sub(1);
+            for (e, &s) in succs[i].iter().enumerate() {
+                // The last successor takes the state itself, the others a copy.
+                let mut out = if e == last {
+                    std::mem::replace(
+                        &mut st,
+                        State {
+                            regs: Vec::new(),
+                            mem: 0,
+                            facts: Vec::new(),
+                        },
+                    )
+                } else {
+                    st.clone()
+                };
                 if let (Some((a, b)), Some((op, taken))) = (cond, edge_fact(code, i, s)) {
                     let op = if taken { Some(op) } else { op.negate() };
                     if let Some(op) = op {
@@ -433,7 +446,7 @@ fn reuse(code: &mut VCode) -> bool {
     let mut t = Table::default();
     let at = analyse(code, &mut t, Mode::Values);
     let mut changed = false;
-    for (i, st) in at.iter().enumerate() {
+    for (i, st) in at.into_iter().enumerate() {
         let Some(st) = st else { continue };
         let rec = &code.insns[i];
         let dst = match rec.insn {
@@ -449,9 +462,11 @@ fn reuse(code: &mut VCode) -> bool {
         if rec.reloc.is_some() {
             continue;
         }
-        let mut after = st.clone();
-        transfer(&mut t, Mode::Values, i, rec, &mut after);
-        let value = after.get(dst);
+        let mut st = st;
+        let before = st.get(dst);
+        transfer(&mut t, Mode::Values, i, rec, &mut st);
+        let value = st.get(dst);
+        st.regs[dst.key()] = before;
         if let Expr::Const(_) = t.get(value) {
             // The facts pass folds constants; an immediate beats a register.
             continue;
@@ -545,7 +560,8 @@ fn context_word(code: &VCode, t: &Table, v: Vn) -> bool {
 fn decide(code: &mut VCode) -> bool {
     let mut t = Table::default();
     let at = analyse(code, &mut t, Mode::Copies);
-    let widths = facts::analyse(code, true);
+    // The known bits, for bounds checks of a smaller end, only when there is one to look at.
+    let mut widths: Option<Vec<Option<facts::State>>> = None;
     let mut keep = vec![true; code.insns.len()];
     let mut changed = false;
     for (i, st) in at.iter().enumerate() {
@@ -576,17 +592,16 @@ fn decide(code: &mut VCode) -> bool {
             // with 0 <= k' <= k is below 2^62, so neither or both of the sums wrapped.
             let (pa, ka) = offset(&t, a);
             let (px, kx) = offset(&t, x);
-            let narrow = widths[i]
-                .as_ref()
-                .is_some_and(|w| w[dst.key()].width() <= 62);
             if op == JmpOp::Jgt
                 && known == JmpOp::Jle
                 && y == b
                 && pa == px
                 && (0..=kx).contains(&ka)
                 && kx < 1 << 30
-                && narrow
                 && context_word(code, &t, b)
+                && widths.get_or_insert_with(|| facts::analyse(code, true))[i]
+                    .as_ref()
+                    .is_some_and(|w| w[dst.key()].width() <= 62)
             {
                 verdict = Some(false);
                 break;
