@@ -441,6 +441,26 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
     }
 }
 
+/// Whether the value is made of loads and constants only (the loaded bits are what a load of
+/// that size gives, whatever its address).
+fn contained(t: &Table, v: Vn) -> bool {
+    let mut stack = vec![v];
+    let mut seen = 0usize;
+    while let Some(v) = stack.pop() {
+        seen += 1;
+        if seen > 64 {
+            return false;
+        }
+        match t.get(v) {
+            Expr::Const(_) | Expr::Load { .. } => {}
+            Expr::Alu { a, b, .. } => stack.extend([a, b]),
+            Expr::Sext32(a) | Expr::ToBe(_, a) => stack.push(a),
+            Expr::Entry(_) | Expr::Fresh(..) | Expr::Phi(..) => return false,
+        }
+    }
+    true
+}
+
 /// Round 1: computations whose value a virtual register holds become copies of it.
 fn reuse(code: &mut VCode) -> bool {
     let mut t = Table::default();
@@ -469,6 +489,13 @@ fn reuse(code: &mut VCode) -> bool {
         st.regs[dst.key()] = before;
         if let Expr::Const(_) = t.get(value) {
             // The facts pass folds constants; an immediate beats a register.
+            continue;
+        }
+        // The verifier knows of a register what branches taught it since it was computed; a
+        // value computed again from registers that a branch refined in between (`if i < 5`
+        // and then `i * 2`) is known better than an older copy of it. Only values made of
+        // loads and constants, which every computation knows alike, are taken from a holder.
+        if !contained(&t, value) {
             continue;
         }
         let holder = (11..st.regs.len()).find(|&k| k != dst.key() && st.regs[k] == value);
