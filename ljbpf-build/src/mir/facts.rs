@@ -41,7 +41,7 @@ pub(super) enum Val {
 const UNKNOWN: Val = Val::Width(64);
 
 impl Val {
-    fn width(self) -> u8 {
+    pub(super) fn width(self) -> u8 {
         match self {
             Val::Const(k) => 64 - k.leading_zeros() as u8,
             Val::Width(w) => w,
@@ -409,6 +409,61 @@ pub(super) fn analyse(code: &VCode, packet: bool) -> Facts {
     }
 }
 
+/// Virtual registers that may hold a pointer on some path (flow-insensitive, so a register
+/// that does on one path counts everywhere): copies of physical registers (the context, the
+/// frame pointer, helper results) but not of a legacy packet load's R0, 32- and 64-bit loads
+/// (`data` from the context, a spilled value), map addresses, and sums with any of these.
+/// Bytes, halves, 32-bit operations, swaps and constants are numbers.
+fn may_be_pointer(code: &VCode) -> Vec<bool> {
+    let nv = code.vregs as usize;
+    let mut ptr = vec![false; nv];
+    let mut from: Vec<(usize, usize)> = Vec::new();
+    let v = |r: &R| match r {
+        R::V(v) => Some(v.0 as usize),
+        R::P(_) => None,
+    };
+    for (i, rec) in code.insns.iter().enumerate() {
+        let after_packet_load = i > 0
+            && matches!(
+                code.insns[i - 1].insn,
+                Insn::LdAbs { .. } | Insn::LdInd { .. }
+            );
+        match &rec.insn {
+            Insn::Alu64 { dst, src, .. } => {
+                let Some(d) = v(dst) else { continue };
+                match src {
+                    Src::Reg(R::P(ljbpf_core::insn::Reg::R0)) if after_packet_load => {}
+                    Src::Reg(R::P(_)) => ptr[d] = true,
+                    Src::Reg(R::V(s)) => from.push((s.0 as usize, d)),
+                    Src::Imm(_) => {}
+                }
+            }
+            Insn::Ldx {
+                size: Size::W | Size::DW,
+                dst,
+                ..
+            }
+            | Insn::LdMap { dst, .. } => {
+                if let Some(d) = v(dst) {
+                    ptr[d] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &(s, d) in &from {
+            if ptr[s] && !ptr[d] {
+                ptr[d] = true;
+                changed = true;
+            }
+        }
+    }
+    ptr
+}
+
 /// Virtual registers whose value may reach a place where the verifier needs its range.
 pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
     let nv = code.vregs as usize;
@@ -420,6 +475,11 @@ pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
         }
     };
     let depth = code.loop_depth();
+    let ptr = may_be_pointer(code);
+    let pointer = |r: &R| match r {
+        R::V(v) => ptr[v.0 as usize],
+        R::P(_) => true,
+    };
     // Each conditional jump on a value of unknown range splits the verifier's path; thousands
     // of them in sequence (`if v == 1 then ... end` again and again) take it past its limit of
     // a million instructions where a mask lets it decide most of them. Past a few dozen,
@@ -446,12 +506,17 @@ pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
                 dst,
                 src: Src::Reg(s),
                 ..
+            } => {
+                mark(dst, &mut sens);
+                mark(s, &mut sens);
             }
-            | Insn::Alu64 {
+            // Pointer arithmetic wants the number's range (Linux 6.1
+            // `adjust_ptr_min_max_vals`); a sum of two numbers wants none.
+            Insn::Alu64 {
                 op: AluOp::Add | AluOp::Sub,
                 dst,
                 src: Src::Reg(s),
-            } => {
+            } if pointer(dst) || pointer(s) => {
                 mark(dst, &mut sens);
                 mark(s, &mut sens);
             }

@@ -53,7 +53,11 @@ fn thread(code: &mut PCode, isa: Isa) -> bool {
         ) = (code.insns[i].insn, code.insns.get(i + 1).map(|r| r.insn))
         {
             let lands_after = code.target_index(&code.insns[i].insn) == Some(i + 2);
-            let ja_is_target = code.labels.iter().any(|l| *l == Some(i + 1));
+            // A label left bound there by an earlier edit does not count, a jump to it does.
+            let ja_is_target = code
+                .insns
+                .iter()
+                .any(|r| code.target_index(&r.insn) == Some(i + 1));
             let negated = op.negate().filter(|n| n.min_isa() <= isa);
             if let (true, false, Some(neg)) = (lands_after, ja_is_target, negated) {
                 code.insns[i].insn = Insn::Jmp {

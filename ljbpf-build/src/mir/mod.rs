@@ -1,8 +1,8 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ loops ─ thread ─ cse ─ offsets ─ legalize ─ dce ─ slots ─ regalloc ─ peephole
-//!       ─ frame ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ legalize ─ dce ─ slots ─ regalloc
+//!       ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -23,7 +23,9 @@ pub mod offsets;
 pub mod peephole;
 pub mod pipeline;
 pub mod regalloc;
+pub mod returns;
 pub mod slots;
 pub mod thread;
+pub mod values;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

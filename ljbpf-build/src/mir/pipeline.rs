@@ -8,7 +8,7 @@ use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
     check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, regalloc,
-    slots, thread,
+    returns, slots, thread, values,
 };
 use ljbpf_core::insn::Isa;
 
@@ -43,6 +43,7 @@ passes! {
     Loops = "loops", "a loop entered with constants that only computes runs at compile time";
     Thread = "thread", "send edges on which a condition is known to where it leads (0/1 temporaries vanish)";
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
+    Values = "values", "a value a register still holds becomes a copy; conditions known on the way decide jumps (packet bounds of a smaller end)";
     Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
@@ -50,6 +51,7 @@ passes! {
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
+    Returns = "returns", "one `r0 = K; exit` per constant, the other returns jump to it";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code, move constant offsets into LD_IND";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
@@ -145,6 +147,8 @@ pub fn run(
     snap(Pass::Thread, &|| virt(&code));
     cse::run(&mut code);
     snap(Pass::Cse, &|| virt(&code));
+    values::run(&mut code);
+    snap(Pass::Values, &|| virt(&code));
     offsets::run(&mut code);
     snap(Pass::Offsets, &|| virt(&code));
     legalize::run(&mut code, isa);
@@ -167,6 +171,8 @@ pub fn run(
     snap(Pass::Peephole, &|| phys(&code));
     frame::run(&mut code, map_sizes);
     snap(Pass::Frame, &|| phys(&code));
+    returns::run(&mut code);
+    snap(Pass::Returns, &|| phys(&code));
     jumps::run(&mut code, isa);
     peephole::indirect_offsets(&mut code);
     snap(Pass::Jumps, &|| phys(&code));
