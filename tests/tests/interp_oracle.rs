@@ -199,7 +199,7 @@ fn mutated_passes_are_caught_and_named() {
     let mut rng = Rng::new(99);
     let (mut tried, mut caught) = (0, 0);
     let mut misnamed = Vec::new();
-    let mut caught_at = [0usize; 16];
+    let mut caught_at = vec![0usize; ljbpf_build::Pass::ALL.len() + 1];
     for _ in 0..12 {
         // Without lpm_trie shapes: the interpreter's maps find keys exactly.
         let program: Program = Program::generate(&mut rng).without_lpm();
