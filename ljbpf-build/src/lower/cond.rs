@@ -374,9 +374,7 @@ impl<'a> Lowerer<'a> {
                 if !kinds.iter().any(|k| k.num_ty().is_some()) {
                     return Ok(Cond::Known(false));
                 }
-                let t = self.tmp();
-                self.mov_imm(t, 0);
-                let done = self.code.label();
+                let (t, done) = self.all_of();
                 self.e(Insn::Jmp {
                     op: JmpOp::Jlt,
                     dst: R::V(tag),
@@ -390,13 +388,7 @@ impl<'a> Lowerer<'a> {
                     src: ys,
                     target: done,
                 });
-                self.mov_imm(t, 1);
-                self.code.bind(done);
-                Ok(Cond::Test {
-                    op: JmpOp::Jne,
-                    a: t,
-                    b: Src::Imm(0),
-                })
+                Ok(self.all_of_end(t, done))
             }
             // nil, true, false against a tagged value: its tag says.
             (Val::Tagged { tag, kinds, .. }, Val::K(c @ (Const::Nil | Const::Bool(_))))
@@ -464,6 +456,28 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Starts a condition that holds only if every check between here and [`all_of_end`]
+    /// passes: a 0/1 flag, 0 for now, and the label each failing check jumps to.
+    ///
+    /// [`all_of_end`]: Self::all_of_end
+    pub(super) fn all_of(&mut self) -> (VReg, Label) {
+        let t = self.tmp();
+        self.mov_imm(t, 0);
+        (t, self.code.label())
+    }
+
+    /// Ends a condition [`all_of`](Self::all_of) started: past the last check the flag is 1;
+    /// the failures join at `done`.
+    pub(super) fn all_of_end(&mut self, t: VReg, done: Label) -> Cond {
+        self.mov_imm(t, 1);
+        self.code.bind(done);
+        Cond::Test {
+            op: JmpOp::Jne,
+            a: t,
+            b: Src::Imm(0),
+        }
+    }
+
     /// Jumps to `done` unless `chunk`, a 1- to 8-byte piece loaded from memory or the packet,
     /// holds the bytes `want` (in memory order).
     pub(super) fn jump_unless_bytes(&mut self, chunk: VReg, want: &[u8], done: Label) {
@@ -519,9 +533,7 @@ impl<'a> Lowerer<'a> {
                 return Err(self.err(format!("cannot compare {} with a string", other.describe())))
             }
         };
-        let t = self.tmp();
-        self.mov_imm(t, 0);
-        let done = self.code.label();
+        let (t, done) = self.all_of();
         let mut chunks = chunks(off, want.len(), matches!(src, From::Packet(_)));
         if matches!(src, From::Packet(_)) {
             // The last chunk first: if the slice crosses the packet's end, that load ends the
@@ -545,13 +557,7 @@ impl<'a> Lowerer<'a> {
             };
             self.jump_unless_bytes(c, &want[i..i + w], done);
         }
-        self.mov_imm(t, 1);
-        self.code.bind(done);
-        Ok(Cond::Test {
-            op: JmpOp::Jne,
-            a: t,
-            b: Src::Imm(0),
-        })
+        Ok(self.all_of_end(t, done))
     }
 
     /// Compares two packet slices of `len` bytes, the last chunk of each first (see
@@ -562,9 +568,7 @@ impl<'a> Lowerer<'a> {
         (o2, d2): (i32, Option<VReg>),
         len: u32,
     ) -> LResult<Cond> {
-        let t = self.tmp();
-        self.mov_imm(t, 0);
-        let done = self.code.label();
+        let (t, done) = self.all_of();
         let mut list = chunks(o1, len as usize, true);
         list.rotate_right(1);
         // The first round loads both last chunks before comparing: either slice crossing the
@@ -579,13 +583,7 @@ impl<'a> Lowerer<'a> {
                 target: done,
             });
         }
-        self.mov_imm(t, 1);
-        self.code.bind(done);
-        Ok(Cond::Test {
-            op: JmpOp::Jne,
-            a: t,
-            b: Src::Imm(0),
-        })
+        Ok(self.all_of_end(t, done))
     }
 }
 

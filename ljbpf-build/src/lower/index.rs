@@ -284,9 +284,7 @@ impl Lowerer<'_> {
         self.e(Insn::Exit);
         self.code.bind(inside);
         // Inside the packet: equal when the lengths and then the bytes are.
-        let t = self.tmp();
-        self.mov_imm(t, 0);
-        let done = self.code.label();
+        let (t, done) = self.all_of();
         self.alu(AluOp::Sub, hi, Src::Reg(lo));
         self.e(Insn::Jmp {
             op: JmpOp::Jne,
@@ -304,12 +302,6 @@ impl Lowerer<'_> {
             self.jump_unless_bytes(c, &s[i..i + w], done);
             i += w;
         }
-        self.mov_imm(t, 1);
-        self.code.bind(done);
-        Ok(Cond::Test {
-            op: JmpOp::Jne,
-            a: t,
-            b: Src::Imm(0),
-        })
+        Ok(self.all_of_end(t, done))
     }
 }
