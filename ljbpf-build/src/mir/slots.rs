@@ -370,26 +370,25 @@ fn step(
             dst,
             src,
             off,
-        } => {
-            // A stack address kept in memory escapes what this analysis follows.
-            if reg(st, src).is_stack() {
-                return Err(Unsupported);
-            }
-            if let Some(f) = found.as_deref_mut() {
-                access(objs, f, i, reg(st, dst), off, size, Mode::Write)?;
-            }
         }
-        Insn::AtomicAdd {
+        | Insn::AtomicAdd {
             size,
             dst,
             src,
             off,
         } => {
+            // A stack address kept in memory escapes what this analysis follows.
             if reg(st, src).is_stack() {
                 return Err(Unsupported);
             }
+            // An atomic add reads what it writes.
+            let mode = if matches!(insn, Insn::AtomicAdd { .. }) {
+                Mode::Update
+            } else {
+                Mode::Write
+            };
             if let Some(f) = found.as_deref_mut() {
-                access(objs, f, i, reg(st, dst), off, size, Mode::Update)?;
+                access(objs, f, i, reg(st, dst), off, size, mode)?;
             }
         }
         Insn::LdAbs { .. } | Insn::LdInd { .. } => {}
