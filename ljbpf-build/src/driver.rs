@@ -431,6 +431,7 @@ impl Programs<'_> {
         let laid = pipeline::run(
             lowered.code,
             self.opts.isa,
+            p.kind.class().return_bits(),
             &self.opts.snapshots_after,
             &self.map_names,
             &self.map_sizes,

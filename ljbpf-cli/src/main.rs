@@ -51,8 +51,8 @@ enum Command {
         #[arg(long)]
         bytecode: bool,
         /// Print each program's code as it is after back-end pass PASS instead (lower, facts,
-        /// loops, thread, cse, values, offsets, legalize, dce, slots, regalloc, peephole, frame,
-        /// returns, jumps, layout); may be given more than once.
+        /// loops, thread, cse, values, offsets, bits, legalize, dce, slots, regalloc, peephole,
+        /// frame, returns, jumps, layout); may be given more than once.
         #[arg(long, value_name = "PASS")]
         after: Vec<ljbpf_build::Pass>,
         /// Print a table instead: per program, the instructions after each back-end pass, the

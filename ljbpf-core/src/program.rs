@@ -47,8 +47,8 @@ impl PacketAccess {
 
 macro_rules! program_classes {
     ($($variant:ident = $name:literal, $ctor:literal, $section:literal, $prog_type:literal,
-       $context:ident, $memory:ident, $packet:ident, $default_return:literal, $test_run:literal,
-       $since:literal;)*) => {
+       $context:ident, $memory:ident, $packet:ident, $default_return:literal, $return_bits:literal,
+       $test_run:literal, $since:literal;)*) => {
         /// A program kind without its attach target: the row of the table.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum ProgramClass {
@@ -103,6 +103,12 @@ macro_rules! program_classes {
                 match self { $(ProgramClass::$variant => $default_return,)* }
             }
 
+            /// How many low bits of R0 at `exit` count: what the kernel's caller of the program
+            /// reads, and what the verifier checks.
+            pub fn return_bits(self) -> u8 {
+                match self { $(ProgramClass::$variant => $return_bits,)* }
+            }
+
             /// Whether the kernel can run it with `BPF_PROG_TEST_RUN`.
             pub fn test_run(self) -> bool {
                 match self { $(ProgramClass::$variant => $test_run,)* }
@@ -120,27 +126,33 @@ program_classes! {
     // The default return of the packet kinds is their "let it through" verdict: XDP_PASS,
     // TC_ACT_OK, 1 (allow) for cgroup skb; a packet read past the end returns it too.
     // Direct packet access from cgroup skb programs: Linux 5.2 (commit b39b5f411dcf).
-    // variant   = name,            constructor,      section,      type, context,          memory, packet,   ret, test-run, since
-    Tracepoint   = "tracepoint",    "bpf.tracepoint", "tracepoint",  5, TracepointRecord, Kernel, None,     0, false, "4.7";
-    SocketFilter = "socket_filter", "bpf.socket",     "socket",      1, Skb,              Kernel, LdAbs,    0, true, "3.19";
-    Kprobe       = "kprobe",        "bpf.kprobe",     "kprobe",      2, PtRegs,           Kernel, None,     0, false, "4.1";
-    Kretprobe    = "kretprobe",     "bpf.kprobe",     "kretprobe",   2, PtRegs,           Kernel, None,     0, false, "4.1";
-    Uprobe       = "uprobe",        "bpf.uprobe",     "uprobe",      2, PtRegs,           User,   None,     0, false, "4.3";
-    Uretprobe    = "uretprobe",     "bpf.uprobe",     "uretprobe",   2, PtRegs,           User,   None,     0, false, "4.3";
-    Xdp          = "xdp",           "bpf.xdp",        "xdp",         6, XdpMd,            Kernel, DirectL2, 2, true, "4.8";
-    Tc           = "tc",            "bpf.tc",         "classifier",  3, Skb,              Kernel, DirectL2, 0, true, "4.7";
-    CgroupSkb    = "cgroup_skb",    "bpf.cgroup_skb", "cgroup_skb",  8, Skb,              Kernel, DirectL3, 1, true, "5.2";
+    // `bits`: the low bits of R0 that count. The kernel runs a program through
+    // `bpf_prog_run`, which returns `u32` (include/linux/filter.h), and for these kinds
+    // `check_return_code` (kernel/bpf/verifier.c, 6.1) checks nothing: 32. It checks the whole
+    // 64-bit register against a range for cgroup kinds (cgroup skb: 0 or 1 on 6.1, 0 to 3
+    // later) and for tracing programs (fentry/fexit: 0; raw tracepoints with a BTF target:
+    // 0): 64, and 64 wherever in doubt (tp_btf, raw tracepoints).
+    // variant   = name,            constructor,      section,      type, context,          memory, packet,   ret, bits, test-run, since
+    Tracepoint   = "tracepoint",    "bpf.tracepoint", "tracepoint",  5, TracepointRecord, Kernel, None,     0, 32, false, "4.7";
+    SocketFilter = "socket_filter", "bpf.socket",     "socket",      1, Skb,              Kernel, LdAbs,    0, 32, true, "3.19";
+    Kprobe       = "kprobe",        "bpf.kprobe",     "kprobe",      2, PtRegs,           Kernel, None,     0, 32, false, "4.1";
+    Kretprobe    = "kretprobe",     "bpf.kprobe",     "kretprobe",   2, PtRegs,           Kernel, None,     0, 32, false, "4.1";
+    Uprobe       = "uprobe",        "bpf.uprobe",     "uprobe",      2, PtRegs,           User,   None,     0, 32, false, "4.3";
+    Uretprobe    = "uretprobe",     "bpf.uprobe",     "uretprobe",   2, PtRegs,           User,   None,     0, 32, false, "4.3";
+    Xdp          = "xdp",           "bpf.xdp",        "xdp",         6, XdpMd,            Kernel, DirectL2, 2, 32, true, "4.8";
+    Tc           = "tc",            "bpf.tc",         "classifier",  3, Skb,              Kernel, DirectL2, 0, 32, true, "4.7";
+    CgroupSkb    = "cgroup_skb",    "bpf.cgroup_skb", "cgroup_skb",  8, Skb,              Kernel, DirectL3, 1, 64, true, "5.2";
     // BPF_PROG_TYPE_RAW_TRACEPOINT: BPF_PROG_TEST_RUN runs it on a `u64` argument array since
     // 5.10 (net/bpf/test_run.c, bpf_prog_test_run_raw_tp); the kind itself is 4.17.
-    RawTracepoint = "raw_tracepoint", "bpf.raw_tracepoint", "raw_tp", 17, RawArgs,      Kernel, None,     0, true, "4.17";
+    RawTracepoint = "raw_tracepoint", "bpf.raw_tracepoint", "raw_tp", 17, RawArgs,      Kernel, None,     0, 64, true, "4.17";
     // BPF_PROG_TYPE_TRACING with attach type BPF_TRACE_RAW_TP, BPF_TRACE_FENTRY and
     // BPF_TRACE_FEXIT: the target is a BTF id of the loading kernel (5.5, x86-64 JIT only).
     // BPF_PROG_TEST_RUN of tracing programs only calls the kernel's own bpf_fentry_test*
     // functions, so it tests nothing a probe attaches to: no test-run.
-    TpBtf        = "tp_btf",        "bpf.tp_btf",     "tp_btf",     26, BtfArgs,          Kernel, None,     0, false, "5.5";
-    Fentry       = "fentry",        "bpf.fentry",     "fentry",     26, BtfArgs,          Kernel, None,     0, false, "5.5";
-    Fexit        = "fexit",         "bpf.fexit",      "fexit",      26, BtfArgs,          Kernel, None,     0, false, "5.5";
-    PerfEvent    = "perf_event",    "bpf.perf_event", "perf_event",  7, PerfEventData,    Kernel, None,     0, false, "4.9";
+    TpBtf        = "tp_btf",        "bpf.tp_btf",     "tp_btf",     26, BtfArgs,          Kernel, None,     0, 64, false, "5.5";
+    Fentry       = "fentry",        "bpf.fentry",     "fentry",     26, BtfArgs,          Kernel, None,     0, 64, false, "5.5";
+    Fexit        = "fexit",         "bpf.fexit",      "fexit",      26, BtfArgs,          Kernel, None,     0, 64, false, "5.5";
+    PerfEvent    = "perf_event",    "bpf.perf_event", "perf_event",  7, PerfEventData,    Kernel, None,     0, 32, false, "4.9";
 }
 
 /// The verdicts a program of a packet kind returns, as the names program functions see

@@ -79,7 +79,7 @@ fn default_output_has_no_v4_instruction() {
         found.join("\n")
     );
     // The scan can fail: the same probes at v4 do use v4 instructions.
-    assert!(v4_total > 10, "only {v4_total} v4 instructions at --isa v4");
+    assert!(v4_total > 5, "only {v4_total} v4 instructions at --isa v4");
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ legalize ─ dce ─ slots ─ regalloc
-//!       ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
+//! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ dce ─ slots
+//!       ─ regalloc ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
 //! to print the code (`ljbpf dump --after PASS`).
 
+pub mod bits;
 pub mod check;
 pub mod code;
 pub mod cse;

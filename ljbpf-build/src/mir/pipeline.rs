@@ -7,8 +7,8 @@ use std::str::FromStr;
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
-    check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, regalloc,
-    returns, slots, thread, values,
+    bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole,
+    regalloc, returns, slots, thread, values,
 };
 use ljbpf_core::insn::Isa;
 
@@ -45,6 +45,7 @@ passes! {
     Cse = "cse", "a packet or context field loaded and converted again reuses the first result";
     Values = "values", "a value a register still holds becomes a copy; conditions known on the way decide jumps (packet bounds of a smaller end)";
     Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
+    Bits = "bits", "sign extensions whose high bits nobody reads go (32-bit operations, masks, narrow stores, the return value)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Slots = "slots", "stack objects that are never live at the same time share bytes";
@@ -119,11 +120,13 @@ impl Stage {
     }
 }
 
-/// Runs the back end on the code lowering made, for ISA level `isa`. `after` asks for the code as it is after each
+/// Runs the back end on the code lowering made, for ISA level `isa`, of a program whose caller
+/// reads the low `return_bits` of R0. `after` asks for the code as it is after each
 /// of those passes (`maps` names map loads in it; `map_sizes` are their key and value sizes).
 pub fn run(
     mut code: VCode,
     isa: Isa,
+    return_bits: u8,
     after: &[Pass],
     maps: &[String],
     map_sizes: &[(u32, u32)],
@@ -151,6 +154,8 @@ pub fn run(
     snap(Pass::Values, &|| virt(&code));
     offsets::run(&mut code);
     snap(Pass::Offsets, &|| virt(&code));
+    bits::run(&mut code, return_bits);
+    snap(Pass::Bits, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
     dce::run(&mut code);

@@ -250,6 +250,20 @@ impl Gen<'_> {
                         let n = self.shift_count(d);
                         Expr::Bit(f, vec![v, n])
                     }
+                    // A 32-bit result (often negative) cut to its low bits by a mask: only
+                    // the low bits of the operation are read, so its sign extension can go
+                    // (`mir::bits`).
+                    BitFn::Band if ty == Ty::Num && self.rng.chance(1, 4) => {
+                        let inner = self.expr(Ty::Num, d);
+                        let op = *self.rng.pick(&[BitFn::Bnot, BitFn::Bxor, BitFn::Lshift]);
+                        let v = match op {
+                            BitFn::Bnot => Expr::Bit(op, vec![inner]),
+                            BitFn::Lshift => Expr::Bit(op, vec![inner, self.shift_count(d)]),
+                            _ => Expr::Bit(op, vec![inner, self.expr(Ty::Num, d)]),
+                        };
+                        let mask = *self.rng.pick(&[0xff, 0xffff, 0x7fff_ffff, -256]);
+                        Expr::Bit(f, vec![v, Expr::Num(mask)])
+                    }
                     BitFn::Band | BitFn::Bor | BitFn::Bxor => {
                         let (lt, rt) = self.operand_types(ty);
                         let mut args = vec![self.expr(lt, d), self.expr(rt, d)];
