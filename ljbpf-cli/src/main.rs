@@ -50,10 +50,9 @@ enum Command {
         /// Print the LuaJIT bytecode of the program functions instead (what the compiler reads).
         #[arg(long)]
         bytecode: bool,
-        /// Print each program's code as it is after back-end pass PASS instead (lower, facts,
-        /// loops, thread, cse, values, offsets, legalize, dce, slots, regalloc, peephole, frame,
-        /// returns, jumps, layout); may be given more than once.
-        #[arg(long, value_name = "PASS")]
+        /// Print each program's code as it is after back-end pass PASS instead; may be given
+        /// more than once.
+        #[arg(long, value_name = "PASS", value_parser = pass_parser())]
         after: Vec<ljbpf_build::Pass>,
         /// Print a table instead: per program, the instructions after each back-end pass, the
         /// final instructions and stack bytes (`check` adds what the verifier processed).
@@ -130,6 +129,13 @@ enum Failure {
     Compile(String),
     /// Anything else that kept the command from running.
     Other(String),
+}
+
+/// `--after`'s values: the pipeline's own pass table, so the help lists every pass.
+fn pass_parser() -> impl clap::builder::TypedValueParser<Value = ljbpf_build::Pass> {
+    use clap::builder::TypedValueParser;
+    let names = ljbpf_build::Pass::ALL.iter().map(|p| p.name());
+    clap::builder::PossibleValuesParser::new(names).try_map(|s| s.parse::<ljbpf_build::Pass>())
 }
 
 fn main() -> ExitCode {

@@ -153,6 +153,26 @@ fn dump_prints_the_listing_with_lua_lines() {
     assert!(listing.contains("local n = counts[ctx.id]"), "{listing}");
 }
 
+/// `dump --after PASS` prints the code after that pass; an unknown pass is a usage error that
+/// lists every pass of the pipeline.
+#[test]
+fn dump_after_a_pass_and_an_unknown_pass() {
+    let scratch = Scratch::new("after");
+    let out = scratch.ljbpf(&["dump", "--after", "regalloc", "count.lua"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let listing = stdout(&out);
+    assert!(listing.contains("; after regalloc ("), "{listing}");
+    assert!(!listing.contains("; after frame"), "{listing}");
+
+    let out = scratch.ljbpf(&["dump", "--after", "inline", "count.lua"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains("'inline'"), "{err}");
+    for pass in ["lower", "facts", "values", "regalloc", "layout"] {
+        assert!(err.contains(pass), "{pass} missing:\n{err}");
+    }
+}
+
 /// `ljbpf dump FILE | head -1`: the reader closes the pipe early; ljbpf ends without a panic.
 #[test]
 fn dump_into_a_closed_pipe_ends_quietly() {
