@@ -302,6 +302,7 @@ fn generator_makes_every_everyday_shape() {
         "SliceSlice",
         "Moved before the start",
         "ModLoop",
+        "LabelWalk",
         "Lpm",
     ];
     let missing: Vec<&str> = want

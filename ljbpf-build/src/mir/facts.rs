@@ -230,7 +230,7 @@ fn learn(insn: &Insn<R>, taken: bool, st: &mut State) {
 
 /// The state after instruction `rec`, as [`transfer`] makes it, except that a relocated
 /// instruction's results are unknown: the loader rewrites its offset or immediate.
-fn step(rec: &Rec<R>, st: &mut State, packet: bool) {
+pub(super) fn step(rec: &Rec<R>, st: &mut State, packet: bool) {
     transfer(&rec.insn, st, packet);
     if rec.reloc.is_some() {
         for d in uses_defs(&rec.insn).1 {
@@ -336,11 +336,10 @@ pub(super) fn analyse(code: &VCode, packet: bool) -> Facts {
             s
         })
         .collect();
-    let mut entry: Vec<Option<State>> = vec![None; blocks];
     if blocks == 0 {
         return Facts {
             starts,
-            entry,
+            entry: Vec::new(),
             packet,
         };
     }
@@ -362,46 +361,8 @@ pub(super) fn analyse(code: &VCode, packet: bool) -> Facts {
         }
     }
     rpo.reverse();
-    let mut order = vec![usize::MAX; blocks];
-    for (k, &b) in rpo.iter().enumerate() {
-        order[b] = k;
-    }
-    entry[0] = Some(vec![UNKNOWN; regs]);
-    let mut work = std::collections::BTreeSet::from([0usize]);
-    while let Some(k) = work.pop_first() {
-        let b = rpo[k];
-        let Some(mut st) = entry[b].clone() else {
-            continue;
-        };
-        let last = starts[b + 1] - 1;
-        for rec in &code.insns[starts[b]..last] {
-            step(rec, &mut st, packet);
-        }
-        for &s in &succs[b] {
-            // The last instruction's edges: a conditional jump teaches each what it decided.
-            let edge = flow(code, last, &st, starts[s], packet);
-            let changed = match &mut entry[s] {
-                None => {
-                    entry[s] = Some(edge);
-                    true
-                }
-                Some(old) => {
-                    let mut changed = false;
-                    for (a, v) in old.iter_mut().zip(&edge) {
-                        let j = a.join(*v);
-                        if j != *a {
-                            *a = j;
-                            changed = true;
-                        }
-                    }
-                    changed
-                }
-            };
-            if changed {
-                work.insert(order[s]);
-            }
-        }
-    }
+    // Bounded loops are walked an iteration at a time (the verifier walks them so too).
+    let entry = super::loopfacts::fixpoint(code, &starts, &succs, &rpo, regs, packet);
     Facts {
         starts,
         entry,

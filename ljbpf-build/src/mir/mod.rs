@@ -19,6 +19,7 @@ pub mod jumps;
 pub mod layout;
 pub mod legalize;
 pub mod liveness;
+pub mod loopfacts;
 pub mod loops;
 pub mod offsets;
 pub mod peephole;

@@ -227,6 +227,20 @@ pub enum Shape {
         base: usize,
         slot: usize,
     },
+    /// A walk over length-prefixed labels, as a DNS name is read: `local off = start; for _ =
+    /// 1, n do local l = pkt[off + base]; if l == 0 or l >= lim then break end; off = off + l
+    /// + step end; out = off * 1000 + pkt[off + base]`. The offset grows by a packet byte per
+    /// iteration (a bound the compiler learns from the loop counter), or shrinks below the
+    /// packet's start with a negative `step`, where the read ends the run.
+    LabelWalk {
+        var: String,
+        start: i64,
+        n: i64,
+        lim: i64,
+        step: i64,
+        base: usize,
+        slot: usize,
+    },
 }
 
 impl Shape {
@@ -263,6 +277,7 @@ impl Shape {
             | Shape::Slice { slot, .. }
             | Shape::Moved { slot, .. }
             | Shape::ModLoop { slot, .. }
+            | Shape::LabelWalk { slot, .. }
             | Shape::Collatz { slot, .. } => vec![(*slot, Ty::Num)],
         }
     }
@@ -548,6 +563,30 @@ impl Shape {
                 );
                 let _ = writeln!(s, "{pad:indent$}{} = {var}", out(slot));
             }
+            Shape::LabelWalk {
+                var,
+                start,
+                n,
+                lim,
+                step,
+                base: b,
+                slot,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var} = {start}");
+                let _ = writeln!(s, "{pad:indent$}for _ = 1, {n} do");
+                let _ = writeln!(s, "{pad:indent$}  local {var}_l = pkt[{var} + {b}]");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}  if {var}_l == 0 or {var}_l >= {lim} then break end"
+                );
+                let _ = writeln!(s, "{pad:indent$}  {var} = {var} + {var}_l + {step}");
+                let _ = writeln!(s, "{pad:indent$}end");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}{} = {var} * 1000 + pkt[{var} + {b}]",
+                    out(slot)
+                );
+            }
         }
     }
 }
@@ -555,7 +594,7 @@ impl Shape {
 impl Gen<'_> {
     /// A random shape writing fresh `out` slots, if enough are left.
     pub(crate) fn shape(&mut self) -> Option<Shape> {
-        let which = self.rng.below(11);
+        let which = self.rng.below(12);
         let need = match which {
             1 => 3,
             6 => 0,
@@ -689,6 +728,15 @@ impl Gen<'_> {
                     slot,
                 }
             }
+            11 => Shape::LabelWalk {
+                var,
+                start: *self.rng.pick(&[0, 2, 12, 30]),
+                n: *self.rng.pick(&[1, 3, 10, 40]),
+                lim: *self.rng.pick(&[0x10, 0x40, 0xc0, 0x100]),
+                step: *self.rng.pick(&[1, 1, 0, -1, -200]),
+                base: *self.rng.pick(&[0, 14, 22, 40]),
+                slot,
+            },
             _ => Shape::ModLoop {
                 var,
                 at: *self.rng.pick(&[14, 22, 30, 41]),
