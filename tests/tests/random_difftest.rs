@@ -261,6 +261,9 @@ fn generator_makes_every_everyday_shape() {
                         gen::Shape::MapOr { map, .. } => {
                             seen.insert(format!("MapOr {map:?}"));
                         }
+                        gen::Shape::ModLoop { sums: true, .. } => {
+                            seen.insert("ModLoop sums".to_owned());
+                        }
                         gen::Shape::Moved { k, mult, .. } if *mult > 0 && *k > 0 => {
                             seen.insert("Moved before the start".to_owned());
                         }
@@ -302,6 +305,7 @@ fn generator_makes_every_everyday_shape() {
         "SliceSlice",
         "Moved before the start",
         "ModLoop",
+        "ModLoop sums",
         "Lpm",
     ];
     let missing: Vec<&str> = want

@@ -26,6 +26,7 @@ pub mod regalloc;
 pub mod returns;
 pub mod slots;
 pub mod thread;
+pub mod twins;
 pub mod values;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};
