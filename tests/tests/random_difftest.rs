@@ -261,6 +261,9 @@ fn generator_makes_every_everyday_shape() {
                         gen::Shape::MapOr { map, .. } => {
                             seen.insert(format!("MapOr {map:?}"));
                         }
+                        gen::Shape::ModLoop { sums: true, .. } => {
+                            seen.insert("ModLoop sums".to_owned());
+                        }
                         gen::Shape::Moved { k, mult, .. } if *mult > 0 && *k > 0 => {
                             seen.insert("Moved before the start".to_owned());
                         }
@@ -303,6 +306,7 @@ fn generator_makes_every_everyday_shape() {
         "Moved before the start",
         "ModLoop",
         "LabelWalk",
+        "ModLoop sums",
         "Lpm",
     ];
     let missing: Vec<&str> = want

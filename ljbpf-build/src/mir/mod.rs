@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ dce ─ slots
-//!       ─ regalloc ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
+//!       ─ twins ─ regalloc ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -28,6 +28,7 @@ pub mod regalloc;
 pub mod returns;
 pub mod slots;
 pub mod thread;
+pub mod twins;
 pub mod values;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

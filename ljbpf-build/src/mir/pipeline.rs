@@ -8,7 +8,7 @@ use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
     bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole,
-    regalloc, returns, slots, thread, values,
+    regalloc, returns, slots, thread, twins, values,
 };
 use ljbpf_core::insn::Isa;
 
@@ -49,6 +49,7 @@ passes! {
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Dce = "dce", "remove instructions whose results nobody reads";
     Slots = "slots", "stack objects that are never live at the same time share bytes";
+    Twins = "twins", "registers always written together with the same value (a `for` loop's index and its copy) become one";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
@@ -162,6 +163,8 @@ pub fn run(
     snap(Pass::Dce, &|| virt(&code));
     slots::run(&mut code, map_sizes);
     snap(Pass::Slots, &|| virt(&code));
+    twins::run(&mut code);
+    snap(Pass::Twins, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,

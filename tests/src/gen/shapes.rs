@@ -219,12 +219,15 @@ pub enum Shape {
         repeat: bool,
         slot: usize,
     },
-    /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`.
+    /// `local s = 0; for i = 0, pkt[at] % m do s = s + pkt[i + base] end; out = s`; with
+    /// `sums`, bench/lua/csum.lua's body instead: two running sums and a count of one byte
+    /// value, more values live across the packet load than callee-saved registers.
     ModLoop {
         var: String,
         at: usize,
         m: i64,
         base: usize,
+        sums: bool,
         slot: usize,
     },
     /// A walk over length-prefixed labels, as a DNS name is read: `local off = start; for _ =
@@ -554,6 +557,31 @@ impl Shape {
                 at,
                 m,
                 base: b,
+                sums: true,
+                slot,
+            } => {
+                let _ = writeln!(s, "{pad:indent$}local {var}, {var}t, {var}c = 0, 0, 0");
+                let _ = writeln!(s, "{pad:indent$}for i = 0, pkt[{at}] % {m} do");
+                let _ = writeln!(s, "{pad:indent$}  local {var}b = pkt[i + {b}]");
+                let _ = writeln!(s, "{pad:indent$}  {var} = {var} + {var}b");
+                let _ = writeln!(s, "{pad:indent$}  {var}t = {var}t + {var}");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}  if {var}b == 65 then {var}c = {var}c + 1 end"
+                );
+                let _ = writeln!(s, "{pad:indent$}end");
+                let _ = writeln!(
+                    s,
+                    "{pad:indent$}{} = {var} + {var}t * 3 + {var}c * 1000",
+                    out(slot)
+                );
+            }
+            Shape::ModLoop {
+                var,
+                at,
+                m,
+                base: b,
+                sums: false,
                 slot,
             } => {
                 let _ = writeln!(s, "{pad:indent$}local {var} = 0");
@@ -742,6 +770,7 @@ impl Gen<'_> {
                 at: *self.rng.pick(&[14, 22, 30, 41]),
                 m: *self.rng.pick(&[3, 7, 8, 16]),
                 base: *self.rng.pick(&[0, 10, 58, 60, 64]),
+                sums: self.rng.chance(1, 2),
                 slot,
             },
         })
