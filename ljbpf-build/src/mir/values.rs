@@ -361,34 +361,101 @@ fn reverse_postorder(succs: &[Vec<usize>]) -> Vec<usize> {
     post
 }
 
-/// The states on entry to every instruction (`None`: unreachable). Rounds in reverse postorder
-/// until nothing changes; only where paths meet (more than one predecessor) do registers get
-/// numbers of their own, so a round costs one pass over the code and a few rounds suffice.
-fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
+/// The states on entry to the basic blocks (`None`: unreachable), from [`analyse`].
+struct Flow {
+    /// The first instruction of each block, and the code's length last.
+    starts: Vec<usize>,
+    entry: Vec<Option<State>>,
+}
+
+impl Flow {
+    /// Calls `f` with the state on entry to every reachable instruction, in code order (`f`
+    /// may change it if it puts it back as it was); the
+    /// states inside a block are made from its entry state as they are needed, so the
+    /// analysis keeps one state per block, not one per instruction (a register vector per
+    /// instruction is quadratic in a generated program of thousands of instructions).
+    fn each(
+        &self,
+        code: &VCode,
+        t: &mut Table,
+        mode: Mode,
+        mut f: impl FnMut(&mut Table, usize, &mut State),
+    ) {
+        for (b, entry) in self.entry.iter().enumerate() {
+            let Some(entry) = entry else { continue };
+            let mut st = entry.clone();
+            for i in self.starts[b]..self.starts[b + 1] {
+                f(t, i, &mut st);
+                transfer(t, mode, i, &code.insns[i], &mut st);
+            }
+        }
+    }
+}
+
+/// The states on entry to every basic block. Rounds in reverse postorder, each walking the
+/// blocks whose entry changed, until nothing changes; only where paths meet (more than one predecessor) do registers get numbers of
+/// their own, so a round costs one pass over the code and a few rounds suffice.
+fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Flow {
     let n = code.insns.len();
     let regs = 11 + code.vregs as usize;
     let succs = code.successors();
-    let mut at: Vec<Option<State>> = vec![None; n];
-    if n == 0 {
-        return at;
-    }
     let mut preds = vec![0u32; n];
-    preds[0] = 1;
-    for s in succs.iter().flatten() {
-        preds[*s] += 1;
+    if n > 0 {
+        preds[0] = 1;
     }
-    at[0] = Some(State {
+    // A block starts at the entry, after an instruction that does not just fall through, and
+    // where a jump lands.
+    let mut leader = vec![false; n + 1];
+    leader[0] = true;
+    leader[n] = true;
+    for (i, ss) in succs.iter().enumerate() {
+        for &s in ss {
+            preds[s] += 1;
+            if s != i + 1 || ss.len() > 1 {
+                leader[s] = true;
+            }
+        }
+        if ss.as_slice() != [i + 1] {
+            leader[i + 1] = true;
+        }
+    }
+    let starts: Vec<usize> = (0..=n).filter(|&i| leader[i]).collect();
+    let blocks = starts.len() - 1;
+    let mut block_of = vec![0; n];
+    for b in 0..blocks {
+        block_of[starts[b]..starts[b + 1]].fill(b);
+    }
+    let mut entry: Vec<Option<State>> = vec![None; blocks];
+    if n == 0 {
+        return Flow { starts, entry };
+    }
+    entry[0] = Some(State {
         regs: (0..regs).map(|k| t.vn(Expr::Entry(k))).collect(),
         mem: t.vn(Expr::Entry(MEM)),
         facts: Vec::new(),
     });
-    let order = reverse_postorder(&succs);
+    let order: Vec<usize> = reverse_postorder(&succs)
+        .into_iter()
+        .filter(|&i| leader[i])
+        .map(|i| block_of[i])
+        .collect();
+    // Blocks whose entry state changed since they were last walked.
+    let mut dirty = vec![false; blocks];
+    dirty[0] = true;
     loop {
         let mut changed = false;
-        for &i in &order {
-            let Some(mut st) = at[i].clone() else {
+        for &b in &order {
+            if !std::mem::take(&mut dirty[b]) {
+                continue;
+            }
+            let Some(mut st) = entry[b].clone() else {
                 continue;
             };
+            let last = starts[b + 1] - 1;
+            for i in starts[b]..last {
+                transfer(t, mode, i, &code.insns[i], &mut st);
+            }
+            let i = last;
             let rec = &code.insns[i];
             let cond = match rec.insn {
                 Insn::Jmp { dst, src, .. } if mode == Mode::Copies => {
@@ -397,10 +464,10 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
                 _ => None,
             };
             transfer(t, mode, i, rec, &mut st);
-            let last = succs[i].len().saturating_sub(1);
+            let final_edge = succs[i].len().saturating_sub(1);
             for (e, &s) in succs[i].iter().enumerate() {
                 // The last successor takes the state itself, the others a copy.
-                let mut out = if e == last {
+                let mut out = if e == final_edge {
                     std::mem::replace(
                         &mut st,
                         State {
@@ -421,9 +488,10 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
                         out.facts.push((op, a, b));
                     }
                 }
-                changed |= match &mut at[s] {
+                let to = block_of[s];
+                let now = match &mut entry[to] {
                     None => {
-                        at[s] = Some(out);
+                        entry[to] = Some(out);
                         true
                     }
                     Some(old) if preds[s] > 1 => meet(t, s, old, &out),
@@ -433,10 +501,12 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Vec<Option<State>> {
                         differs
                     }
                 };
+                dirty[to] |= now;
+                changed |= now;
             }
         }
         if !changed {
-            return at;
+            return Flow { starts, entry };
         }
     }
 }
@@ -464,10 +534,9 @@ fn contained(t: &Table, v: Vn) -> bool {
 /// Round 1: computations whose value a virtual register holds become copies of it.
 fn reuse(code: &mut VCode) -> bool {
     let mut t = Table::default();
-    let at = analyse(code, &mut t, Mode::Values);
-    let mut changed = false;
-    for (i, st) in at.into_iter().enumerate() {
-        let Some(st) = st else { continue };
+    let flow = analyse(code, &mut t, Mode::Values);
+    let mut copies = Vec::new();
+    flow.each(code, &mut t, Mode::Values, |t, i, st| {
         let rec = &code.insns[i];
         let dst = match rec.insn {
             Insn::Alu64 { op, dst, .. } | Insn::Alu32 { op, dst, .. }
@@ -476,41 +545,45 @@ fn reuse(code: &mut VCode) -> bool {
                 dst
             }
             Insn::Sext32 { dst } | Insn::ToBe { dst, .. } | Insn::Ldx { dst, .. } => dst,
-            _ => continue,
+            _ => return,
         };
-        let R::V(_) = dst else { continue };
+        let R::V(_) = dst else { return };
         if rec.reloc.is_some() {
-            continue;
+            return;
         }
-        let mut st = st;
         let before = st.get(dst);
-        transfer(&mut t, Mode::Values, i, rec, &mut st);
+        transfer(t, Mode::Values, i, rec, st);
         let value = st.get(dst);
         st.regs[dst.key()] = before;
         if let Expr::Const(_) = t.get(value) {
             // The facts pass folds constants; an immediate beats a register.
-            continue;
+            return;
         }
         // The verifier knows of a register what branches taught it since it was computed; a
         // value computed again from registers that a branch refined in between (`if i < 5`
         // and then `i * 2`) is known better than an older copy of it. Only values made of
         // loads and constants, which every computation knows alike, are taken from a holder.
-        if !contained(&t, value) {
-            continue;
+        if !contained(t, value) {
+            return;
         }
         let holder = (11..st.regs.len()).find(|&k| k != dst.key() && st.regs[k] == value);
         if let Some(h) = holder {
-            let line = rec.line;
-            code.insns[i] = Rec::new(
-                Insn::Alu64 {
-                    op: AluOp::Mov,
-                    dst,
-                    src: Src::Reg(R::V(super::code::VReg((h - 11) as u32))),
-                },
-                line,
-            );
-            changed = true;
+            copies.push((i, dst, h));
         }
+    });
+    // A copy leaves the same numbers as the computation it replaces, so the states the walk
+    // saw hold for the code with the copies too.
+    let changed = !copies.is_empty();
+    for (i, dst, h) in copies {
+        let line = code.insns[i].line;
+        code.insns[i] = Rec::new(
+            Insn::Alu64 {
+                op: AluOp::Mov,
+                dst,
+                src: Src::Reg(R::V(super::code::VReg((h - 11) as u32))),
+            },
+            line,
+        );
     }
     changed
 }
@@ -586,13 +659,11 @@ fn context_word(code: &VCode, t: &Table, v: Vn) -> bool {
 /// Round 2: conditional jumps decided by the conditions on the way.
 fn decide(code: &mut VCode) -> bool {
     let mut t = Table::default();
-    let at = analyse(code, &mut t, Mode::Copies);
+    let flow = analyse(code, &mut t, Mode::Copies);
     // The known bits, for bounds checks of a smaller end, only when there is one to look at.
     let mut widths: Option<facts::Facts> = None;
-    let mut keep = vec![true; code.insns.len()];
-    let mut changed = false;
-    for (i, st) in at.iter().enumerate() {
-        let Some(st) = st else { continue };
+    let mut verdicts = Vec::new();
+    flow.each(code, &mut t, Mode::Copies, |t, i, st| {
         let Insn::Jmp {
             op,
             dst,
@@ -600,9 +671,9 @@ fn decide(code: &mut VCode) -> bool {
             target,
         } = code.insns[i].insn
         else {
-            continue;
+            return;
         };
-        let (a, b) = (st.get(dst), operand(&mut t, st, &src, true));
+        let (a, b) = (st.get(dst), operand(t, st, &src, true));
         let mut verdict = None;
         for &(known, x, y) in st.facts.iter().rev() {
             verdict = if (x, y) == (a, b) {
@@ -617,15 +688,15 @@ fn decide(code: &mut VCode) -> bool {
             }
             // A packet bounds check of a smaller end: `p + k <= end` is known, and `p + k'`
             // with 0 <= k' <= k is below 2^62, so neither or both of the sums wrapped.
-            let (pa, ka) = offset(&t, a);
-            let (px, kx) = offset(&t, x);
+            let (pa, ka) = offset(t, a);
+            let (px, kx) = offset(t, x);
             if op == JmpOp::Jgt
                 && known == JmpOp::Jle
                 && y == b
                 && pa == px
                 && (0..=kx).contains(&ka)
                 && kx < 1 << 30
-                && context_word(code, &t, b)
+                && context_word(code, t, b)
                 && widths
                     .get_or_insert_with(|| facts::analyse(code, true))
                     .at(code, i)
@@ -635,16 +706,17 @@ fn decide(code: &mut VCode) -> bool {
                 break;
             }
         }
-        match verdict {
-            Some(true) => {
-                code.insns[i].insn = Insn::Ja { target };
-                changed = true;
-            }
-            Some(false) => {
-                keep[i] = false;
-                changed = true;
-            }
-            None => {}
+        if let Some(v) = verdict {
+            verdicts.push((i, v, target));
+        }
+    });
+    let mut keep = vec![true; code.insns.len()];
+    let changed = !verdicts.is_empty();
+    for (i, always, target) in verdicts {
+        if always {
+            code.insns[i].insn = Insn::Ja { target };
+        } else {
+            keep[i] = false;
         }
     }
     code.retain(&keep);
