@@ -96,6 +96,14 @@ pub struct Rec<X> {
     pub reloc: Option<Reloc>,
 }
 
+/// The basic blocks of some code, from [`Code::blocks`].
+pub struct Blocks {
+    /// The first instruction of each block, then the code's length.
+    pub starts: Vec<usize>,
+    /// The block of each instruction, then the number of blocks.
+    pub block_of: Vec<usize>,
+}
+
 impl<X> Rec<X> {
     /// A record with no relocation.
     pub fn new(insn: Insn<X>, line: u32) -> Rec<X> {
@@ -198,6 +206,31 @@ impl<X: Operand> Code<X> {
                 s
             })
             .collect()
+    }
+
+    /// The basic blocks: they start at the entry, at every jump target and after every jump
+    /// or exit. `starts` has the first instruction of each block and the code's length last;
+    /// `block_of[i]` is the block of instruction `i` (`block_of[len]`: the number of blocks).
+    pub fn blocks(&self) -> Blocks {
+        let n = self.insns.len();
+        let mut leader = vec![false; n + 1];
+        leader[0] = true;
+        leader[n] = true;
+        for (i, rec) in self.insns.iter().enumerate() {
+            if let Some(t) = self.target_index(&rec.insn) {
+                leader[t.min(n)] = true;
+            }
+            if rec.insn.is_terminator() || rec.insn.target().is_some() {
+                leader[i + 1] = true;
+            }
+        }
+        let starts: Vec<usize> = (0..=n).filter(|&i| leader[i]).collect();
+        let mut block_of = vec![0usize; n + 1];
+        for (b, w) in starts.windows(2).enumerate() {
+            block_of[w[0]..w[1]].fill(b);
+        }
+        block_of[n] = starts.len() - 1;
+        Blocks { starts, block_of }
     }
 
     /// How many loops (backward jumps) enclose each instruction.

@@ -27,7 +27,7 @@
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Size, Src};
 use ljbpf_core::interp::{alu, Key};
 
-use super::code::{clobbers, uses_defs, Rec, VCode, R};
+use super::code::{clobbers, uses_defs, Blocks, Rec, VCode, R};
 
 /// What is known of a register's 64-bit value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,25 +303,8 @@ pub(super) fn walk2(code: &VCode, a: &Facts, b: &Facts, mut f: impl FnMut(usize,
 pub(super) fn analyse(code: &VCode, packet: bool) -> Facts {
     let n = code.insns.len();
     let regs = 11 + code.vregs as usize;
-    // Blocks start at the entry, at every jump target and after every jump or exit.
-    let mut leader = vec![false; n + 1];
-    leader[0] = true;
-    leader[n] = true;
-    for (i, rec) in code.insns.iter().enumerate() {
-        if let Some(t) = code.target_index(&rec.insn) {
-            leader[t.min(n)] = true;
-        }
-        if rec.insn.is_terminator() || rec.insn.target().is_some() {
-            leader[i + 1] = true;
-        }
-    }
-    let starts: Vec<usize> = (0..=n).filter(|&i| leader[i]).collect();
+    let Blocks { starts, block_of } = code.blocks();
     let blocks = starts.len() - 1;
-    let mut block_of = vec![0usize; n + 1];
-    for b in 0..blocks {
-        block_of[starts[b]..starts[b + 1]].fill(b);
-    }
-    block_of[n] = blocks;
     let succs: Vec<Vec<usize>> = (0..blocks)
         .map(|b| {
             let last = starts[b + 1] - 1;

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use ljbpf_core::insn::{AluOp, Insn, JmpOp, Reg, Size, Src};
 use ljbpf_core::interp::{alu, Key};
 
-use super::code::{clobbers, uses_defs, Rec, VCode, R};
+use super::code::{clobbers, uses_defs, Blocks, Rec, VCode, R};
 use super::facts;
 
 /// A value number.
@@ -393,8 +393,8 @@ impl Flow {
 }
 
 /// The states on entry to every basic block. Rounds in reverse postorder, each walking the
-/// blocks whose entry changed, until nothing changes; only where paths meet (more than one predecessor) do registers get numbers of
-/// their own, so a round costs one pass over the code and a few rounds suffice.
+/// blocks whose entry changed, until nothing changes; only where paths meet (more than one
+/// predecessor) do registers get numbers of their own, so a few rounds suffice.
 fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Flow {
     let n = code.insns.len();
     let regs = 11 + code.vregs as usize;
@@ -403,28 +403,13 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Flow {
     if n > 0 {
         preds[0] = 1;
     }
-    // A block starts at the entry, after an instruction that does not just fall through, and
-    // where a jump lands.
-    let mut leader = vec![false; n + 1];
-    leader[0] = true;
-    leader[n] = true;
-    for (i, ss) in succs.iter().enumerate() {
+    for ss in &succs {
         for &s in ss {
             preds[s] += 1;
-            if s != i + 1 || ss.len() > 1 {
-                leader[s] = true;
-            }
-        }
-        if ss.as_slice() != [i + 1] {
-            leader[i + 1] = true;
         }
     }
-    let starts: Vec<usize> = (0..=n).filter(|&i| leader[i]).collect();
+    let Blocks { starts, block_of } = code.blocks();
     let blocks = starts.len() - 1;
-    let mut block_of = vec![0; n];
-    for b in 0..blocks {
-        block_of[starts[b]..starts[b + 1]].fill(b);
-    }
     let mut entry: Vec<Option<State>> = vec![None; blocks];
     if n == 0 {
         return Flow { starts, entry };
@@ -436,7 +421,7 @@ fn analyse(code: &VCode, t: &mut Table, mode: Mode) -> Flow {
     });
     let order: Vec<usize> = reverse_postorder(&succs)
         .into_iter()
-        .filter(|&i| leader[i])
+        .filter(|&i| starts[block_of[i]] == i)
         .map(|i| block_of[i])
         .collect();
     // Blocks whose entry state changed since they were last walked.
