@@ -341,6 +341,43 @@ fn check_reports_a_rejection_with_the_verifiers_words_and_the_lua_line() {
     );
 }
 
+/// A tracepoint that the loading kernel does not have (the compiler takes its layout from the
+/// kernel's BTF by event name and cannot know the categories of the kernel it will run on):
+/// `check` says which one and where the kernel's tracepoints are listed, once.
+#[test]
+fn check_names_a_tracepoint_this_kernel_does_not_have() {
+    if !kernel_available("check_names_a_tracepoint_this_kernel_does_not_have") {
+        return;
+    }
+    let scratch = Scratch::new("no-tracepoint");
+    let probe = scratch.0.join("fork.lua");
+    std::fs::write(
+        &probe,
+        "local seen = bpf.map('hash', 64, 'uint32_t', 'uint32_t')
+return {
+  seen = seen,
+  on_fork = bpf.tracepoint('nosuchcategory/sched_process_fork', function (ctx)
+    seen[ctx.child_pid] = 1
+  end),
+}
+",
+    )
+    .unwrap();
+    let out = Command::new(LJBPF)
+        .arg("check")
+        .arg(&probe)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("program on_fork reads tracepoint nosuchcategory/sched_process_fork, which this kernel does not have"),
+        "{err}"
+    );
+    assert!(err.contains("/events"), "{err}");
+    assert_eq!(err.matches("nosuchcategory").count(), 2, "{err}");
+}
+
 /// Paths as the user typed them appear in diagnostics: an absolute path stays absolute.
 #[test]
 fn diagnostics_name_the_file_as_given() {

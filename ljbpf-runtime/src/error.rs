@@ -92,6 +92,22 @@ pub enum Error {
         /// Its size on this kernel.
         running: u32,
     },
+    /// The running kernel has no tracepoint of that name (its tracefs has no format file for
+    /// it): the program was compiled for a kernel that has one.
+    #[error(
+        "program {program} reads tracepoint {event}, which this kernel does not have (no \
+         {path}); the kernel's tracepoints are the directories under {events}"
+    )]
+    NoTracepoint {
+        /// Program name.
+        program: String,
+        /// The tracepoint, `category/name`.
+        event: String,
+        /// The format file looked for.
+        path: PathBuf,
+        /// The tracefs events directory.
+        events: PathBuf,
+    },
     /// A tracepoint format file of the running kernel cannot be read.
     #[error("cannot read {path}")]
     Tracefs {

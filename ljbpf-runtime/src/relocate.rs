@@ -45,6 +45,14 @@ pub(crate) fn relocated_elf(spec: &ProbeSpec) -> Result<Cow<'static, [u8]>, Erro
         for r in p.relocs {
             if !formats.contains_key(r.event.as_ref()) {
                 let path = events.join(r.event.as_ref()).join("format");
+                if events.is_dir() && !path.exists() {
+                    return Err(Error::NoTracepoint {
+                        program: p.name.to_string(),
+                        event: r.event.to_string(),
+                        path,
+                        events,
+                    });
+                }
                 formats.insert(r.event.as_ref(), read_format(&path)?);
             }
             let fields = &formats[r.event.as_ref()];
