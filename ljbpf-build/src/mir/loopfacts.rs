@@ -92,7 +92,8 @@ fn innermost(code: &VCode, starts: &[usize]) -> Vec<Loop> {
 
 /// The state on entry to each block (`None`: unreachable), given the blocks (`starts`: first
 /// instruction of each, then the number of instructions), their successors and their reverse
-/// postorder.
+/// postorder; the innermost loops walked per iteration, a loop's last iteration state also
+/// taking every later iteration (joined, as without the walk).
 pub(super) fn fixpoint(
     code: &VCode,
     starts: &[usize],
@@ -102,20 +103,6 @@ pub(super) fn fixpoint(
     packet: bool,
 ) -> Vec<Option<State>> {
     let loops = innermost(code, starts);
-    walk(code, starts, succs, rpo, regs, packet, &loops)
-}
-
-/// The fixpoint with `loops` walked per iteration; a loop's last iteration state also takes
-/// every later iteration (joined, as without the walk).
-fn walk(
-    code: &VCode,
-    starts: &[usize],
-    succs: &[Vec<usize>],
-    rpo: &[usize],
-    regs: usize,
-    packet: bool,
-    loops: &[Loop],
-) -> Vec<Option<State>> {
     let blocks = succs.len();
     let in_loop: Vec<Option<usize>> = (0..blocks)
         .map(|b| {
