@@ -395,23 +395,29 @@ fn may_be_pointer(code: &VCode) -> Vec<bool> {
             _ => {}
         }
     }
+    spread(&mut ptr, &from);
+    ptr
+}
+
+/// Marks `to` wherever `from` is marked, for every pair, until nothing changes.
+fn spread(marked: &mut [bool], edges: &[(usize, usize)]) {
     let mut changed = true;
     while changed {
         changed = false;
-        for &(s, d) in &from {
-            if ptr[s] && !ptr[d] {
-                ptr[d] = true;
+        for &(from, to) in edges {
+            if marked[from] && !marked[to] {
+                marked[to] = true;
                 changed = true;
             }
         }
     }
-    ptr
 }
 
 /// Virtual registers whose value may reach a place where the verifier needs its range.
 pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
     let nv = code.vregs as usize;
     let mut sens = vec![false; nv];
+    // (defined, used): a sensitive result makes what it was computed from sensitive.
     let mut flows: Vec<(usize, usize)> = Vec::new();
     let mark = |r: &R, sens: &mut Vec<bool>| {
         if let R::V(v) = r {
@@ -481,22 +487,13 @@ pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
             if let R::V(d) = d {
                 for u in &uses {
                     if let R::V(u) = u {
-                        flows.push((u.0 as usize, d.0 as usize));
+                        flows.push((d.0 as usize, u.0 as usize));
                     }
                 }
             }
         }
     }
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for &(u, d) in &flows {
-            if sens[d] && !sens[u] {
-                sens[u] = true;
-                changed = true;
-            }
-        }
-    }
+    spread(&mut sens, &flows);
     sens
 }
 
