@@ -109,42 +109,55 @@ fn transfer(insn: &Insn<R>, after: &Demand, ret_bits: u8) -> Demand {
     d
 }
 
-/// The demand after each instruction.
-fn demand_out(code: &VCode, ret_bits: u8) -> Vec<Demand> {
+/// The demand on entry to each instruction.
+fn demand_in(code: &VCode, ret_bits: u8) -> Vec<Demand> {
     let n = code.insns.len();
     let regs = R::V(super::code::VReg(code.vregs)).key();
     let succs = code.successors();
     let mut inn: Vec<Demand> = vec![vec![0; regs]; n];
-    let mut out: Vec<Demand> = vec![vec![0; regs]; n];
     let mut changed = true;
     while changed {
         changed = false;
         for i in (0..n).rev() {
-            let mut o = vec![0u8; regs];
-            for &s in &succs[i] {
-                for (a, b) in o.iter_mut().zip(&inn[s]) {
-                    *a = (*a).max(*b);
-                }
-            }
-            let before = transfer(&code.insns[i].insn, &o, ret_bits);
-            out[i] = o;
+            let before = transfer(
+                &code.insns[i].insn,
+                &demand_out(&inn, &succs[i], regs),
+                ret_bits,
+            );
             if before != inn[i] {
                 inn[i] = before;
                 changed = true;
             }
         }
     }
-    out
+    inn
+}
+
+/// The demand on exit from an instruction: what its successors demand on entry.
+fn demand_out(inn: &[Demand], succs: &[usize], regs: usize) -> Demand {
+    let mut o = vec![0u8; regs];
+    for &s in succs {
+        for (a, b) in o.iter_mut().zip(&inn[s]) {
+            *a = (*a).max(*b);
+        }
+    }
+    o
 }
 
 /// Runs the pass in place; `ret_bits`: how many low bits of R0 the program's caller reads.
 pub fn run(code: &mut VCode, ret_bits: u8) {
-    let out = demand_out(code, ret_bits);
+    let inn = demand_in(code, ret_bits);
+    let succs = code.successors();
+    let regs = R::V(super::code::VReg(code.vregs)).key();
+    // Only a sign extension needs the demand after it; the others' is not kept.
     let keep: Vec<bool> = code
         .insns
         .iter()
-        .zip(&out)
-        .map(|(rec, o)| !matches!(rec.insn, Insn::Sext32 { dst } if o[dst.key()] <= 32))
+        .zip(&succs)
+        .map(|(rec, ss)| match rec.insn {
+            Insn::Sext32 { dst } => demand_out(&inn, ss, regs)[dst.key()] > 32,
+            _ => true,
+        })
         .collect();
     if keep.iter().any(|k| !k) {
         code.retain(&keep);
