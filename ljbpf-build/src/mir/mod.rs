@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ dce ─ slots
-//!       ─ twins ─ regalloc ─ peephole ─ frame ─ returns ─ jumps ─ layout → Laid
+//!       ─ twins ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
+//!       ─ place ─ layout → Laid
 //! ```
 //!
 //! [`pipeline`] runs them in order, each a function of its own, and can stop after any of them
@@ -24,6 +25,7 @@ pub mod loops;
 pub mod offsets;
 pub mod peephole;
 pub mod pipeline;
+pub mod place;
 pub mod regalloc;
 pub mod returns;
 pub mod slots;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
-    bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole,
+    bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, place,
     regalloc, returns, slots, thread, twins, values,
 };
 use ljbpf_core::insn::Isa;
@@ -55,6 +55,7 @@ passes! {
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
     Returns = "returns", "one `r0 = K; exit` per constant, the other returns jump to it";
     Jumps = "jumps", "thread jumps, drop jumps to the next instruction and dead code, move constant offsets into LD_IND";
+    Place = "place", "in loops, the way an equality test likely goes (not equal) falls through; the other arm moves out of the way";
     Layout = "layout", "labels to offsets, instructions to slots";
 }
 
@@ -184,6 +185,8 @@ pub fn run(
     jumps::run(&mut code, isa);
     peephole::indirect_offsets(&mut code);
     snap(Pass::Jumps, &|| phys(&code));
+    place::run(&mut code);
+    snap(Pass::Place, &|| phys(&code));
     let laid = layout::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,
