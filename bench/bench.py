@@ -8,8 +8,11 @@ BENCH = os.path.join(ROOT, "bench")
 OUT = os.path.join(BENCH, "out")
 PIN = "/sys/fs/bpf/ljbpf_bench"
 LJBPF = os.environ.get("LJBPF", os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "ljbpf"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "11"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1000000"))
+# Each object is loaded this many times for timing and the rounds go round the loads: the x86
+# JIT puts each program image at a random offset, which alone moves ns/run by up to 10-15%.
+LOADS = int(os.environ.get("BENCH_LOADS", "4"))
 CFLAGS = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I/usr/include/x86_64-linux-gnu", "-I" + os.path.join(BENCH, "c")]
 
 # name, Lua probe, programs (Lua table key == C function name), kind, timing packet, setup
@@ -267,12 +270,20 @@ def main():
                     notes.append(f"{name}: map `{mn}` contents differ after the agreement runs "
                                  f"(ljbpf {len(da or [])} entries, clang {len(db or [])})"
                                 )
-            # timing: A/B alternation, the order flipped every round; medians
+            # timing: A/B alternation, the order flipped every round, each round on the next
+            # of LOADS loads of each object (fresh JIT placements); medians
             tl, tc = [], []
             f = f"{OUT}/pkt/{tpkt}{ext}"
-            prog_run(lp, f, 1000); prog_run(cp, f, 1000)
+            lps, cps = [lp], [cp]
+            for k in range(1, LOADS):
+                for tag, obj, pins in (("ljbpf", lo, lps), ("clang", co, cps)):
+                    p, m, e = load(obj, f"{name}_{tag}_t{k}")
+                    if setup and setup[0] in m: map_set(m[setup[0]], setup[1], setup[2])
+                    if p.get(prog, {}).get("pin"): pins.append(p[prog]["pin"])
+            for pin in lps + cps: prog_run(pin, f, 1000)
             for i in range(ROUNDS):
-                order = ((lp, tl), (cp, tc)) if i % 2 == 0 else ((cp, tc), (lp, tl))
+                l, c = lps[i % len(lps)], cps[i % len(cps)]
+                order = ((l, tl), (c, tc)) if i % 2 == 0 else ((c, tc), (l, tl))
                 for pin, acc in order:
                     _, d, e = prog_run(pin, f, REPEAT)
                     if d is not None: acc.append(d)
@@ -309,7 +320,8 @@ def report(rows, twins, notes):
              f"Machine: {cpu}, {os.cpu_count()} CPUs (shared, noisy), Linux {kern}. "
              f"{clangv} (`{' '.join(CFLAGS[:5])}`); ljbpf default ISA (v3); {bpftoolv}. "
              f"Both objects loaded by `bpftool prog loadall`; ns/run is the median of {ROUNDS} rounds of "
-             f"`bpftool prog run ... repeat {REPEAT}` with ljbpf and clang alternated (order flipped each round). "
+             f"`bpftool prog run ... repeat {REPEAT}` with ljbpf and clang alternated (order flipped each round), "
+             f"the rounds going round {LOADS} loads of each object (the JIT places each load at a random offset). "
              "See bench/README.md for what each column means.\n")
     L.append("| program | kind | insns ljbpf / clang | processed ljbpf / clang | stack ljbpf / clang | JIT bytes ljbpf / clang | ns/run ljbpf / clang | twins agree | error |")
     L.append("|---|---|---|---|---|---|---|---|---|")
