@@ -414,7 +414,9 @@ fn spread(marked: &mut [bool], edges: &[(usize, usize)]) {
 }
 
 /// Virtual registers whose value may reach a place where the verifier needs its range.
-pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
+/// With `counters`, what the conditions of a loop a counter bounds compare is not sensitive
+/// for that reason alone.
+pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
     let nv = code.vregs as usize;
     let mut sens = vec![false; nv];
     // (defined, used): a sensitive result makes what it was computed from sensitive.
@@ -425,6 +427,11 @@ pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
         }
     };
     let depth = code.loop_depth();
+    let counted = if counters {
+        super::counters::counted(code)
+    } else {
+        vec![false; code.insns.len()]
+    };
     let ptr = may_be_pointer(code);
     let pointer = |r: &R| match r {
         R::V(v) => ptr[v.0 as usize],
@@ -442,8 +449,9 @@ pub(super) fn sensitive(code: &VCode) -> Vec<bool> {
     let many = jumps > 48;
     for (i, rec) in code.insns.iter().enumerate() {
         match &rec.insn {
-            // The verifier bounds a loop by the range of what its exit conditions compare.
-            Insn::Jmp { dst, .. } if depth[i] > 0 || many => {
+            // The verifier bounds a loop by the range of what its exit conditions compare,
+            // unless a counter bounds it.
+            Insn::Jmp { dst, .. } if (depth[i] > 0 && !counted[i]) || many => {
                 mark(dst, &mut sens);
                 if let Insn::Jmp {
                     src: Src::Reg(s), ..
@@ -550,9 +558,9 @@ enum Edit {
 }
 
 /// The edit the facts allow for `insn`, given the facts on entry (`sem`: everything known,
-/// `ver`: what the verifier knows), which registers are range-sensitive and whether the
-/// instruction is inside a loop.
-fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], in_loop: bool) -> Edit {
+/// `ver`: what the verifier knows), which registers are range-sensitive and whether a
+/// division must stay one (see `run`).
+fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], keep_division: bool) -> Edit {
     let is_sensitive = |r: &R| match r {
         R::V(v) => sens[v.0 as usize],
         R::P(_) => true,
@@ -599,24 +607,9 @@ fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], in_loop: bool) 
             }
         }
         // Unsigned division and modulo by a power of two are a shift and a mask (cheaper to
-        // run, and the verifier bounds their results). Except a division, in a loop, of a value
-        // the verifier wants the range of: the verifier tracks a shift's result exactly, and a
-        // loop whose exit compares such a value (`while n > 1 and k < 64 do if n % 2 == 0 then
-        // n = n / 2 else n = 3 * n + 1 end ... end` on a packet byte) then has a state per
-        // history of halvings, which do not prune each other, past the verifier's limit of a
-        // million instructions; after a division the verifier knows nothing of the value and
-        // the paths merge (Linux 6.18 processed 2389 instructions with the division, over a
-        // million with the shift).
-        Insn::Alu64 {
-            op: AluOp::Div,
-            dst,
-            ..
-        }
-        | Insn::Alu32 {
-            op: AluOp::Div,
-            dst,
-            ..
-        } if in_loop && is_sensitive(&dst) => {}
+        // run, and the verifier bounds their results), except where `run` says otherwise.
+        Insn::Alu64 { op: AluOp::Div, .. } | Insn::Alu32 { op: AluOp::Div, .. }
+            if keep_division => {}
         Insn::Alu64 {
             op: op @ (AluOp::Div | AluOp::Mod),
             dst,
@@ -774,14 +767,45 @@ fn select_pairs(code: &mut VCode) -> bool {
     changed
 }
 
+/// The divisions that stay divisions, not shifts: in a loop, of a value a condition of the
+/// loop compares (whether or not a counter bounds the loop). The verifier tracks a shift's
+/// result exactly, and such a loop (`while n > 1 and k < 64 do if n % 2 == 0 then n = n / 2
+/// else n = 3 * n + 1 end k = k + 1 end` on a packet byte) then has a state per history of
+/// halvings and triplings at each count, which do not prune each other: past its limit of a
+/// million instructions where the verifier knows the byte's range (a direct read, a mask), and
+/// 85,800 instructions even where it does not (an LD_ABS byte), many times that where a second
+/// such loop follows. After a division it knows nothing of the value and the paths merge
+/// (Linux 6.18: 2,400 instructions).
+fn divisions_kept(code: &VCode) -> Vec<bool> {
+    let depth = code.loop_depth();
+    let mut compared: Option<Vec<bool>> = None;
+    (0..code.insns.len())
+        .map(|i| match code.insns[i].insn {
+            Insn::Alu64 {
+                op: AluOp::Div,
+                dst: R::V(v),
+                ..
+            }
+            | Insn::Alu32 {
+                op: AluOp::Div,
+                dst: R::V(v),
+                ..
+            } if depth[i] > 0 => {
+                compared.get_or_insert_with(|| sensitive(code, false))[v.0 as usize]
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// Runs the pass in place, until nothing changes.
 pub fn run(code: &mut VCode) {
     for _ in 0..4 {
         let mut changed = select_pairs(code);
         let sem = analyse(code, true);
         let ver = analyse(code, false);
-        let sens = sensitive(code);
-        let depth = code.loop_depth();
+        let sens = sensitive(code, true);
+        let keep_division = divisions_kept(code);
         let mut keep = vec![true; code.insns.len()];
         // Edits are collected first: the walk needs each instruction as the facts saw it.
         let mut edits: Vec<(usize, Insn<R>)> = Vec::new();
@@ -790,7 +814,7 @@ pub fn run(code: &mut VCode) {
             if rec.reloc.is_some() {
                 return;
             }
-            match edit(&rec.insn, s, v, &sens, depth[i] > 0) {
+            match edit(&rec.insn, s, v, &sens, keep_division[i]) {
                 Edit::Keep => {}
                 Edit::Drop => keep[i] = false,
                 Edit::Replace(insn) => edits.push((i, insn)),

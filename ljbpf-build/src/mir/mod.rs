@@ -12,6 +12,7 @@
 pub mod bits;
 pub mod check;
 pub mod code;
+pub mod counters;
 pub mod cse;
 pub mod dce;
 pub mod facts;

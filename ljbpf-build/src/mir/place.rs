@@ -99,7 +99,9 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[usize])
             let mut rec = old[i].clone();
             // A jump to the block that now follows goes.
             if let Insn::Ja { .. } = rec.insn {
-                let to = code.target_index(&rec.insn).map(|t| block_of_start(starts, t));
+                let to = code
+                    .target_index(&rec.insn)
+                    .map(|t| block_of_start(starts, t));
                 if to.is_some() && to == order.get(k + 1).copied() {
                     continue;
                 }

@@ -32,7 +32,7 @@ fn round(code: &mut VCode) -> bool {
     // is threaded only where the verifier would know the outcome too: its bounds check stays.
     let facts = analyse(code, true);
     let seen = analyse(code, false);
-    let sens = sensitive(code);
+    let sens = sensitive(code, true);
     let n = code.insns.len();
     // Jumps to send elsewhere, and fall-throughs to replace by a jump after the instruction.
     // Each found as (instruction, whether on its fall-through edge, the destination: a label,

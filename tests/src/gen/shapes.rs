@@ -205,14 +205,18 @@ pub enum Shape {
     },
     /// A Collatz loop on a packet byte (`while v > lo and k < limit do if v % 2 == 0 then v = v
     /// / 2 else v = 3 * v + 1 end; k = k + 1 end`: a bound learnt from the condition makes the
-    /// division and modulo a shift and a mask), then a loop on constants only (a numeric `for`
-    /// from `from` to `to` by `step`, or a `repeat`), which the compiler runs itself; `out =
-    /// v + k * 1000 + s`.
+    /// division and modulo a shift and a mask; the counter bounds the loop, so the byte may stay
+    /// unknown to the verifier), then a loop on constants only (a numeric `for` from `from` to
+    /// `to` by `step`, or a `repeat`), which the compiler runs itself; `out = v + k * 1000 + s`.
+    /// `odd_first` tests `v % 2 == 1` (the tripling arm first); `down` counts `k` down from
+    /// `limit` to 0 instead (`k > 0`, `k = k - 1`).
     Collatz {
         var: String,
         at: usize,
         lo: i64,
         limit: i64,
+        odd_first: bool,
+        down: bool,
         from: i64,
         to: i64,
         step: i64,
@@ -515,23 +519,38 @@ impl Shape {
                 at,
                 lo,
                 limit,
+                odd_first,
+                down,
                 from,
                 to,
                 step,
                 repeat,
                 slot,
             } => {
+                let (k0, test, next) = if *down {
+                    (*limit, format!("{var}_k > 0"), format!("{var}_k - 1"))
+                } else {
+                    (0, format!("{var}_k < {limit}"), format!("{var}_k + 1"))
+                };
                 let _ = writeln!(s, "{pad:indent$}local {var} = pkt[{at}]");
-                let _ = writeln!(s, "{pad:indent$}local {var}_k = 0");
-                let _ = writeln!(
-                    s,
-                    "{pad:indent$}while {var} > {lo} and {var}_k < {limit} do"
+                let _ = writeln!(s, "{pad:indent$}local {var}_k = {k0}");
+                let _ = writeln!(s, "{pad:indent$}while {var} > {lo} and {test} do");
+                let (half, triple) = (
+                    format!("{var} = {var} / 2"),
+                    format!("{var} = 3 * {var} + 1"),
                 );
-                let _ = writeln!(
-                    s,
-                    "{pad:indent$}  if {var} % 2 == 0 then {var} = {var} / 2 else {var} = 3 * {var} + 1 end"
-                );
-                let _ = writeln!(s, "{pad:indent$}  {var}_k = {var}_k + 1");
+                let _ = if *odd_first {
+                    writeln!(
+                        s,
+                        "{pad:indent$}  if {var} % 2 == 1 then {triple} else {half} end"
+                    )
+                } else {
+                    writeln!(
+                        s,
+                        "{pad:indent$}  if {var} % 2 == 0 then {half} else {triple} end"
+                    )
+                };
+                let _ = writeln!(s, "{pad:indent$}  {var}_k = {next}");
                 let _ = writeln!(s, "{pad:indent$}end");
                 let _ = writeln!(s, "{pad:indent$}local {var}_s = 0");
                 if *repeat {
@@ -749,6 +768,8 @@ impl Gen<'_> {
                     at: *self.rng.pick(&[14, 22, 23, 30, 41]),
                     lo: *self.rng.pick(&[0, 1, 2]),
                     limit: *self.rng.pick(&[8, 64]),
+                    odd_first: self.rng.chance(1, 2),
+                    down: self.rng.chance(1, 3),
                     from,
                     to,
                     step,
