@@ -233,6 +233,21 @@ impl<X: Operand> Code<X> {
         Blocks { starts, block_of }
     }
 
+    /// The loops, as `(head, end)`: the target of backward jumps and the last of them, in the
+    /// order their first backward jump appears.
+    pub fn loop_ranges(&self) -> Vec<(usize, usize)> {
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for (i, rec) in self.insns.iter().enumerate() {
+            if let Some(t) = self.target_index(&rec.insn).filter(|&t| t <= i) {
+                match ranges.iter_mut().find(|r| r.0 == t) {
+                    Some(r) => r.1 = r.1.max(i),
+                    None => ranges.push((t, i)),
+                }
+            }
+        }
+        ranges
+    }
+
     /// How many loops (backward jumps) enclose each instruction.
     pub fn loop_depth(&self) -> Vec<u32> {
         let mut depth = vec![0u32; self.insns.len()];

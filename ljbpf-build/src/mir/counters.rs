@@ -27,15 +27,7 @@ type Deltas = HashMap<R, Option<(R, i64)>>;
 pub(super) fn counted(code: &VCode) -> Vec<bool> {
     let n = code.insns.len();
     let mut out = vec![false; n];
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for (i, rec) in code.insns.iter().enumerate() {
-        if let Some(t) = code.target_index(&rec.insn).filter(|&t| t <= i) {
-            match ranges.iter_mut().find(|r| r.0 == t) {
-                Some(r) => r.1 = r.1.max(i),
-                None => ranges.push((t, i)),
-            }
-        }
-    }
+    let ranges = code.loop_ranges();
     let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
     let succs = code.successors();
     for &(head, end) in &ranges {

@@ -46,15 +46,7 @@ struct Loop {
 /// The innermost loops (backward jumps to `head` from `head..=end`, no other backward jump
 /// whose range overlaps) and, per block, the loop it belongs to.
 fn innermost(code: &VCode, starts: &[usize]) -> Vec<Loop> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for (i, rec) in code.insns.iter().enumerate() {
-        if let Some(t) = code.target_index(&rec.insn).filter(|&t| t <= i) {
-            match ranges.iter_mut().find(|r| r.0 == t) {
-                Some(r) => r.1 = r.1.max(i),
-                None => ranges.push((t, i)),
-            }
-        }
-    }
+    let ranges = code.loop_ranges();
     let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
     let mut loops: Vec<Loop> = ranges
         .iter()
