@@ -559,7 +559,7 @@ enum Edit {
 
 /// The edit the facts allow for `insn`, given the facts on entry (`sem`: everything known,
 /// `ver`: what the verifier knows), which registers are range-sensitive and whether a
-/// division must stay one (see `run`).
+/// division must stay one (see `divisions_kept`).
 fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], keep_division: bool) -> Edit {
     let is_sensitive = |r: &R| match r {
         R::V(v) => sens[v.0 as usize],

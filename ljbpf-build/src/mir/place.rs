@@ -40,10 +40,11 @@ pub fn run(code: &mut PCode) {
     let depth = code.loop_depth();
     let last = |b: usize| &code.insns[blocks.starts[b + 1] - 1].insn;
     let target_block = |b: usize| code.target_index(last(b)).map(|t| blocks.block_of[t]);
-    // The new order of the blocks, and the blocks whose conditional jump is inverted.
-    let mut order: Vec<usize> = (0..nb).collect();
-    let mut tail: Vec<usize> = Vec::new();
-    let mut inverted: Vec<usize> = Vec::new();
+    // Blocks that go to the end, blocks that swap places with the next one, and the blocks
+    // whose conditional jump is inverted.
+    let mut to_end = vec![false; nb];
+    let mut swapped = vec![false; nb];
+    let mut inverted = vec![false; nb];
     let mut b = 0;
     while b + 1 < nb {
         let end = blocks.starts[b + 1] - 1;
@@ -56,9 +57,8 @@ pub fn run(code: &mut PCode) {
         }
         if t == Some(f + 1) && falls(f) {
             // Without an else: the arm goes to the end.
-            order.retain(|&x| x != f);
-            tail.push(f);
-            inverted.push(b);
+            to_end[f] = true;
+            inverted[b] = true;
             b += 2;
         } else if t == Some(f + 1)
             && matches!(last(f), Insn::Ja { .. })
@@ -66,25 +66,37 @@ pub fn run(code: &mut PCode) {
             && falls(f + 1)
         {
             // With an else: the arms swap.
-            let at = order.iter().position(|&x| x == f).unwrap_or(0);
-            order.swap(at, at + 1);
-            inverted.push(b);
+            swapped[f] = true;
+            inverted[b] = true;
             b += 3;
         } else {
             b += 1;
         }
     }
-    if inverted.is_empty() {
+    if !inverted.contains(&true) {
         return;
     }
-    order.extend(tail);
+    let mut order: Vec<usize> = Vec::with_capacity(nb);
+    let mut b = 0;
+    while b < nb {
+        if swapped[b] {
+            order.extend([b + 1, b]);
+            b += 2;
+            continue;
+        }
+        if !to_end[b] {
+            order.push(b);
+        }
+        b += 1;
+    }
+    order.extend((0..nb).filter(|&b| to_end[b]));
     emit(code, &blocks.starts, &order, &inverted);
 }
 
 /// Rewrites `code` with its blocks in `order`, inverting the conditional jumps ending the
-/// blocks in `inverted` (their old fall-through becomes their target), and adding a jump
+/// blocks marked in `inverted` (their old fall-through becomes their target), and adding a jump
 /// wherever a block's old fall-through no longer follows it.
-fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[usize]) {
+fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[bool]) {
     let nb = starts.len() - 1;
     let n = code.insns.len();
     let old = std::mem::take(&mut code.insns);
@@ -106,7 +118,7 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[usize])
                     continue;
                 }
             }
-            if i + 1 == starts[b + 1] && inverted.contains(&b) {
+            if i + 1 == starts[b + 1] && inverted[b] {
                 if let Insn::Jmp { op, dst, src, .. } = rec.insn {
                     let target = label_of(code, b + 1);
                     let op = op.negate().unwrap_or(op);
@@ -122,7 +134,7 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[usize])
         }
         // The block's fall-through: still next, or reached by a jump now.
         let last = &old[starts[b + 1] - 1];
-        let inverts = inverted.contains(&b);
+        let inverts = inverted[b];
         let fall = if inverts {
             code.target_index(&old[starts[b + 1] - 1].insn)
                 .map(|t| block_of_start(starts, t))
