@@ -248,6 +248,17 @@ impl<X: Operand> Code<X> {
         ranges
     }
 
+    /// Whether no jump from outside `head..=end` lands inside it past `head`: the loop is
+    /// entered only at its head.
+    pub fn entered_only_at_head(&self, head: usize, end: usize) -> bool {
+        self.insns.iter().enumerate().all(|(i, rec)| {
+            (head <= i && i <= end)
+                || !self
+                    .target_index(&rec.insn)
+                    .is_some_and(|t| head < t && t <= end)
+        })
+    }
+
     /// How many loops (backward jumps) enclose each instruction.
     pub fn loop_depth(&self) -> Vec<u32> {
         let mut depth = vec![0u32; self.insns.len()];

@@ -51,13 +51,7 @@ pub(super) fn counted(code: &VCode) -> Vec<bool> {
 fn bounded(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize) -> bool {
     let inside = |x: usize| head <= x && x <= end;
     // Entered only at its head.
-    let entered_elsewhere = code.insns.iter().enumerate().any(|(i, rec)| {
-        !inside(i)
-            && code
-                .target_index(&rec.insn)
-                .is_some_and(|t| head < t && t <= end)
-    });
-    if entered_elsewhere {
+    if !code.entered_only_at_head(head, end) {
         return false;
     }
     // The instructions that can still come back to the head: an edge to any other one leaves

@@ -64,12 +64,7 @@ fn innermost(code: &VCode, starts: &[usize]) -> Vec<Loop> {
         .collect();
     // Entered only at the head: no jump from outside lands inside, and the instruction before
     // the head (if any) does not flow past it into the loop some other way.
-    loops.retain(|l| {
-        code.insns.iter().enumerate().all(|(i, rec)| {
-            let inside = |x: usize| l.head < x && x <= l.end;
-            (l.head <= i && i <= l.end) || !code.target_index(&rec.insn).is_some_and(inside)
-        })
-    });
+    loops.retain(|l| code.entered_only_at_head(l.head, l.end));
     let budget = BUDGET.max(starts.len()) / loops.len().max(1);
     for l in &mut loops {
         let blocks = starts

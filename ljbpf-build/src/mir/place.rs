@@ -18,7 +18,7 @@
 
 use ljbpf_core::insn::{Insn, JmpOp, Label};
 
-use super::code::{PCode, Rec};
+use super::code::{Blocks, PCode, Rec};
 
 /// Jump offsets are signed 16-bit slot counts: code that long is left as it is, so that a
 /// block moved to the end stays in reach of the jumps to and from it.
@@ -90,13 +90,14 @@ pub fn run(code: &mut PCode) {
         b += 1;
     }
     order.extend((0..nb).filter(|&b| to_end[b]));
-    emit(code, &blocks.starts, &order, &inverted);
+    emit(code, &blocks, &order, &inverted);
 }
 
 /// Rewrites `code` with its blocks in `order`, inverting the conditional jumps ending the
 /// blocks marked in `inverted` (their old fall-through becomes their target), and adding a jump
 /// wherever a block's old fall-through no longer follows it.
-fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[bool]) {
+fn emit(code: &mut PCode, blocks: &Blocks, order: &[usize], inverted: &[bool]) {
+    let Blocks { starts, block_of } = blocks;
     let nb = starts.len() - 1;
     let n = code.insns.len();
     let old = std::mem::take(&mut code.insns);
@@ -111,9 +112,7 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[bool]) 
             let mut rec = old[i].clone();
             // A jump to the block that now follows goes.
             if let Insn::Ja { .. } = rec.insn {
-                let to = code
-                    .target_index(&rec.insn)
-                    .map(|t| block_of_start(starts, t));
+                let to = code.target_index(&rec.insn).map(|t| block_of[t]);
                 if to.is_some() && to == order.get(k + 1).copied() {
                     continue;
                 }
@@ -134,10 +133,8 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[bool]) 
         }
         // The block's fall-through: still next, or reached by a jump now.
         let last = &old[starts[b + 1] - 1];
-        let inverts = inverted[b];
-        let fall = if inverts {
-            code.target_index(&old[starts[b + 1] - 1].insn)
-                .map(|t| block_of_start(starts, t))
+        let fall = if inverted[b] {
+            code.target_index(&last.insn).map(|t| block_of[t])
         } else if last.insn.is_terminator() {
             None
         } else {
@@ -157,9 +154,4 @@ fn emit(code: &mut PCode, starts: &[usize], order: &[usize], inverted: &[bool]) 
             code.labels[l.0 as usize] = Some(new_index[starts[b]]);
         }
     }
-}
-
-/// The block starting at instruction `i`.
-fn block_of_start(starts: &[usize], i: usize) -> usize {
-    starts.partition_point(|&s| s < i)
 }
