@@ -22,6 +22,19 @@ pub enum ArgKind {
     ReadsUnsafe(u8),
 }
 
+/// Whether a helper may change what a program reads without a store of its own: the packet's
+/// bytes or the context's fields. The kernel's list of the first is `bpf_helper_changes_pkt_data`
+/// (net/core/filter.c); fields such as `skb->hash` are set by others (`bpf_set_hash`). A value
+/// loaded from the packet or the context before a call that keeps them is still what a load
+/// after it would give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Neither the packet nor the context changes.
+    Keeps,
+    /// The packet's bytes or the context's fields may change.
+    Changes,
+}
+
 /// What a helper leaves in R0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HelperResult {
@@ -32,7 +45,7 @@ pub enum HelperResult {
 }
 
 macro_rules! helpers {
-    ($($variant:ident = $id:literal, $name:literal, [$($arg:ident $(($n:literal))?),*], $result:ident, $since:literal;)*) => {
+    ($($variant:ident = $id:literal, $name:literal, [$($arg:ident $(($n:literal))?),*], $result:ident, $effect:ident, $since:literal;)*) => {
         /// A kernel helper function.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Helper {
@@ -71,6 +84,11 @@ macro_rules! helpers {
                 match self { $(Helper::$variant => HelperResult::$result,)* }
             }
 
+            /// Whether a call may change the packet or the context's fields.
+            pub fn effect(self) -> Effect {
+                match self { $(Helper::$variant => Effect::$effect,)* }
+            }
+
             /// The first Linux version that has it, as `"major.minor"`.
             pub fn since(self) -> &'static str {
                 match self { $(Helper::$variant => $since,)* }
@@ -85,27 +103,27 @@ macro_rules! helpers {
 }
 
 helpers! {
-    MapLookupElem = 1, "bpf_map_lookup_elem", [Value, MapKey], MapValueOrNull, "3.19";
-    MapUpdateElem = 2, "bpf_map_update_elem", [Value, MapKey, MapValue, Value], Int, "3.19";
-    MapDeleteElem = 3, "bpf_map_delete_elem", [Value, MapKey], Int, "3.19";
-    ProbeRead = 4, "bpf_probe_read", [Writes, Value, ReadsUnsafe(2)], Int, "4.1";
-    KtimeGetNs = 5, "bpf_ktime_get_ns", [], Int, "4.1";
-    TracePrintk = 6, "bpf_trace_printk", [Reads(2), Value, Value, Value, Value], Int, "4.1";
-    GetPrandomU32 = 7, "bpf_get_prandom_u32", [], Int, "4.1";
-    GetSmpProcessorId = 8, "bpf_get_smp_processor_id", [], Int, "4.1";
-    GetCurrentPidTgid = 14, "bpf_get_current_pid_tgid", [], Int, "4.2";
-    GetCurrentUidGid = 15, "bpf_get_current_uid_gid", [], Int, "4.2";
-    GetCurrentComm = 16, "bpf_get_current_comm", [Writes, Value], Int, "4.2";
-    Redirect = 23, "bpf_redirect", [Value, Value], Int, "4.4";
-    PerfEventOutput = 25, "bpf_perf_event_output", [Value, Value, Value, Reads(5), Value], Int, "4.4";
-    SkbLoadBytes = 26, "bpf_skb_load_bytes", [Value, Value, Writes, Value], Int, "4.5";
-    GetStackid = 27, "bpf_get_stackid", [Value, Value, Value], Int, "4.6";
-    ProbeReadUser = 112, "bpf_probe_read_user", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
-    ProbeReadKernel = 113, "bpf_probe_read_kernel", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
-    ProbeReadUserStr = 114, "bpf_probe_read_user_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
-    ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", [Writes, Value, ReadsUnsafe(2)], Int, "5.5";
-    RedirectMap = 51, "bpf_redirect_map", [Value, Value, Value], Int, "4.14";
-    RingbufOutput = 130, "bpf_ringbuf_output", [Value, Reads(3), Value, Value], Int, "5.8";
+    MapLookupElem = 1, "bpf_map_lookup_elem", [Value, MapKey], MapValueOrNull, Keeps, "3.19";
+    MapUpdateElem = 2, "bpf_map_update_elem", [Value, MapKey, MapValue, Value], Int, Keeps, "3.19";
+    MapDeleteElem = 3, "bpf_map_delete_elem", [Value, MapKey], Int, Keeps, "3.19";
+    ProbeRead = 4, "bpf_probe_read", [Writes, Value, ReadsUnsafe(2)], Int, Keeps, "4.1";
+    KtimeGetNs = 5, "bpf_ktime_get_ns", [], Int, Keeps, "4.1";
+    TracePrintk = 6, "bpf_trace_printk", [Reads(2), Value, Value, Value, Value], Int, Keeps, "4.1";
+    GetPrandomU32 = 7, "bpf_get_prandom_u32", [], Int, Keeps, "4.1";
+    GetSmpProcessorId = 8, "bpf_get_smp_processor_id", [], Int, Keeps, "4.1";
+    GetCurrentPidTgid = 14, "bpf_get_current_pid_tgid", [], Int, Keeps, "4.2";
+    GetCurrentUidGid = 15, "bpf_get_current_uid_gid", [], Int, Keeps, "4.2";
+    GetCurrentComm = 16, "bpf_get_current_comm", [Writes, Value], Int, Keeps, "4.2";
+    Redirect = 23, "bpf_redirect", [Value, Value], Int, Keeps, "4.4";
+    PerfEventOutput = 25, "bpf_perf_event_output", [Value, Value, Value, Reads(5), Value], Int, Keeps, "4.4";
+    SkbLoadBytes = 26, "bpf_skb_load_bytes", [Value, Value, Writes, Value], Int, Keeps, "4.5";
+    GetStackid = 27, "bpf_get_stackid", [Value, Value, Value], Int, Keeps, "4.6";
+    ProbeReadUser = 112, "bpf_probe_read_user", [Writes, Value, ReadsUnsafe(2)], Int, Keeps, "5.5";
+    ProbeReadKernel = 113, "bpf_probe_read_kernel", [Writes, Value, ReadsUnsafe(2)], Int, Keeps, "5.5";
+    ProbeReadUserStr = 114, "bpf_probe_read_user_str", [Writes, Value, ReadsUnsafe(2)], Int, Keeps, "5.5";
+    ProbeReadKernelStr = 115, "bpf_probe_read_kernel_str", [Writes, Value, ReadsUnsafe(2)], Int, Keeps, "5.5";
+    RedirectMap = 51, "bpf_redirect_map", [Value, Value, Value], Int, Keeps, "4.14";
+    RingbufOutput = 130, "bpf_ringbuf_output", [Value, Reads(3), Value, Value], Int, Keeps, "5.8";
 }
 
 /// Helpers only some program kinds may call (each kind's `get_func_proto` in

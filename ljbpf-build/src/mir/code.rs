@@ -297,6 +297,35 @@ impl<X: Operand> Code<X> {
         });
     }
 
+    /// Replaces instructions: each `(i, with)` puts `with` (possibly nothing) in the place of
+    /// instruction `i`. A label at `i` then marks the first instruction of `with`, or what
+    /// follows when `with` is empty. Each `i` is replaced once.
+    pub fn splice(&mut self, mut edits: Vec<(usize, Vec<Rec<X>>)>) {
+        if edits.is_empty() {
+            return;
+        }
+        edits.sort_by_key(|e| e.0);
+        debug_assert!(
+            edits.windows(2).all(|w| w[0].0 < w[1].0),
+            "one edit per place"
+        );
+        let n = self.insns.len();
+        let old = std::mem::take(&mut self.insns);
+        let mut new_index = vec![0usize; n + 1];
+        let mut edits = edits.into_iter().peekable();
+        for (i, rec) in old.into_iter().enumerate() {
+            new_index[i] = self.insns.len();
+            match edits.next_if(|e| e.0 == i) {
+                Some((_, with)) => self.insns.extend(with),
+                None => self.insns.push(rec),
+            }
+        }
+        new_index[n] = self.insns.len();
+        for l in self.labels.iter_mut() {
+            *l = l.map(|i| new_index[i]);
+        }
+    }
+
     /// The code in kernel syntax with labels and Lua lines (`ljbpf dump --after PASS`).
     pub fn listing(&self, maps: &[String]) -> String {
         let mut at: Vec<Vec<usize>> = vec![Vec::new(); self.insns.len() + 1];

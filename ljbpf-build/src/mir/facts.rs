@@ -417,6 +417,20 @@ fn spread(marked: &mut [bool], edges: &[(usize, usize)]) {
 /// With `counters`, what the conditions of a loop a counter bounds compare is not sensitive
 /// for that reason alone.
 pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
+    needed(code, counters, false)
+}
+
+/// Virtual registers whose value may reach a place where the verifier needs it exactly and
+/// tracks back where it came from (marks it *precise*): an offset added to a pointer, what a
+/// loop's conditions compare (its exits are decided in the end, Linux `check_cond_jmp_op`). A
+/// compare outside loops is left out (of two unknown values the verifier decides nothing), and
+/// so are helper arguments (it tracks back only sizes, which probes rarely read from the
+/// packet).
+pub(super) fn precise(code: &VCode) -> Vec<bool> {
+    needed(code, true, true)
+}
+
+fn needed(code: &VCode, counters: bool, precise: bool) -> Vec<bool> {
     let nv = code.vregs as usize;
     let mut sens = vec![false; nv];
     // (defined, used): a sensitive result makes what it was computed from sensitive.
@@ -446,7 +460,7 @@ pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
         .iter()
         .filter(|r| matches!(r.insn, Insn::Jmp { .. }))
         .count();
-    let many = jumps > 48;
+    let many = jumps > 48 && !precise;
     for (i, rec) in code.insns.iter().enumerate() {
         match &rec.insn {
             // The verifier bounds a loop by the range of what its exit conditions compare,
@@ -464,7 +478,7 @@ pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
                 dst,
                 src: Src::Reg(s),
                 ..
-            } => {
+            } if !precise => {
                 mark(dst, &mut sens);
                 mark(s, &mut sens);
             }
@@ -483,7 +497,7 @@ pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
                 op: AluOp::Mov,
                 dst: R::P(p),
                 src: Src::Reg(s),
-            } if (1..=5).contains(&p.0) => mark(s, &mut sens),
+            } if (1..=5).contains(&p.0) && !precise => mark(s, &mut sens),
             Insn::Ldx { src: base, .. }
             | Insn::Stx { dst: base, .. }
             | Insn::St { dst: base, .. }

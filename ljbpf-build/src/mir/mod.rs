@@ -1,8 +1,8 @@
 //! Machine code over virtual registers and the passes that turn it into laid-out BPF:
 //!
 //! ```text
-//! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ dce ─ slots
-//!       ─ twins ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
+//! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ stores ─ dce
+//!       ─ slots ─ twins ─ reload ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
 //!       ─ place ─ layout → Laid
 //! ```
 //!
@@ -28,8 +28,10 @@ pub mod peephole;
 pub mod pipeline;
 pub mod place;
 pub mod regalloc;
+pub mod reload;
 pub mod returns;
 pub mod slots;
+pub mod stores;
 pub mod thread;
 pub mod twins;
 pub mod values;

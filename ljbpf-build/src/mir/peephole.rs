@@ -165,10 +165,11 @@ fn compare_constants(code: &mut PCode, isa: Isa, targeted: &[bool], keep: &mut [
     }
 }
 
-/// Whether the instructions just before `at` load a packet field of `bits` bits into `r`
-/// (`r0 = *(uN *)skb[..]`, possibly followed by `r = r0`): LD_ABS and LD_IND zero-extend, so the
-/// zero-extension two cancelling swaps leave behind is already there.
-fn packet_load_into(code: &PCode, targeted: &[bool], at: usize, r: Reg, bits: u8) -> bool {
+/// Whether the instructions just before `at` load a field of `bits` bits into `r` (`r0 =
+/// *(uN *)skb[..]`, possibly followed by `r = r0`, or `r = *(uN *)(..)`): LD_ABS, LD_IND and
+/// narrow loads zero-extend, so the zero-extension two cancelling swaps leave behind is already
+/// there.
+fn loaded_into(code: &PCode, targeted: &[bool], at: usize, r: Reg, bits: u8) -> bool {
     let is_load = |j: usize| {
         matches!(code.insns[j].insn,
             Insn::LdAbs { size, .. } | Insn::LdInd { size, .. } if size.bytes() * 8 == u32::from(bits))
@@ -179,6 +180,7 @@ fn packet_load_into(code: &PCode, targeted: &[bool], at: usize, r: Reg, bits: u8
             dst,
             src: Src::Reg(Reg::R0),
         }) if dst == r && at >= 2 && !targeted[at - 1] => is_load(at - 2),
+        Some(Insn::Ldx { size, dst, .. }) => dst == r && size.bytes() * 8 == u32::from(bits),
         Some(_) if r == Reg::R0 => is_load(at - 1),
         _ => false,
     }
@@ -204,7 +206,7 @@ pub fn run(code: &mut PCode, isa: Isa) {
         let ext = zero_extend(r, bits);
         // `beN; beN`
         if code.insns[i + 1].insn == swap && !targeted[i + 1] {
-            let loaded = !targeted[i] && packet_load_into(code, &targeted, i, r, bits);
+            let loaded = !targeted[i] && loaded_into(code, &targeted, i, r, bits);
             match ext {
                 _ if loaded => keep[i] = false,
                 Some(e) => code.insns[i].insn = e,

@@ -8,7 +8,7 @@ use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
     bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, place,
-    regalloc, returns, slots, thread, twins, values,
+    regalloc, reload, returns, slots, stores, thread, twins, values,
 };
 use ljbpf_core::insn::Isa;
 
@@ -47,9 +47,11 @@ passes! {
     Offsets = "offsets", "packet offset checks outside loops without a branch (a decided branch makes the verifier track the offset precisely)";
     Bits = "bits", "sign extensions whose high bits nobody reads go (32-bit operations, masks, narrow stores, the return value)";
     Legalize = "legalize", "rewrite what the target ISA level lacks";
+    Stores = "stores", "stack stores that a later store overwrites before any read, or that store what the bytes already hold, go";
     Dce = "dce", "remove instructions whose results nobody reads";
     Slots = "slots", "stack objects that are never live at the same time share bytes";
     Twins = "twins", "registers always written together with the same value (a `for` loop's index and its copy) become one";
+    Reload = "reload", "packet loads whose range the verifier needs come back from the stack (its precision tracking stops there instead of marking every value precise)";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
@@ -160,12 +162,16 @@ pub fn run(
     snap(Pass::Bits, &|| virt(&code));
     legalize::run(&mut code, isa);
     snap(Pass::Legalize, &|| virt(&code));
+    stores::run(&mut code);
+    snap(Pass::Stores, &|| virt(&code));
     dce::run(&mut code);
     snap(Pass::Dce, &|| virt(&code));
     slots::run(&mut code, map_sizes);
     snap(Pass::Slots, &|| virt(&code));
     twins::run(&mut code);
     snap(Pass::Twins, &|| virt(&code));
+    reload::run(&mut code);
+    snap(Pass::Reload, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,

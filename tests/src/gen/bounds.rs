@@ -105,6 +105,7 @@ pub fn bound(e: &Expr, env: &Env) -> Option<u64> {
             bound(x, env)?;
             63
         }
+        Expr::Pkt(_) => 255,
     };
     (b <= NUM_MAX).then_some(b)
 }
@@ -118,7 +119,8 @@ pub(crate) fn is_const(e: &Expr) -> bool {
         | Expr::I64(_)
         | Expr::U64(_)
         | Expr::Ix(_)
-        | Expr::Log2(_) => false,
+        | Expr::Log2(_)
+        | Expr::Pkt(_) => false,
         // Cdata literals are not folded; conservatively, everything else without a variable
         // or a call may be (`63 and 8` is folded to 8).
         e => e.children().iter().all(|c| is_const(c)),

@@ -108,6 +108,8 @@ impl Gen<'_> {
             return Expr::Var(name, ty);
         }
         match ty {
+            // A packet byte read in place: the same byte loaded again and again.
+            Ty::Num if self.rng.chance(1, 6) => Expr::Pkt(*self.rng.pick(PKT_BYTES)),
             Ty::Num => Expr::Num(*self.rng.pick(NUM_LITERALS)),
             Ty::I64 => Expr::I64(*self.rng.pick(I64_LITERALS)),
             Ty::U64 => Expr::U64(*self.rng.pick(U64_LITERALS)),
@@ -564,6 +566,11 @@ impl Gen<'_> {
         }
     }
 }
+
+/// Offsets of the packet bytes programs read in place (from the Ethernet header): the IP
+/// header's TTL and protocol, a byte of the source address, the TCP ports, a byte of the
+/// sequence number and the flags. Inside every test packet (the shapes read past the end).
+const PKT_BYTES: &[u16] = &[22, 23, 29, 34, 35, 41, 47];
 
 pub(crate) const CMPS: &[Cmp] = &[Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq, Cmp::Ne];
 

@@ -203,6 +203,9 @@ pub enum Expr {
     Ix(Box<IxExpr>),
     /// `math.log2(e)`: the probe language's integer logarithm (`ilog2` in the reference).
     Log2(Box<Expr>),
+    /// `pkt[k]`: a packet byte at a constant offset, read where it is used (so the same byte
+    /// is loaded again after map calls, in other branches, with other conversions).
+    Pkt(u16),
 }
 
 impl Expr {
@@ -241,14 +244,14 @@ impl Expr {
             Expr::Or(l, _) => l.ty(),
             Expr::Cond(_, t, _) => t.ty(),
             Expr::Ix(x) => x.ty(),
-            Expr::Log2(_) => Ty::Num,
+            Expr::Log2(_) | Expr::Pkt(_) => Ty::Num,
         }
     }
 
     /// Direct subexpressions.
     pub(crate) fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) => vec![],
+            Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) | Expr::Pkt(_) => vec![],
             Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) | Expr::Log2(e) => vec![e],
             Expr::Bit(_, args) => args.iter().collect(),
             Expr::Arith(_, l, r)
@@ -263,7 +266,7 @@ impl Expr {
 
     pub(crate) fn children_mut(&mut self) -> Vec<&mut Expr> {
         match self {
-            Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) => vec![],
+            Expr::Var(..) | Expr::Num(_) | Expr::I64(_) | Expr::U64(_) | Expr::Pkt(_) => vec![],
             Expr::Neg(e) | Expr::NativeNot(e) | Expr::Not(e) | Expr::Log2(e) => vec![e],
             Expr::Bit(_, args) => args.iter_mut().collect(),
             Expr::Arith(_, l, r)
@@ -284,6 +287,9 @@ impl Expr {
     pub(crate) fn render(&self, reference: bool, s: &mut String) {
         match self {
             Expr::Var(name, _) => s.push_str(name),
+            Expr::Pkt(k) => {
+                let _ = write!(s, "pkt[{k}]");
+            }
             Expr::Num(n) if *n < 0 => {
                 let _ = write!(s, "(-{})", n.unsigned_abs());
             }
