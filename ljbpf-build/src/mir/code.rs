@@ -297,6 +297,40 @@ impl<X: Operand> Code<X> {
         });
     }
 
+    /// A forward must-analysis over sets kept as lists: `transfer(i, set)` turns the set on
+    /// entry to instruction `i` into the set after it; where paths meet, what all of them have
+    /// stays. The set on entry to each instruction (`None`: unreachable; the entry's is empty).
+    pub fn must_forward<T: Copy + PartialEq>(
+        &self,
+        mut transfer: impl FnMut(usize, &mut Vec<T>),
+    ) -> Vec<Option<Vec<T>>> {
+        let n = self.insns.len();
+        let succs = self.successors();
+        let mut on_entry: Vec<Option<Vec<T>>> = vec![None; n];
+        if n == 0 {
+            return on_entry;
+        }
+        on_entry[0] = Some(Vec::new());
+        let mut work = vec![0usize];
+        while let Some(i) = work.pop() {
+            let Some(mut set) = on_entry[i].clone() else {
+                continue;
+            };
+            transfer(i, &mut set);
+            for &s in &succs[i] {
+                let next = match &on_entry[s] {
+                    None => set.clone(),
+                    Some(old) => old.iter().copied().filter(|x| set.contains(x)).collect(),
+                };
+                if on_entry[s].as_ref() != Some(&next) {
+                    on_entry[s] = Some(next);
+                    work.push(s);
+                }
+            }
+        }
+        on_entry
+    }
+
     /// Replaces instructions: each `(i, with)` puts `with` (possibly nothing) in the place of
     /// instruction `i`. A label at `i` then marks the first instruction of `with`, or what
     /// follows when `with` is empty. Each `i` is replaced once.

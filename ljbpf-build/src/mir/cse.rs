@@ -46,18 +46,7 @@ struct Chain {
 /// reaches it, as `(copy, original)` pairs: `v2 = v14` on every way into a join makes `v2` the
 /// offset register `v14` again, so loads through either are the same load.
 fn copies(code: &VCode) -> Vec<Option<Vec<(VReg, VReg)>>> {
-    let n = code.insns.len();
-    let succs = code.successors();
-    let mut on_entry: Vec<Option<Vec<(VReg, VReg)>>> = vec![None; n];
-    if n == 0 {
-        return on_entry;
-    }
-    on_entry[0] = Some(Vec::new());
-    let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(mut set) = on_entry[i].clone() else {
-            continue;
-        };
+    code.must_forward(|i, set: &mut Vec<(VReg, VReg)>| {
         let insn = &code.insns[i].insn;
         let original = match *insn {
             Insn::Alu64 {
@@ -77,18 +66,7 @@ fn copies(code: &VCode) -> Vec<Option<Vec<(VReg, VReg)>>> {
                 set.push((*d, o));
             }
         }
-        for &s in &succs[i] {
-            let next = match &on_entry[s] {
-                None => set.clone(),
-                Some(old) => old.iter().copied().filter(|x| set.contains(x)).collect(),
-            };
-            if on_entry[s].as_ref() != Some(&next) {
-                on_entry[s] = Some(next);
-                work.push(s);
-            }
-        }
-    }
-    on_entry
+    })
 }
 
 fn chains(code: &VCode) -> Vec<Chain> {
@@ -249,14 +227,7 @@ pub fn run(code: &mut VCode) {
     }
     // Forward must-analysis: on entry to each instruction, the values registers hold, as
     // (class, register).
-    let succs = code.successors();
-    let mut avail: Vec<Option<Vec<(usize, VReg)>>> = vec![None; n];
-    avail[0] = Some(Vec::new());
-    let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(mut set) = avail[i].clone() else {
-            continue;
-        };
+    let avail = code.must_forward(|i, set: &mut Vec<(usize, VReg)>| {
         let insn = &code.insns[i].insn;
         let defs = uses_defs(insn).1;
         set.retain(|&(class, v)| {
@@ -278,17 +249,7 @@ pub fn run(code: &mut VCode) {
                 set.push(*held);
             }
         }
-        for &s in &succs[i] {
-            let next = match &avail[s] {
-                None => set.clone(),
-                Some(old) => old.iter().copied().filter(|x| set.contains(x)).collect(),
-            };
-            if avail[s].as_ref() != Some(&next) {
-                avail[s] = Some(next);
-                work.push(s);
-            }
-        }
-    }
+    });
     let mut edits: Vec<(usize, Vec<Rec<R>>)> = Vec::new();
     for (c, ch) in chains.iter().enumerate() {
         let line = code.insns[ch.start].line;

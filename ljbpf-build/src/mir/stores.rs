@@ -138,84 +138,67 @@ struct Held {
 
 /// Stores of what the bytes already hold on every path (forward must-analysis).
 fn same_stores(code: &VCode) -> Vec<bool> {
-    let n = code.insns.len();
-    let succs = code.successors();
-    let mut on_entry: Vec<Option<Vec<Held>>> = vec![None; n];
-    on_entry[0] = Some(Vec::new());
-    let mut same = vec![false; n];
-    let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        let Some(mut held) = on_entry[i].clone() else {
-            continue;
-        };
-        let insn = &code.insns[i].insn;
-        let stored = match *insn {
-            Insn::St {
-                size,
-                dst,
-                off,
-                imm,
-                ..
-            } if dst == FP => Some((off, size, Some(Src::Imm(imm)))),
-            Insn::Stx {
-                size,
-                dst,
-                off,
-                src,
-                ..
-            } if dst == FP => {
-                let value = match src {
-                    R::V(v) => Some(Src::Reg(v)),
-                    R::P(_) => None,
-                };
-                Some((off, size, value))
-            }
-            _ => None,
-        };
-        same[i] = false;
-        if let Some((off, size, Some(value))) = stored {
-            if held.contains(&Held { off, size, value }) {
-                same[i] = true;
-            }
-        }
-        if !same[i] {
-            match (access(insn), stored) {
-                (Some((Some(b), _, true)), _) => {
-                    held.retain(|h| !Bytes::of(h.off, h.size).is_some_and(|hb| hb.meets(b)));
-                }
-                (Some((None, _, true)), _) => held.clear(),
-                _ => {}
-            }
-            if let Insn::Call { helper } = insn {
-                if helper.arg_kinds().contains(&ArgKind::Writes) {
-                    held.clear();
-                }
-            }
-            for d in uses_defs(insn).1 {
-                if let R::V(d) = d {
-                    held.retain(|h| h.value != Src::Reg(d));
-                }
-            }
-            if let Some((off, size, Some(value))) = stored {
-                if Bytes::of(off, size).is_some() {
-                    held.push(Held { off, size, value });
-                }
-            }
-        }
-        for &s in &succs[i] {
-            let next = match &on_entry[s] {
-                None => held.clone(),
-                Some(old) => old.iter().copied().filter(|h| held.contains(h)).collect(),
+    let stored = |insn: &Insn<R>| match *insn {
+        Insn::St {
+            size,
+            dst,
+            off,
+            imm,
+            ..
+        } if dst == FP => Some((off, size, Some(Src::Imm(imm)))),
+        Insn::Stx {
+            size,
+            dst,
+            off,
+            src,
+            ..
+        } if dst == FP => {
+            let value = match src {
+                R::V(v) => Some(Src::Reg(v)),
+                R::P(_) => None,
             };
-            if on_entry[s].as_ref() != Some(&next) {
-                on_entry[s] = Some(next);
-                work.push(s);
+            Some((off, size, value))
+        }
+        _ => None,
+    };
+    let already = |insn: &Insn<R>, held: &[Held]| match stored(insn) {
+        Some((off, size, Some(value))) => held.contains(&Held { off, size, value }),
+        _ => false,
+    };
+    let on_entry = code.must_forward(|i, held: &mut Vec<Held>| {
+        let insn = &code.insns[i].insn;
+        if already(insn, held) {
+            return;
+        }
+        match access(insn) {
+            Some((Some(b), _, true)) => {
+                held.retain(|h| !Bytes::of(h.off, h.size).is_some_and(|hb| hb.meets(b)));
+            }
+            Some((None, _, true)) => held.clear(),
+            _ => {}
+        }
+        if let Insn::Call { helper } = insn {
+            if helper.arg_kinds().contains(&ArgKind::Writes) {
+                held.clear();
             }
         }
-    }
-    same
+        for d in uses_defs(insn).1 {
+            if let R::V(d) = d {
+                held.retain(|h| h.value != Src::Reg(d));
+            }
+        }
+        if let Some((off, size, Some(value))) = stored(insn) {
+            if Bytes::of(off, size).is_some() {
+                held.push(Held { off, size, value });
+            }
+        }
+    });
+    code.insns
+        .iter()
+        .zip(&on_entry)
+        .map(|(rec, held)| held.as_deref().is_some_and(|h| already(&rec.insn, h)))
+        .collect()
 }
-
 #[cfg(test)]
 mod tests {
     use ljbpf_core::helper::Helper;
