@@ -314,14 +314,32 @@ fn slots_to_zero(code: &PCode, maps: &[(u32, u32)]) -> Vec<u32> {
         }
     }
     // The deepest slot is always written: the verifier sizes a state's stack by the deepest
-    // write it has seen, and Linux 6.18 tripped over states of different sizes (above).
+    // write it has seen, and Linux 6.18 tripped over states of different sizes (above). A
+    // store into it that every path runs first, before any branch or call, already does that.
     let top = (code.stack_bytes as usize)
         .min(FRAME)
         .next_multiple_of(8)
         .min(FRAME);
+    let sized = code
+        .insns
+        .iter()
+        .take_while(|r| {
+            r.insn.target().is_none()
+                && !r.insn.is_terminator()
+                && !matches!(r.insn, Insn::Call { .. })
+        })
+        .any(|r| match r.insn {
+            Insn::St {
+                dst: Reg::R10, off, ..
+            }
+            | Insn::Stx {
+                dst: Reg::R10, off, ..
+            } => 8 - i64::from(off) > top as i64,
+            _ => false,
+        });
     (8..=top)
         .step_by(8)
-        .filter(|&off| off == top || needed.0[off - 8..off].iter().any(|b| *b))
+        .filter(|&off| (off == top && !sized) || needed.0[off - 8..off].iter().any(|b| *b))
         .map(|off| off as u32)
         .collect()
 }
@@ -439,8 +457,8 @@ mod tests {
             stack_bytes: 8,
             objects: Vec::new(),
         };
-        // A 4-byte key was written: only the deepest slot (the same one) is written at entry.
-        assert_eq!(slots_to_zero(&code, &[(4, 8)]), [8]);
+        // A 4-byte key was written, first thing, into the deepest slot: nothing needs zeros.
+        assert_eq!(slots_to_zero(&code, &[(4, 8)]), Vec::<u32>::new());
         // An 8-byte key reads 4 bytes nothing wrote.
         let mut wide = code.clone();
         wide.stack_bytes = 16;

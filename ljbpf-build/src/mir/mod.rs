@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ stores ─ dce
-//!       ─ slots ─ twins ─ reload ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
+//!       ─ slots ─ twins ─ reload ─ widen ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
 //!       ─ place ─ layout → Laid
 //! ```
 //!
@@ -35,5 +35,6 @@ pub mod stores;
 pub mod thread;
 pub mod twins;
 pub mod values;
+pub mod widen;
 
 pub use code::{Code, Operand, PCode, Rec, Reloc, VCode, VReg, R};

@@ -8,7 +8,7 @@ use super::code::{PCode, Reloc, VCode};
 use super::layout::Laid;
 use super::{
     bits, check, cse, dce, facts, frame, jumps, layout, legalize, loops, offsets, peephole, place,
-    regalloc, reload, returns, slots, stores, thread, twins, values,
+    regalloc, reload, returns, slots, stores, thread, twins, values, widen,
 };
 use ljbpf_core::insn::Isa;
 
@@ -52,6 +52,7 @@ passes! {
     Slots = "slots", "stack objects that are never live at the same time share bytes";
     Twins = "twins", "registers always written together with the same value (a `for` loop's index and its copy) become one";
     Reload = "reload", "packet loads whose range the verifier needs come back from the stack (its precision tracking stops there instead of marking every value precise)";
+    Widen = "widen", "a halving kept as a division in a loop becomes a shift or-ed with a zero the verifier cannot see through (it forgets the value as after the division)";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
@@ -172,6 +173,8 @@ pub fn run(
     snap(Pass::Twins, &|| virt(&code));
     reload::run(&mut code);
     snap(Pass::Reload, &|| virt(&code));
+    widen::run(&mut code);
+    snap(Pass::Widen, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,

@@ -1,0 +1,102 @@
+//! Divisions kept for the verifier become shifts again, with the verifier made to forget the
+//! result (after `reload`, before register allocation): `v /= 2^k` in a loop becomes
+//! `v >>= k; v |= z`, where `z` is a zero the verifier cannot see through, made once at entry:
+//! `*(u16 *)(r10 - 2) = 256; z = *(u8 *)(r10 - 2); z = -z`.
+//!
+//! Why: the facts pass keeps a halving in a loop as a division when a condition of the loop
+//! compares the value (`while n > 1 ... n = n / 2 ... end`). The verifier tracks a shift's
+//! result exactly, so each history of halvings is a state of its own and the states never
+//! prune each other (past the limit of a million instructions); after a division it knows
+//! nothing of the value and the histories merge. But a division costs tens of cycles where a
+//! shift costs one. `v |= z` costs one too, and widens as the division did: the verifier knows
+//! `z` only as some value of 64 bits.
+//!
+//! How `z` stays opaque: a store of a non-zero immediate at an offset that is not a multiple of
+//! 8 is not a spill (`check_stack_write_fixed_off`, Linux 6.1 to 6.18), so the two bytes become
+//! "some data" (STACK_MISC), and the byte load gives the verifier any value of 0..255 while it
+//! gives 0 at run time (the low byte of 256). Negating makes every bit unknown to the verifier:
+//! Linux 6.1 knows nothing after BPF_NEG; later kernels compute `0 - x` on the known bits,
+//! which leaves none. The store comes before anything else runs, so the two bytes hold nothing
+//! yet; the program writes every stack byte before it reads it (the frame pass zeroes only for
+//! the verifier).
+
+use ljbpf_core::insn::{AluOp, Insn, Reg, Size, Src};
+
+use super::code::{Rec, VCode, R};
+
+/// The byte below R10 that `z` is loaded from (the pair at -2, -1 is written).
+const AT: i16 = -2;
+
+/// Runs the pass in place.
+pub fn run(code: &mut VCode) {
+    let depth = code.loop_depth();
+    let halvings: Vec<usize> = (0..code.insns.len())
+        .filter(|&i| depth[i] > 0 && halving(&code.insns[i].insn).is_some())
+        .collect();
+    if halvings.is_empty() {
+        return;
+    }
+    let z = R::V(code.vreg());
+    let mut edits = Vec::new();
+    for i in halvings {
+        let (wide, dst, k) = halving(&code.insns[i].insn).expect("filtered above");
+        let line = code.insns[i].line;
+        let alu = |op, src| match wide {
+            true => Insn::Alu64 { op, dst, src },
+            false => Insn::Alu32 { op, dst, src },
+        };
+        let with = [alu(AluOp::Rsh, Src::Imm(k)), alu(AluOp::Or, Src::Reg(z))];
+        edits.push((i, with.map(|insn| Rec::new(insn, line)).to_vec()));
+    }
+    let line = code.insns[0].line;
+    let entry = [
+        Insn::St {
+            size: Size::H,
+            dst: R::P(Reg::R10),
+            off: AT,
+            imm: 256,
+        },
+        Insn::Ldx {
+            size: Size::B,
+            dst: z,
+            src: R::P(Reg::R10),
+            off: AT,
+        },
+        Insn::Alu64 {
+            op: AluOp::Neg,
+            dst: z,
+            src: Src::Imm(0),
+        },
+    ];
+    let mut first: Vec<Rec<R>> = entry.map(|insn| Rec::new(insn, line)).to_vec();
+    match edits.first_mut() {
+        Some((0, with)) => {
+            first.append(with);
+            *with = first;
+        }
+        _ => {
+            first.push(code.insns[0].clone());
+            edits.push((0, first));
+        }
+    }
+    code.stack_bytes = code.stack_bytes.max(8);
+    code.splice(edits);
+}
+
+/// `(64-bit?, v, k)` for an unsigned division of `v` by `2^k` (`k` ≥ 1).
+fn halving(insn: &Insn<R>) -> Option<(bool, R, i32)> {
+    let (wide, dst, d) = match *insn {
+        Insn::Alu64 {
+            op: AluOp::Div,
+            dst,
+            src: Src::Imm(d),
+        } => (true, dst, d),
+        Insn::Alu32 {
+            op: AluOp::Div,
+            dst,
+            src: Src::Imm(d),
+        } => (false, dst, d),
+        _ => return None,
+    };
+    (d > 1 && d.count_ones() == 1).then(|| (wide, dst, d.trailing_zeros() as i32))
+}
