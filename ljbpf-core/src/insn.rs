@@ -739,6 +739,10 @@ const OP_CALL: u8 = 0x80;
 const OP_EXIT: u8 = 0x90;
 /// `src_reg` of an `LD_IMM64` that loads a map by fd (kernel `BPF_PSEUDO_MAP_FD`).
 pub const PSEUDO_MAP_FD: u8 = 1;
+
+/// The bytes of stack a program may use below R10 (kernel `MAX_BPF_STACK`,
+/// include/linux/filter.h).
+pub const MAX_STACK: u32 = 512;
 const ATOMIC_ADD: i32 = 0x00;
 
 impl Insn<Reg> {

@@ -53,8 +53,7 @@ mod value;
 /// frame has at most 255 slots; lowering adds 4).
 const TAG_BASE: u32 = 260;
 
-/// The BPF stack limit (MAX_BPF_STACK).
-pub const MAX_STACK: u32 = 512;
+pub use ljbpf_core::insn::MAX_STACK;
 
 /// A map as lowering sees it.
 #[derive(Clone, Debug)]
@@ -262,10 +261,12 @@ pub fn lower(proto: &Proto, env: &Env) -> Result<Lowered, Vec<Diagnostic>> {
         let objects = l.objects.iter().map(|(pc, &off)| StackObject {
             off: off as u32,
             size: l.object_sizes.get(pc).copied().unwrap_or(8),
+            opaque: false,
         });
         let regions = l.scratch_regions.iter().map(|&(at, size)| StackObject {
             off: (l.scratch_base - at as i32) as u32,
             size,
+            opaque: false,
         });
         l.code.objects = objects.chain(regions).collect();
         Ok(Lowered {

@@ -138,6 +138,11 @@ pub struct StackObject {
     pub off: u32,
     /// Its size in bytes.
     pub size: u32,
+    /// Bytes the verifier must take for data, never for a spilled register: a narrow store
+    /// is a spill only at an offset that is a multiple of 8 (`check_stack_write_fixed_off`,
+    /// Linux 6.1 to 6.18), so the object's offset never is one (the `reload` and `widen`
+    /// passes make the verifier forget values through such bytes).
+    pub opaque: bool,
 }
 
 impl<X> Default for Code<X> {
@@ -168,6 +173,23 @@ impl<X: Operand> Code<X> {
     /// Binds `l` to the next instruction.
     pub fn bind(&mut self, l: Label) {
         self.labels[l.0 as usize] = Some(self.insns.len());
+    }
+
+    /// A new [opaque](StackObject::opaque) object of `width` bytes (1, 2 or 4) after the
+    /// frame, as its offset from R10: the top bytes of an 8-byte slot of its own (`slots` may
+    /// move it later). `None` when the stack is full.
+    pub fn opaque_object(&mut self, width: u32) -> Option<i16> {
+        let slot = self.stack_bytes.next_multiple_of(8);
+        if slot + 8 > ljbpf_core::insn::MAX_STACK {
+            return None;
+        }
+        self.objects.push(StackObject {
+            off: slot + width,
+            size: width,
+            opaque: true,
+        });
+        self.stack_bytes = slot + 8;
+        Some(-((slot + width) as i16))
     }
 
     /// A fresh virtual register.

@@ -422,10 +422,12 @@ pub(super) fn sensitive(code: &VCode, counters: bool) -> Vec<bool> {
 
 /// Virtual registers whose value may reach a place where the verifier needs it exactly and
 /// tracks back where it came from (marks it *precise*): an offset added to a pointer, what a
-/// loop's conditions compare (its exits are decided in the end, Linux `check_cond_jmp_op`). A
-/// compare outside loops is left out (of two unknown values the verifier decides nothing), and
-/// so are helper arguments (it tracks back only sizes, which probes rarely read from the
-/// packet).
+/// loop's conditions compare (its exits are decided in the end, Linux `check_cond_jmp_op`),
+/// and what a compare on a path after a loop does (the compares before it may have narrowed
+/// the ranges enough to decide it; where the walk back then fails, every state before is made
+/// precise, the loop's included). A compare before every loop is left out (the walk may fail,
+/// but no loop's states are there yet to suffer), and so are helper arguments (it tracks back
+/// only sizes, which probes rarely read from the packet).
 pub(super) fn precise(code: &VCode) -> Vec<bool> {
     needed(code, true, true)
 }
@@ -461,8 +463,19 @@ fn needed(code: &VCode, counters: bool, precise: bool) -> Vec<bool> {
         .filter(|r| matches!(r.insn, Insn::Jmp { .. }))
         .count();
     let many = jumps > 48 && !precise;
+    let after = if precise {
+        after_loops(code, &depth)
+    } else {
+        vec![false; code.insns.len()]
+    };
     for (i, rec) in code.insns.iter().enumerate() {
         match &rec.insn {
+            Insn::Jmp { dst, src, .. } if after[i] => {
+                mark(dst, &mut sens);
+                if let Src::Reg(s) = src {
+                    mark(s, &mut sens);
+                }
+            }
             // The verifier bounds a loop by the range of what its exit conditions compare,
             // unless a counter bounds it.
             Insn::Jmp { dst, .. } if (depth[i] > 0 && !counted[i]) || many => {
@@ -517,6 +530,22 @@ fn needed(code: &VCode, counters: bool, precise: bool) -> Vec<bool> {
     }
     spread(&mut sens, &flows);
     sens
+}
+
+/// The instructions outside loops that a path from a loop reaches.
+fn after_loops(code: &VCode, depth: &[u32]) -> Vec<bool> {
+    let succs = code.successors();
+    let mut after = vec![false; code.insns.len()];
+    let mut work: Vec<usize> = (0..code.insns.len()).filter(|&i| depth[i] > 0).collect();
+    while let Some(i) = work.pop() {
+        for &s in &succs[i] {
+            if depth[s] == 0 && !after[s] {
+                after[s] = true;
+                work.push(s);
+            }
+        }
+    }
+    after
 }
 
 /// Whether `x op k` has one answer for every `x` below 2^w (the range is in [0, 2^63), where

@@ -21,8 +21,8 @@ use ljbpf_core::insn::{AluOp, Insn, Reg, Size, Src};
 
 use super::code::{PCode, Rec};
 
-/// The BPF stack size (MAX_BPF_STACK).
-const FRAME: usize = 512;
+/// The BPF stack size.
+const FRAME: usize = ljbpf_core::insn::MAX_STACK as usize;
 
 /// What a register holds, as far as stack reads go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

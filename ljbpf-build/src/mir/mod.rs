@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! VCode ─ facts ─ loops ─ thread ─ cse ─ values ─ offsets ─ bits ─ legalize ─ stores ─ dce
-//!       ─ slots ─ twins ─ reload ─ widen ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
+//!       ─ reload ─ widen ─ slots ─ twins ─ regalloc ─ peephole ─ frame ─ returns ─ jumps
 //!       ─ place ─ layout → Laid
 //! ```
 //!

@@ -49,10 +49,10 @@ passes! {
     Legalize = "legalize", "rewrite what the target ISA level lacks";
     Stores = "stores", "stack stores that a later store overwrites before any read, or that store what the bytes already hold, go";
     Dce = "dce", "remove instructions whose results nobody reads";
-    Slots = "slots", "stack objects that are never live at the same time share bytes";
-    Twins = "twins", "registers always written together with the same value (a `for` loop's index and its copy) become one";
     Reload = "reload", "packet loads whose range the verifier needs come back from the stack (its precision tracking stops there instead of marking every value precise)";
     Widen = "widen", "a halving kept as a division in a loop becomes a shift or-ed with a zero the verifier cannot see through (it forgets the value as after the division)";
+    Slots = "slots", "stack objects that are never live at the same time share bytes";
+    Twins = "twins", "registers always written together with the same value (a `for` loop's index and its copy) become one";
     Regalloc = "regalloc", "coalesce copies, colour virtual registers with R2-R9 or stack slots (checked)";
     Peephole = "peephole", "drop byte swaps that cancel, compare with constants in place";
     Frame = "frame", "write zeros at entry into the stack slots a path may read before writing them";
@@ -167,14 +167,14 @@ pub fn run(
     snap(Pass::Stores, &|| virt(&code));
     dce::run(&mut code);
     snap(Pass::Dce, &|| virt(&code));
-    slots::run(&mut code, map_sizes);
-    snap(Pass::Slots, &|| virt(&code));
-    twins::run(&mut code);
-    snap(Pass::Twins, &|| virt(&code));
     reload::run(&mut code);
     snap(Pass::Reload, &|| virt(&code));
     widen::run(&mut code);
     snap(Pass::Widen, &|| virt(&code));
+    slots::run(&mut code, map_sizes);
+    snap(Pass::Slots, &|| virt(&code));
+    twins::run(&mut code);
+    snap(Pass::Twins, &|| virt(&code));
     let alloc = regalloc::run(&code).map_err(|e| PassError {
         line: e.line,
         message: e.message,

@@ -1,5 +1,5 @@
-//! Packet loads whose range the verifier needs go through the stack (after `slots`, before
-//! register allocation): `r0 = *(u8 *)skb[k]; v = r0` becomes `r0 = *(u8 *)skb[k];
+//! Packet loads whose range the verifier needs go through the stack (after `dce`, before
+//! `slots`): `r0 = *(u8 *)skb[k]; v = r0` becomes `r0 = *(u8 *)skb[k];
 //! *(u8 *)(r10 - o) = r0; v = r10; v = *(u8 *)(v - o)`.
 //!
 //! Why: when the verifier needs to know a register's range exactly (an array index added to a
@@ -15,20 +15,18 @@
 //! A load from stack bytes that no register was spilled to ends the walk on Linux 6.18: the
 //! verifier knows nothing of their history. A narrow store of a register is a spill only at an
 //! offset that is a multiple of 8 (`check_stack_write_fixed_off`), so the bytes used here are
-//! the top ones of an 8-byte object of their own: `r10 - o + 7` for a byte, `+ 6` for a half,
-//! `+ 4` for a word — aligned as the verifier requires, never at a multiple of 8. Linux 6.1
-//! follows every load through R10 back to the store, and stops only at a load through another
-//! register, so the load goes through a copy of R10: `v = r10; v = *(u8 *)(v - o + 7)`. What
-//! it gives is what the packet load gave (both zero-extend), and the range the verifier learns
-//! from it is the width's, as a mask would give.
+//! an [opaque](super::code::StackObject::opaque) object per width, aligned as the verifier requires and
+//! never at a multiple of 8; `slots` then puts it in bytes nothing else needs at that point.
+//! Linux 6.1 follows every load through R10 back to the store, and stops only at a load
+//! through another register, so the load goes through a copy of R10:
+//! `v = r10; v = *(u8 *)(v - o)`. What it gives is what the packet load gave (both
+//! zero-extend), and the range the verifier learns from it is the width's, as a mask would
+//! give.
 
 use ljbpf_core::insn::{AluOp, Insn, Reg, Src};
 
-use super::code::{clobbers, uses_defs, Rec, StackObject, VCode, R};
+use super::code::{clobbers, uses_defs, Rec, VCode, R};
 use super::facts;
-
-/// The BPF stack size (MAX_BPF_STACK).
-const FRAME: u32 = 512;
 
 /// Runs the pass in place.
 pub fn run(code: &mut VCode) {
@@ -38,10 +36,8 @@ pub fn run(code: &mut VCode) {
     for l in code.labels.iter().flatten() {
         landed[*l] = true;
     }
-    let off = code.stack_bytes.next_multiple_of(8) + 8;
-    if off > FRAME {
-        return;
-    }
+    // One object per width, which `slots` then places in bytes nothing else needs there.
+    let mut objects: [Option<i16>; 3] = [None; 3];
     let mut edits = Vec::new();
     for i in 1..n {
         let (Insn::LdAbs { size, .. } | Insn::LdInd { size, .. }) = code.insns[i - 1].insn else {
@@ -58,7 +54,12 @@ pub fn run(code: &mut VCode) {
         if landed[i] || !precise[v.0 as usize] {
             continue;
         }
-        let at = 8 - off as i16 - size.bytes() as i16;
+        let width = size.bytes();
+        let slot = &mut objects[width.trailing_zeros() as usize];
+        let Some(at) = slot.or_else(|| code.opaque_object(width)) else {
+            continue;
+        };
+        *slot = Some(at);
         let line = code.insns[i].line;
         let store = Insn::Stx {
             size,
@@ -85,11 +86,6 @@ pub fn run(code: &mut VCode) {
                 .map(|j| (j, vec![])),
         );
     }
-    if edits.is_empty() {
-        return;
-    }
-    code.objects.push(StackObject { off, size: 8 });
-    code.stack_bytes = off;
     code.splice(edits);
 }
 
@@ -143,6 +139,7 @@ fn masks_after(code: &VCode, landed: &[bool], at: usize, v: R, bits: u32) -> Vec
 mod tests {
     use ljbpf_core::insn::{JmpOp, Size};
 
+    use super::super::code::StackObject;
     use super::*;
 
     /// `n = pkt[k] & 255` (the mask kept: a loop compares `i` with it), then `for i = 0, n`.
@@ -216,8 +213,15 @@ mod tests {
             .iter()
             .any(|i| matches!(i, Insn::Alu64 { op: AluOp::And, .. })));
         assert_eq!(
-            (c.stack_bytes, c.objects.last().map(|o| o.off)),
-            (16, Some(16))
+            (c.stack_bytes, c.objects.last().copied()),
+            (
+                16,
+                Some(StackObject {
+                    off: 9,
+                    size: 1,
+                    opaque: true
+                })
+            )
         );
         // The label still marks the loop's first instruction.
         assert_eq!(c.labels[0], Some(6));

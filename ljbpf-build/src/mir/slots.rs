@@ -30,8 +30,8 @@ use ljbpf_core::insn::{AluOp, Insn, Reg, Size, Src};
 
 use super::code::{clobbers, StackObject, VCode, R};
 
-/// The BPF stack size (MAX_BPF_STACK).
-const FRAME: usize = 512;
+/// The BPF stack size.
+const FRAME: usize = ljbpf_core::insn::MAX_STACK as usize;
 
 /// What a register holds, as far as stack addresses go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,33 +137,37 @@ struct Objects {
 
 impl Objects {
     fn new(objs: &[StackObject]) -> Result<Objects, Unsupported> {
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        let mut ranges: Vec<(usize, usize, bool)> = Vec::new();
         for o in objs {
             let (off, size) = (o.off as usize, o.size as usize);
             if size == 0 || size > off || off > FRAME {
                 return Err(Unsupported);
             }
-            ranges.push((off - size, off));
+            ranges.push((off - size, off, o.opaque));
         }
         ranges.sort();
-        let mut merged: Vec<(usize, usize)> = Vec::new();
-        for (lo, hi) in ranges {
+        let mut merged: Vec<(usize, usize, bool)> = Vec::new();
+        for (lo, hi, opaque) in ranges {
             match merged.last_mut() {
-                Some(last) if lo < last.1 => last.1 = last.1.max(hi),
-                _ => merged.push((lo, hi)),
+                Some(last) if lo < last.1 => {
+                    last.1 = last.1.max(hi);
+                    last.2 |= opaque;
+                }
+                _ => merged.push((lo, hi, opaque)),
             }
         }
         let mut of = vec![None; FRAME];
-        for (i, &(lo, hi)) in merged.iter().enumerate() {
+        for (i, &(lo, hi, _)) in merged.iter().enumerate() {
             for b in &mut of[lo..hi] {
                 *b = Some(i);
             }
         }
         let list = merged
             .iter()
-            .map(|&(lo, hi)| StackObject {
+            .map(|&(lo, hi, opaque)| StackObject {
                 off: hi as u32,
                 size: (hi - lo) as u32,
+                opaque,
             })
             .collect();
         Ok(Objects { list, of })
@@ -596,7 +600,7 @@ fn place(
     order.sort_by_key(|&o| (std::cmp::Reverse(objs.list[o].size), objs.list[o].off));
     let mut new: Vec<Option<u32>> = vec![None; m];
     for &o in &order {
-        let size = objs.list[o].size;
+        let StackObject { size, opaque, .. } = objs.list[o];
         let align = found.align[o].max(1);
         let mut off = size.next_multiple_of(align);
         loop {
@@ -604,7 +608,7 @@ fn place(
                 Some(q) if clash[o][p] => off <= q - objs.list[p].size || off - size >= q,
                 _ => true,
             });
-            if free {
+            if free && !(opaque && off % 8 == 0) {
                 break;
             }
             off += align;
@@ -658,7 +662,7 @@ pub fn run(code: &mut VCode, maps: &[(u32, u32)]) {
         .list
         .iter()
         .zip(&new)
-        .map(|(o, &off)| StackObject { off, size: o.size })
+        .map(|(o, &off)| StackObject { off, ..*o })
         .collect();
 }
 
@@ -718,7 +722,11 @@ mod tests {
             stack_bytes: objects.iter().map(|o| o.0).max().unwrap_or(0),
             objects: objects
                 .iter()
-                .map(|&(off, size)| StackObject { off, size })
+                .map(|&(off, size)| StackObject {
+                    off,
+                    size,
+                    opaque: false,
+                })
                 .collect(),
         }
     }
@@ -795,6 +803,25 @@ mod tests {
         ];
         let mut c = code(insns, vec![Some(4)], &[(8, 8), (16, 8)]);
         run(&mut c, &[]);
+        assert_eq!(c.stack_bytes, 16);
+    }
+
+    /// An opaque object is never placed at a multiple of 8, where its store would be a spill
+    /// the verifier follows: next to a live 4-byte object, it skips R10 - 8 for R10 - 12.
+    #[test]
+    fn opaque_objects_stay_off_multiples_of_8() {
+        let insns = vec![
+            st(Size::W, -4),
+            st(Size::W, -20),
+            ld(Size::W, -20),
+            ld(Size::W, -4),
+            Insn::Exit,
+        ];
+        let mut c = code(insns, vec![], &[(4, 4), (20, 4)]);
+        c.objects[1].opaque = true;
+        c.stack_bytes = 24;
+        run(&mut c, &[]);
+        assert_eq!(c.insns[1].insn, st(Size::W, -12));
         assert_eq!(c.stack_bytes, 16);
     }
 

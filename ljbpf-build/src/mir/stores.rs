@@ -15,8 +15,8 @@ use ljbpf_core::insn::{Insn, Reg, Size, Src};
 
 use super::code::{uses_defs, VCode, VReg, R};
 
-/// The BPF stack size (MAX_BPF_STACK).
-const FRAME: usize = 512;
+/// The BPF stack size.
+const FRAME: usize = ljbpf_core::insn::MAX_STACK as usize;
 
 /// The frame pointer.
 const FP: R = R::P(Reg::R10);

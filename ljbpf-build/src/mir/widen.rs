@@ -1,7 +1,7 @@
 //! Divisions kept for the verifier become shifts again, with the verifier made to forget the
-//! result (after `reload`, before register allocation): `v /= 2^k` in a loop becomes
-//! `v >>= k; v |= z`, where `z` is a zero the verifier cannot see through, made once at entry:
-//! `*(u16 *)(r10 - 2) = 256; z = *(u8 *)(r10 - 2); z = -z`.
+//! result (after `reload`, before `slots`): `v /= 2^k` in a loop becomes `v >>= k; v |= z`,
+//! where `z` is a zero the verifier cannot see through, made once at entry: `*(u16 *)(r10 -
+//! o) = 256; z = *(u8 *)(r10 - o); z = -z`.
 //!
 //! Why: the facts pass keeps a halving in a loop as a division when a condition of the loop
 //! compares the value (`while n > 1 ... n = n / 2 ... end`). The verifier tracks a shift's
@@ -12,20 +12,17 @@
 //! `z` only as some value of 64 bits.
 //!
 //! How `z` stays opaque: a store of a non-zero immediate at an offset that is not a multiple of
-//! 8 is not a spill (`check_stack_write_fixed_off`, Linux 6.1 to 6.18), so the two bytes become
-//! "some data" (STACK_MISC), and the byte load gives the verifier any value of 0..255 while it
-//! gives 0 at run time (the low byte of 256). Negating makes every bit unknown to the verifier:
-//! Linux 6.1 knows nothing after BPF_NEG; later kernels compute `0 - x` on the known bits,
-//! which leaves none. The store comes before anything else runs, so the two bytes hold nothing
-//! yet; the program writes every stack byte before it reads it (the frame pass zeroes only for
-//! the verifier).
+//! 8 is not a spill (`check_stack_write_fixed_off`, Linux 6.1 to 6.18; the two bytes are an
+//! [opaque](super::code::StackObject::opaque) object), so they become "some data"
+//! (STACK_MISC), and the byte load gives the verifier any value of 0..255 while it gives 0 at
+//! run time (the low byte of 256). Negating makes every bit unknown to the verifier: Linux 6.1
+//! knows nothing after BPF_NEG; later kernels compute `0 - x` on the known bits, which leaves
+//! none. The two bytes are needed only from the store to the load, so `slots` shares them with
+//! anything.
 
 use ljbpf_core::insn::{AluOp, Insn, Reg, Size, Src};
 
 use super::code::{Rec, VCode, R};
-
-/// The byte below R10 that `z` is loaded from (the pair at -2, -1 is written).
-const AT: i16 = -2;
 
 /// Runs the pass in place.
 pub fn run(code: &mut VCode) {
@@ -36,6 +33,9 @@ pub fn run(code: &mut VCode) {
     if halvings.is_empty() {
         return;
     }
+    let Some(at) = code.opaque_object(2) else {
+        return;
+    };
     let z = R::V(code.vreg());
     let mut edits = Vec::new();
     for i in halvings {
@@ -53,14 +53,14 @@ pub fn run(code: &mut VCode) {
         Insn::St {
             size: Size::H,
             dst: R::P(Reg::R10),
-            off: AT,
+            off: at,
             imm: 256,
         },
         Insn::Ldx {
             size: Size::B,
             dst: z,
             src: R::P(Reg::R10),
-            off: AT,
+            off: at,
         },
         Insn::Alu64 {
             op: AluOp::Neg,
@@ -79,7 +79,6 @@ pub fn run(code: &mut VCode) {
             edits.push((0, first));
         }
     }
-    code.stack_bytes = code.stack_bytes.max(8);
     code.splice(edits);
 }
 
