@@ -192,6 +192,18 @@ impl<X: Operand> Code<X> {
         Some(-((slot + width) as i16))
     }
 
+    /// Whether a jump may land on each instruction (some label is bound to it); one entry
+    /// more for the end of the code.
+    pub fn landed(&self) -> Vec<bool> {
+        let mut landed = vec![false; self.insns.len() + 1];
+        for &l in self.labels.iter().flatten() {
+            if let Some(x) = landed.get_mut(l) {
+                *x = true;
+            }
+        }
+        landed
+    }
+
     /// A fresh virtual register.
     pub fn vreg(&mut self) -> VReg {
         self.vregs += 1;

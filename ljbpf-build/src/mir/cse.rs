@@ -72,10 +72,7 @@ fn copies(code: &VCode) -> Vec<Option<Vec<(VReg, VReg)>>> {
 fn chains(code: &VCode) -> Vec<Chain> {
     let n = code.insns.len();
     let copies = copies(code);
-    let mut landed = vec![false; n + 1];
-    for l in code.labels.iter().flatten() {
-        landed[*l] = true;
-    }
+    let landed = code.landed();
     let phys_out = physical_live_out(code);
     let mut out = Vec::new();
     let mut i = 0;
@@ -185,6 +182,7 @@ pub fn run(code: &mut VCode) {
     if m < 2 {
         return;
     }
+    let landed = code.landed();
     // Classes of chains: `c` for the chains that make the load of chain `c`, the first that
     // does; `m + c` for those that also convert it as `c` does.
     let loads: Vec<usize> = chains
@@ -326,8 +324,8 @@ pub fn run(code: &mut VCode) {
                 && dst == R::V(w)
                 && *bits == back
                 && u32::from(back) == ch.size.bytes() * 8
-                && !landed(code, ch.end)
-                && !landed(code, ch.end + 1) =>
+                && !landed[ch.end]
+                && !landed[ch.end + 1] =>
             {
                 Some(w)
             }
@@ -339,11 +337,6 @@ pub fn run(code: &mut VCode) {
         }
     }
     code.splice(edits);
-}
-
-/// Whether a jump lands on instruction `i`.
-fn landed(code: &VCode, i: usize) -> bool {
-    code.labels.iter().flatten().any(|&l| l == i)
 }
 
 #[cfg(test)]

@@ -759,10 +759,7 @@ fn edit(insn: &Insn<R>, sem: &State, ver: &State, sens: &[bool], keep_division: 
 /// `r = K; r op= x` → `r = x; r op= K` for commutative `op`, and `r = 0; r -= x` →
 /// `r = x; r = -r`, when no jump lands on the second instruction.
 fn select_pairs(code: &mut VCode) -> bool {
-    let mut landed = vec![false; code.insns.len() + 1];
-    for l in code.labels.iter().flatten() {
-        landed[*l] = true;
-    }
+    let landed = code.landed();
     let mut changed = false;
     for i in 0..code.insns.len().saturating_sub(1) {
         if landed[i + 1] {

@@ -34,10 +34,7 @@ use super::code::{Rec, VCode, R};
 pub fn run(code: &mut VCode) {
     let n = code.insns.len();
     let depth = code.loop_depth();
-    let mut landed = vec![false; n + 1];
-    for l in code.labels.iter().flatten() {
-        landed[*l] = true;
-    }
+    let landed = code.landed();
     let mut out: Vec<Rec<R>> = Vec::with_capacity(n);
     let mut new_index = vec![0usize; n + 1];
     let mut i = 0;

@@ -189,12 +189,7 @@ fn loaded_into(code: &PCode, targeted: &[bool], at: usize, r: Reg, bits: u8) -> 
 /// Runs the pass in place; conditions it swaps stay within `isa`.
 pub fn run(code: &mut PCode, isa: Isa) {
     let n = code.insns.len();
-    let mut targeted = vec![false; n + 1];
-    for l in code.labels.iter().flatten() {
-        if *l <= n {
-            targeted[*l] = true;
-        }
-    }
+    let targeted = code.landed();
     let mut keep = vec![true; n];
     let mut i = 0;
     while i + 1 < n {

@@ -32,10 +32,7 @@ use super::facts;
 pub fn run(code: &mut VCode) {
     let n = code.insns.len();
     let precise = facts::precise(code);
-    let mut landed = vec![false; n + 1];
-    for l in code.labels.iter().flatten() {
-        landed[*l] = true;
-    }
+    let landed = code.landed();
     // One object per width, which `slots` then places in bytes nothing else needs there.
     let mut objects: [Option<i16>; 3] = [None; 3];
     let mut edits = Vec::new();

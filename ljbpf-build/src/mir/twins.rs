@@ -49,11 +49,7 @@ pub fn run(code: &mut VCode) {
 /// A pair `(a, b)` where `b` is a twin of `a`.
 fn find(code: &VCode) -> Option<(VReg, VReg)> {
     let nv = code.vregs as usize;
-    let n = code.insns.len();
-    let mut landed = vec![false; n + 1];
-    for l in code.labels.iter().flatten() {
-        landed[*l] = true;
-    }
+    let landed = code.landed();
     // Writes of each register; `None` once a write is not a move.
     let mut writes: Vec<Option<Vec<usize>>> = vec![Some(Vec::new()); nv];
     for (i, rec) in code.insns.iter().enumerate() {
