@@ -3,9 +3,9 @@
 -- came from; it cannot track back through a packet load (LD_ABS) and would then treat every
 -- value as exact, verifying each history of the loop (how many bytes matched) on its own
 -- through the rest of the program. ljbpf reloads those bytes from the stack, where the verifier
--- stops tracking back. The loop compares its run-time limit with the index (Linux 6.1 decides
--- a compare of a range with a constant only when the constant is the second operand). Linux
--- 6.1 takes about 2,800 instructions, 6.12 and 6.18 about 1,400.
+-- stops tracking back. The loop compares its run-time limit with the counter (Linux 6.1
+-- decides a compare of a range with a constant only when the constant is the second operand).
+-- Linux 6.1 takes about 2,800 instructions, 6.12 and 6.18 about 1,400.
 local ffi = require('ffi')
 ffi.cdef[[
 struct rec { uint32_t x; int16_t h; };

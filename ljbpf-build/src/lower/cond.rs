@@ -117,23 +117,14 @@ impl<'a> Lowerer<'a> {
         let idx_val = self.get(st, a);
         let mut body = st.clone();
         self.set(&mut body, a.saturating_add(3), idx_val);
-        // A limit known only at run time is compared with the index, not the index with it:
-        // the verifier knows the index exactly in each iteration (a constant start stepped by
-        // a constant), and Linux 6.1 decides a compare of a range with a constant only when
-        // the constant is the second operand (`check_cond_jmp_op`); it would walk the loop
-        // past its last iteration, to the limit of 8192 pending branches.
-        let test = |this: &mut Self, op: JmpOp| match (stop.k, op.swap()) {
-            (None, Some(swapped)) => this.compare(swapped, stop, idx),
-            _ => this.compare(op, idx, stop),
-        };
         if ins.op == Op::FORI {
             // Jump past the loop when it does not run at all.
             let op = if step > 0 { JmpOp::Jsgt } else { JmpOp::Jslt };
-            Ok((test(self, op), st.clone(), body))
+            Ok((self.compare(op, idx, stop), st.clone(), body))
         } else {
             // Jump back while it still runs.
             let op = if step > 0 { JmpOp::Jsle } else { JmpOp::Jsge };
-            Ok((test(self, op), body, st.clone()))
+            Ok((self.compare(op, idx, stop), body, st.clone()))
         }
     }
 

@@ -45,113 +45,215 @@ pub(super) fn counted(code: &VCode) -> Vec<bool> {
     out
 }
 
+/// One forward walk over the loop `head..=end` (no other loop inside, entered only at its
+/// head): what each register holds relative to the head before each instruction, on each
+/// back edge, and which edges stay in the loop.
+struct Walk {
+    before: Vec<Option<Deltas>>,
+    latch: Vec<Deltas>,
+    /// The instructions that can still come back to the head.
+    back: Vec<bool>,
+}
+
+impl Walk {
+    fn new(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize) -> Option<Walk> {
+        let inside = |x: usize| head <= x && x <= end;
+        if !code.entered_only_at_head(head, end) {
+            return None;
+        }
+        // An edge to an instruction that cannot come back to the head leaves the loop
+        // (lowering may put an exit's own block inside the range).
+        let mut back = vec![false; end + 1];
+        back[end] = true;
+        for i in (head..=end).rev() {
+            if succs[i]
+                .iter()
+                .any(|&s| s == head || (s > i && inside(s) && back[s]))
+            {
+                back[i] = true;
+            }
+        }
+        let mut walk = Walk {
+            before: vec![None; end + 1],
+            latch: Vec::new(),
+            back,
+        };
+        // The loop has no inner loop, so every edge but the back edges goes forward.
+        walk.before[head] = Some(Deltas::new());
+        for (i, out) in succs.iter().enumerate().take(end + 1).skip(head) {
+            let Some(mut after) = walk.before[i].clone() else {
+                continue;
+            };
+            step(&code.insns[i].insn, &mut after);
+            for &s in out {
+                if s == head && s <= i {
+                    walk.latch.push(after.clone());
+                } else if walk.stays(head, s) && s > i {
+                    walk.before[s] = Some(match walk.before[s].take() {
+                        None => after.clone(),
+                        Some(o) => join(&o, &after),
+                    });
+                }
+            }
+        }
+        Some(walk)
+    }
+
+    /// Whether the edge to `s` stays in the loop.
+    fn stays(&self, head: usize, s: usize) -> bool {
+        s == head || (head <= s && s < self.back.len() && self.back[s])
+    }
+
+    /// The step of `r` if it is a counter: a constant on every way into the loop and moved by
+    /// the same non-zero constant on every back edge.
+    fn counter(&self, code: &VCode, succs: &[Vec<usize>], head: usize, r: R) -> Option<i64> {
+        let mut steps = self.latch.iter().map(|l| match value(l, r) {
+            Some((base, s)) if base == r && s != 0 => Some(s),
+            _ => None,
+        });
+        let first = steps.next()??;
+        (matches!(r, R::V(_))
+            && steps.all(|s| s == Some(first))
+            && constant_on_entry(code, succs, head, self.back.len() - 1, r))
+        .then_some(first)
+    }
+}
+
+/// Whether every definition of `r` that reaches the loop `head..=end` from outside sets a
+/// constant (the register may be reused for other values elsewhere: LuaJIT reuses slots).
+fn constant_on_entry(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize, r: R) -> bool {
+    let n = code.insns.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, s) in succs.iter().enumerate() {
+        for &t in s {
+            preds[t].push(i);
+        }
+    }
+    let inside = |x: usize| head <= x && x <= end;
+    let mut seen = vec![false; n];
+    let mut work: Vec<usize> = preds[head]
+        .iter()
+        .copied()
+        .filter(|&p| !inside(p))
+        .collect();
+    while let Some(p) = work.pop() {
+        if std::mem::replace(&mut seen[p], true) {
+            continue;
+        }
+        let insn = &code.insns[p].insn;
+        if super::code::uses_defs(insn).1.contains(&r) {
+            let constant = matches!(
+                insn,
+                Insn::Alu64 {
+                    op: AluOp::Mov,
+                    src: Src::Imm(_),
+                    ..
+                } | Insn::LdImm64 { .. }
+            );
+            if !constant {
+                return false;
+            }
+            continue;
+        }
+        // The program's entry reached with no definition: not a constant.
+        if p == 0 || preds[p].is_empty() {
+            return false;
+        }
+        work.extend(preds[p].iter().copied());
+    }
+    true
+}
+
 /// Whether the loop `head..=end` (no other loop inside) has a counter exit: a conditional
 /// jump on every way around the loop, leaving it when a counter compared with a constant has
 /// moved past it.
 fn bounded(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize) -> bool {
-    let inside = |x: usize| head <= x && x <= end;
-    // Entered only at its head.
-    if !code.entered_only_at_head(head, end) {
+    let Some(walk) = Walk::new(code, succs, head, end) else {
         return false;
-    }
-    // The instructions that can still come back to the head: an edge to any other one leaves
-    // the loop (lowering may put an exit's own block inside the range).
-    let mut back = vec![false; end + 1];
-    back[end] = true;
-    for i in (head..=end).rev() {
-        if succs[i]
-            .iter()
-            .any(|&s| s == head || (s > i && inside(s) && back[s]))
-        {
-            back[i] = true;
-        }
-    }
-    let stays = |s: usize| s == head || (inside(s) && back[s]);
+    };
+    let stays = |s: usize| walk.stays(head, s);
     // On every way around the loop: no edge that stays in the loop jumps over it (all such
     // edges but the back edges go forward).
     let every_time =
         |x: usize| (head..x).all(|j| succs[j].iter().all(|&s| s <= x || s == head || !stays(s)));
-    // Constant on entry: every definition outside the loop is a constant.
-    let constant_outside = |r: R| {
-        code.insns.iter().enumerate().all(|(i, rec)| {
-            inside(i)
-                || !super::code::uses_defs(&rec.insn).1.contains(&r)
-                || matches!(
-                    rec.insn,
-                    Insn::Alu64 {
-                        op: AluOp::Mov,
-                        src: Src::Imm(_),
-                        ..
-                    } | Insn::LdImm64 { .. }
-                )
+    (head..=end).any(|i| {
+        let (Some(d), rec) = (&walk.before[i], &code.insns[i]) else {
+            return false;
+        };
+        let Insn::Jmp {
+            op,
+            dst,
+            src: Src::Imm(_),
+            ..
+        } = rec.insn
+        else {
+            return false;
+        };
+        succs[i].iter().any(|&s| {
+            if stays(s) || !every_time(i) {
+                return false;
+            }
+            // The condition under which this edge is taken.
+            let taken = code.target_index(&rec.insn) == Some(s) && s != i + 1;
+            let Some(when) = (if taken { Some(op) } else { op.negate() }) else {
+                return false;
+            };
+            let Some((b, _)) = value(d, dst) else {
+                return false;
+            };
+            // Signed orders only: a value moving towards a signed bound reaches it before it
+            // wraps (bounds are 32-bit immediates, steps too).
+            walk.counter(code, succs, head, b)
+                .is_some_and(|s| match when {
+                    JmpOp::Jsgt | JmpOp::Jsge => s > 0,
+                    JmpOp::Jslt | JmpOp::Jsle => s < 0,
+                    _ => false,
+                })
         })
-    };
-    // One forward walk: the loop has no inner loop, so every edge but the back edges goes
-    // forward.
-    let mut at: Vec<Option<Deltas>> = vec![None; end + 1];
-    at[head] = Some(Deltas::new());
-    let mut latch: Vec<Deltas> = Vec::new();
-    let mut exits: Vec<(R, JmpOp, Deltas)> = Vec::new();
-    for i in head..=end {
-        let Some(d) = at[i].take() else {
+    })
+}
+
+/// The conditional jumps of innermost loops that compare a counter (first) with a register
+/// that is not one. The verifier knows a counter exactly in each iteration, and Linux 6.1
+/// decides a compare of a range with a constant only when the constant is the second operand
+/// (`check_cond_jmp_op`): with the counter first, it walks `while i <= n do ... i = i + 1
+/// end` past its last iteration, to its limit of 8192 pending branches. Swapped, the compare
+/// sends the last iteration out.
+pub(super) fn counters_first(code: &VCode) -> Vec<usize> {
+    let ranges = code.loop_ranges();
+    let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
+    let succs = code.successors();
+    let mut out = Vec::new();
+    for &(head, end) in &ranges {
+        if ranges
+            .iter()
+            .any(|&o| o != (head, end) && overlaps(o, (head, end)))
+        {
+            continue;
+        }
+        let Some(walk) = Walk::new(code, &succs, head, end) else {
             continue;
         };
-        let rec = &code.insns[i];
-        let mut after = d.clone();
-        step(&rec.insn, &mut after);
-        for &s in &succs[i] {
-            let taken = code.target_index(&rec.insn) == Some(s) && s != i + 1;
-            if s == head && s <= i {
-                latch.push(after.clone());
-            } else if !stays(s) {
-                if let Insn::Jmp {
-                    op,
+        let is_counter = |d: &Deltas, r: R| {
+            value(d, r).is_some_and(|(b, _)| walk.counter(code, &succs, head, b).is_some())
+        };
+        for i in head..=end {
+            if let (
+                Some(d),
+                Insn::Jmp {
                     dst,
-                    src: Src::Imm(_),
+                    src: Src::Reg(s),
                     ..
-                } = rec.insn
-                {
-                    // The condition under which this edge is taken.
-                    let when = if taken { Some(op) } else { op.negate() };
-                    if let Some(when) = when.filter(|_| every_time(i)) {
-                        exits.push((dst, when, d.clone()));
-                    }
+                },
+            ) = (&walk.before[i], code.insns[i].insn)
+            {
+                if is_counter(d, dst) && !is_counter(d, s) {
+                    out.push(i);
                 }
-            } else if s > i {
-                at[s] = Some(match at[s].take() {
-                    None => after.clone(),
-                    Some(o) => join(&o, &after),
-                });
             }
         }
     }
-    exits.iter().any(|(r, when, d)| {
-        let Some((b, _)) = value(d, *r) else {
-            return false;
-        };
-        // The counter's step: the same non-zero constant on every back edge.
-        let steps: Vec<Option<i64>> = latch
-            .iter()
-            .map(|l| match value(l, b) {
-                Some((base, s)) if base == b && s != 0 => Some(s),
-                _ => None,
-            })
-            .collect();
-        let Some(&Some(s)) = steps.first() else {
-            return false;
-        };
-        // Signed orders only: a value moving towards a signed bound reaches it before it
-        // wraps (bounds are 32-bit immediates, steps too).
-        let towards = match when {
-            JmpOp::Jsgt | JmpOp::Jsge => s > 0,
-            JmpOp::Jslt | JmpOp::Jsle => s < 0,
-            _ => false,
-        };
-        towards
-            && steps.iter().all(|&x| x == Some(s))
-            && matches!(b, R::V(_))
-            && constant_outside(b)
-    })
+    out
 }
 
 /// What `r` holds, from `d`.

@@ -841,6 +841,24 @@ fn divisions_kept(code: &VCode) -> Vec<bool> {
 
 /// Runs the pass in place, until nothing changes.
 pub fn run(code: &mut VCode) {
+    for i in super::counters::counters_first(code) {
+        if let Insn::Jmp {
+            op,
+            dst,
+            src: Src::Reg(s),
+            target,
+        } = code.insns[i].insn
+        {
+            if let Some(op) = op.swap() {
+                code.insns[i].insn = Insn::Jmp {
+                    op,
+                    dst: s,
+                    src: Src::Reg(dst),
+                    target,
+                };
+            }
+        }
+    }
     for _ in 0..4 {
         let mut changed = select_pairs(code);
         let sem = analyse(code, true);
