@@ -99,3 +99,106 @@ fn halving(insn: &Insn<R>) -> Option<(bool, R, i32)> {
     };
     (d > 1 && d.count_ones() == 1).then(|| (wide, dst, d.trailing_zeros() as i32))
 }
+
+#[cfg(test)]
+mod tests {
+    use ljbpf_core::insn::{JmpOp, Size};
+
+    use super::super::code::StackObject;
+    use super::*;
+
+    /// `while n > 1 do n = n / 2 end` on a packet byte.
+    #[test]
+    fn a_halving_in_a_loop_becomes_a_shift_or_ed_with_an_opaque_zero() {
+        let mut c = VCode::default();
+        let n = R::V(c.vreg());
+        let (top, out) = (c.label(), c.label());
+        c.push(
+            Insn::LdAbs {
+                size: Size::B,
+                imm: 22,
+            },
+            1,
+        );
+        c.push(
+            Insn::Alu64 {
+                op: AluOp::Mov,
+                dst: n,
+                src: Src::Reg(R::P(Reg::R0)),
+            },
+            1,
+        );
+        c.bind(top);
+        c.push(
+            Insn::Jmp {
+                op: JmpOp::Jsle,
+                dst: n,
+                src: Src::Imm(1),
+                target: out,
+            },
+            2,
+        );
+        c.push(
+            Insn::Alu64 {
+                op: AluOp::Div,
+                dst: n,
+                src: Src::Imm(2),
+            },
+            2,
+        );
+        c.push(Insn::Ja { target: top }, 2);
+        c.bind(out);
+        c.push(Insn::Exit, 3);
+        run(&mut c);
+        let insns: Vec<Insn<R>> = c.insns.iter().map(|r| r.insn).collect();
+        let z = R::V(super::super::code::VReg(1));
+        let fp = R::P(Reg::R10);
+        assert_eq!(
+            insns[..3],
+            [
+                Insn::St {
+                    size: Size::H,
+                    dst: fp,
+                    off: -2,
+                    imm: 256
+                },
+                Insn::Ldx {
+                    size: Size::B,
+                    dst: z,
+                    src: fp,
+                    off: -2
+                },
+                Insn::Alu64 {
+                    op: AluOp::Neg,
+                    dst: z,
+                    src: Src::Imm(0)
+                },
+            ]
+        );
+        assert_eq!(
+            insns[6..8],
+            [
+                Insn::Alu64 {
+                    op: AluOp::Rsh,
+                    dst: n,
+                    src: Src::Imm(1)
+                },
+                Insn::Alu64 {
+                    op: AluOp::Or,
+                    dst: n,
+                    src: Src::Reg(z)
+                },
+            ]
+        );
+        assert_eq!(
+            c.objects,
+            [StackObject {
+                off: 2,
+                size: 2,
+                opaque: true
+            }]
+        );
+        // The loop still starts at its compare.
+        assert_eq!(c.labels[0], Some(5));
+    }
+}
