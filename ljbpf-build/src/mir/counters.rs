@@ -122,6 +122,10 @@ impl Walk {
 /// Whether every definition of `r` that reaches the loop `head..=end` from outside sets a
 /// constant (the register may be reused for other values elsewhere: LuaJIT reuses slots).
 fn constant_on_entry(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize, r: R) -> bool {
+    // The program's entry is a way in on which nothing defined `r`.
+    if head == 0 {
+        return false;
+    }
     let n = code.insns.len();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, s) in succs.iter().enumerate() {

@@ -841,6 +841,8 @@ fn divisions_kept(code: &VCode) -> Vec<bool> {
 
 /// Runs the pass in place, until nothing changes.
 pub fn run(code: &mut VCode) {
+    // A loop's counter goes second in a compare with a register that is not one, where Linux
+    // 6.1 can decide it (`counters_first`).
     for i in super::counters::counters_first(code) {
         if let Insn::Jmp {
             op,

@@ -15,8 +15,9 @@
 //! A load from stack bytes that no register was spilled to ends the walk on Linux 6.18: the
 //! verifier knows nothing of their history. A narrow store of a register is a spill only at an
 //! offset that is a multiple of 8 (`check_stack_write_fixed_off`), so the bytes used here are
-//! an [opaque](super::code::StackObject::opaque) object per width, aligned as the verifier requires and
-//! never at a multiple of 8; `slots` then puts it in bytes nothing else needs at that point.
+//! an [opaque](super::code::StackObject::opaque) object per width, aligned as the verifier
+//! requires and never at a multiple of 8; `slots` then puts it in bytes nothing else needs at
+//! that point.
 //! Linux 6.1 follows every load through R10 back to the store, and stops only at a load
 //! through another register, so the load goes through a copy of R10:
 //! `v = r10; v = *(u8 *)(v - o)`. What it gives is what the packet load gave (both
