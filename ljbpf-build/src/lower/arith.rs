@@ -66,6 +66,13 @@ impl<'a> Lowerer<'a> {
                     // int64 cdata: C's remainder, with the sign of the dividend
                     // (lj_carith_modi64), not Lua's floored modulo.
                     self.alu(AluOp::SMod, t, src);
+                } else if let Some(k) =
+                    y.k.filter(|&k| k > 1 && k <= 1 << 31 && k.count_ones() == 1)
+                {
+                    // Lua's floored modulo by a power of two keeps the low bits, in two's
+                    // complement for negative numbers too (`-1 % 256 == 255`); the mask is an
+                    // immediate (sign-extended from 32 bits, so at most 2^31 - 1).
+                    self.alu(AluOp::And, t, Src::Imm((k - 1) as i32));
                 } else {
                     // Lua's floored modulo: r = a s% b; if r != 0 and (r ^ b) < 0 then r += b.
                     self.alu(AluOp::SMod, t, src);

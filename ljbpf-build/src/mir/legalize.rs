@@ -7,7 +7,8 @@
 //!   rules carry over: `x / 0 = 0` (the unsigned quotient of `|x| / 0` is 0 and its sign
 //!   correction leaves 0) and `x % 0 = x` (`|x| % 0 = |x|`, given back the sign of `x`);
 //!   `INT64_MIN / -1` wraps to `INT64_MIN` as in v4 (Documentation/bpf/standardization/
-//!   instruction-set.rst, "Arithmetic instructions").
+//!   instruction-set.rst, "Arithmetic instructions"). By a power of two, the unsigned
+//!   operation is a shift or a mask.
 //! - v4's sign-extending move `r = (s32)w` becomes `r <<= 32; r s>>= 32`.
 //! - for v1, v2's "less than" jumps swap their register operands (`a < b` is `b > a`), or, with
 //!   an immediate, jump over an unconditional jump on the negated condition.
@@ -21,6 +22,7 @@ pub fn run(code: &mut VCode, isa: Isa) {
     if code.insns.iter().all(|r| r.insn.min_isa() <= isa) {
         return;
     }
+    let depth = code.loop_depth();
     let old = std::mem::take(&mut code.insns);
     // Labels made here are bound to new positions already; only the older ones move.
     let old_labels = code.labels.len();
@@ -35,10 +37,12 @@ pub fn run(code: &mut VCode, isa: Isa) {
         let mut out: Vec<Insn<R>> = Vec::new();
         match rec.insn {
             Insn::Alu64 { op, dst, src } if matches!(op, AluOp::SDiv | AluOp::SMod) => {
-                signed_divide(code, &mut out, true, op == AluOp::SDiv, dst, src);
+                let shift = depth[i] == 0;
+                signed_divide(code, &mut out, true, op == AluOp::SDiv, shift, dst, src);
             }
             Insn::Alu32 { op, dst, src } if matches!(op, AluOp::SDiv | AluOp::SMod) => {
-                signed_divide(code, &mut out, false, op == AluOp::SDiv, dst, src);
+                let shift = depth[i] == 0;
+                signed_divide(code, &mut out, false, op == AluOp::SDiv, shift, dst, src);
             }
             Insn::Sext32 { dst } => {
                 out.push(Insn::Alu64 {
@@ -105,12 +109,16 @@ pub fn run(code: &mut VCode, isa: Isa) {
     }
 }
 
-/// `dst = dst s/ src` (or `s%`) in 64 or 32 bits, from unsigned division on magnitudes.
+/// `dst = dst s/ src` (or `s%`) in 64 or 32 bits, from unsigned division on magnitudes. The
+/// remainder of a magnitude by a power of two is a mask, and its quotient a shift where
+/// `shift` says so (outside loops: in a loop the division stays, and `widen` makes it a shift
+/// the verifier cannot follow through each history of halvings).
 fn signed_divide(
     code: &mut VCode,
     out: &mut Vec<Insn<R>>,
     wide: bool,
     divide: bool,
+    shift: bool,
     dst: R,
     src: Src<R>,
 ) {
@@ -135,6 +143,12 @@ fn signed_divide(
     match src {
         // A positive constant divisor is its own magnitude: the result's sign is the
         // dividend's for both `/` and `%`.
+        Src::Imm(k) if k > 1 && k.count_ones() == 1 && (shift || !divide) => {
+            out.push(match divide {
+                true => alu(AluOp::Rsh, dst, Src::Imm(k.trailing_zeros() as i32)),
+                false => alu(AluOp::And, dst, Src::Imm(k - 1)),
+            });
+        }
         Src::Imm(k) if k > 0 => {
             out.push(alu(unsigned, dst, Src::Imm(k)));
         }
