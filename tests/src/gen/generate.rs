@@ -341,12 +341,16 @@ impl Gen<'_> {
 
     /// A divisor: often zero, one, minus one or small.
     fn small(&mut self, ty: Ty, d: u32) -> Expr {
-        let n = *self.rng.pick(&[0i64, 0, 1, -1, 2, 3, -3, 7]);
+        // Powers of two up to 2^31 are shifts and masks in the compiler (2^32 is not: its mask
+        // is no 32-bit immediate), negative numbers take the floored modulo's other way.
+        let n = *self
+            .rng
+            .pick(&[0i64, 0, 1, -1, 2, 3, -3, 7, 4, -8, 256, 1 << 31, 1 << 32]);
         match (ty, self.rng.below(3)) {
             (Ty::Num, 0) => Expr::Arith(
                 Arith::Mod,
                 Box::new(self.nonconst(d)),
-                Box::new(Expr::Num(*self.rng.pick(&[2, 3, 5]))),
+                Box::new(Expr::Num(*self.rng.pick(&[2, 3, 5, 4, 256, 1 << 31]))),
             ),
             (Ty::Num, _) => Expr::Num(n),
             (Ty::I64, _) => Expr::I64(n),
