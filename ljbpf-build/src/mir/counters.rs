@@ -25,24 +25,25 @@ type Deltas = HashMap<R, Option<(R, i64)>>;
 /// For each instruction, whether it is in a loop bounded by a counter (an innermost loop
 /// around which no other loop lies).
 pub(super) fn counted(code: &VCode) -> Vec<bool> {
-    let n = code.insns.len();
-    let mut out = vec![false; n];
-    let ranges = code.loop_ranges();
-    let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
+    let mut out = vec![false; code.insns.len()];
     let succs = code.successors();
-    for &(head, end) in &ranges {
-        // Alone: no loop inside it, around it or across it.
-        if ranges
-            .iter()
-            .any(|&o| o != (head, end) && overlaps(o, (head, end)))
-        {
-            continue;
-        }
+    for (head, end) in alone(code) {
         if bounded(code, &succs, head, end) {
             out[head..=end].fill(true);
         }
     }
     out
+}
+
+/// The loops (head, end) with no other loop inside them, around them or across them.
+fn alone(code: &VCode) -> Vec<(usize, usize)> {
+    let ranges = code.loop_ranges();
+    let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
+    ranges
+        .iter()
+        .copied()
+        .filter(|&r| !ranges.iter().any(|&o| o != r && overlaps(o, r)))
+        .collect()
 }
 
 /// One forward walk over the loop `head..=end` (no other loop inside, entered only at its
@@ -224,17 +225,9 @@ fn bounded(code: &VCode, succs: &[Vec<usize>], head: usize, end: usize) -> bool 
 /// end` past its last iteration, to its limit of 8192 pending branches. Swapped, the compare
 /// sends the last iteration out.
 pub(super) fn counters_first(code: &VCode) -> Vec<usize> {
-    let ranges = code.loop_ranges();
-    let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 <= b.1 && b.0 <= a.1;
     let succs = code.successors();
     let mut out = Vec::new();
-    for &(head, end) in &ranges {
-        if ranges
-            .iter()
-            .any(|&o| o != (head, end) && overlaps(o, (head, end)))
-        {
-            continue;
-        }
+    for (head, end) in alone(code) {
         let Some(walk) = Walk::new(code, &succs, head, end) else {
             continue;
         };
