@@ -1,7 +1,10 @@
 -- Loops a counter bounds (`k` from a constant, stepped by a constant, compared with one): the
 -- byte they halve and triple keeps no mask (the verifier need not know its range), and its
--- `/ 2` stays a division (a shift would give the verifier one state per history of halvings).
--- In tc the byte's range comes with the direct read; `long` runs 200 times.
+-- `/ 2` is a shift the verifier cannot follow (a plain shift would give it one state per
+-- history of halvings). In tc the byte's range comes with the direct read; `long` runs 200
+-- times. `halving` has no counter: its halving is what ends the loop, and the verifier must
+-- follow that shift exactly (with the division it found the same unknown state again and
+-- reported an infinite loop).
 return {
   up = bpf.socket(function (skb)
     local n, k = pkt.ip.ttl, 0
@@ -31,6 +34,14 @@ return {
     local n, k = pkt.ip.ttl, 0
     while n > 1 and k < 64 do
       if n % 2 == 0 then n = n / 2 else n = 3 * n + 1 end
+      k = k + 1
+    end
+    return k
+  end),
+  halving = bpf.socket(function (skb)
+    local n, k = pkt.ip.ttl, 0
+    while n > 1 do
+      if n % 2 == 0 then n = n / 2 else n = n - 1 end
       k = k + 1
     end
     return k

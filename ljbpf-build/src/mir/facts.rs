@@ -807,8 +807,8 @@ fn select_pairs(code: &mut VCode) -> bool {
     changed
 }
 
-/// The divisions that stay divisions, not shifts: in a loop, of a value a condition of the
-/// loop compares (whether or not a counter bounds the loop). The verifier tracks a shift's
+/// The divisions that stay divisions, not shifts: in a loop a counter bounds, of a value a
+/// condition of the loop compares. The verifier tracks a shift's
 /// result exactly, and such a loop (`while n > 1 and k < 64 do if n % 2 == 0 then n = n / 2
 /// else n = 3 * n + 1 end k = k + 1 end` on a packet byte) then has a state per history of
 /// halvings and triplings at each count, which do not prune each other: past its limit of a
@@ -816,9 +816,11 @@ fn select_pairs(code: &mut VCode) -> bool {
 /// 85,800 instructions even where it does not (an LD_ABS byte), many times that where a second
 /// such loop follows. After a division it knows nothing of the value and the paths merge
 /// (Linux 6.18: 2,400 instructions). The `widen` pass then makes such a division a shift the
-/// verifier cannot follow, which costs the CPU less.
+/// verifier cannot follow, which costs the CPU less. Without a counter, the halving itself is
+/// what ends the loop for the verifier (`while m > 1 do m = m / 4 end`): it must see the
+/// shift, or it finds the same unknown state again and reports an infinite loop.
 fn divisions_kept(code: &VCode) -> Vec<bool> {
-    let depth = code.loop_depth();
+    let counted = super::counters::counted(code);
     let mut compared: Option<Vec<bool>> = None;
     (0..code.insns.len())
         .map(|i| match code.insns[i].insn {
@@ -831,9 +833,7 @@ fn divisions_kept(code: &VCode) -> Vec<bool> {
                 op: AluOp::Div,
                 dst: R::V(v),
                 ..
-            } if depth[i] > 0 => {
-                compared.get_or_insert_with(|| sensitive(code, false))[v.0 as usize]
-            }
+            } if counted[i] => compared.get_or_insert_with(|| sensitive(code, false))[v.0 as usize],
             _ => false,
         })
         .collect()

@@ -22,7 +22,7 @@ pub fn run(code: &mut VCode, isa: Isa) {
     if code.insns.iter().all(|r| r.insn.min_isa() <= isa) {
         return;
     }
-    let depth = code.loop_depth();
+    let counted = super::counters::counted(code);
     let old = std::mem::take(&mut code.insns);
     // Labels made here are bound to new positions already; only the older ones move.
     let old_labels = code.labels.len();
@@ -37,11 +37,11 @@ pub fn run(code: &mut VCode, isa: Isa) {
         let mut out: Vec<Insn<R>> = Vec::new();
         match rec.insn {
             Insn::Alu64 { op, dst, src } if matches!(op, AluOp::SDiv | AluOp::SMod) => {
-                let shift = depth[i] == 0;
+                let shift = !counted[i];
                 signed_divide(code, &mut out, true, op == AluOp::SDiv, shift, dst, src);
             }
             Insn::Alu32 { op, dst, src } if matches!(op, AluOp::SDiv | AluOp::SMod) => {
-                let shift = depth[i] == 0;
+                let shift = !counted[i];
                 signed_divide(code, &mut out, false, op == AluOp::SDiv, shift, dst, src);
             }
             Insn::Sext32 { dst } => {
@@ -111,8 +111,8 @@ pub fn run(code: &mut VCode, isa: Isa) {
 
 /// `dst = dst s/ src` (or `s%`) in 64 or 32 bits, from unsigned division on magnitudes. The
 /// remainder of a magnitude by a power of two is a mask, and its quotient a shift where
-/// `shift` says so (outside loops: in a loop the division stays, and `widen` makes it a shift
-/// the verifier cannot follow through each history of halvings).
+/// `shift` says so (outside loops a counter bounds: in such a loop the division stays, and
+/// `widen` makes it a shift the verifier cannot follow through each history of halvings).
 fn signed_divide(
     code: &mut VCode,
     out: &mut Vec<Insn<R>>,

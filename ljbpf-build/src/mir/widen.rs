@@ -3,8 +3,9 @@
 //! where `z` is a zero the verifier cannot see through, made once at entry: `*(u16 *)(r10 -
 //! o) = 256; z = *(u8 *)(r10 - o); z = -z`.
 //!
-//! Why: the facts pass keeps a halving in a loop as a division when a condition of the loop
-//! compares the value (`while n > 1 ... n = n / 2 ... end`). The verifier tracks a shift's
+//! Why: the facts pass keeps a halving in a loop a counter bounds as a division when a
+//! condition of the loop compares the value (`while n > 1 and k < 64 do ... n = n / 2 ...
+//! end`). The verifier tracks a shift's
 //! result exactly, so each history of halvings is a state of its own and the states never
 //! prune each other (past the limit of a million instructions); after a division it knows
 //! nothing of the value and the histories merge. But a division costs tens of cycles where a

@@ -209,7 +209,9 @@ pub enum Shape {
     /// unknown to the verifier), then a loop on constants only (a numeric `for` from `from` to
     /// `to` by `step`, or a `repeat`), which the compiler runs itself; `out = v + k * 1000 + s`.
     /// `odd_first` tests `v % 2 == 1` (the tripling arm first); `down` counts `k` down from
-    /// `limit` to 0 instead (`k > 0`, `k = k - 1`).
+    /// `limit` to 0 instead (`k > 0`, `k = k - 1`). `uncounted`: no counter in the condition
+    /// and `v = v - 1` for the odd arm, so the halving itself ends the loop (the verifier must
+    /// follow it exactly).
     Collatz {
         var: String,
         at: usize,
@@ -217,6 +219,7 @@ pub enum Shape {
         limit: i64,
         odd_first: bool,
         down: bool,
+        uncounted: bool,
         from: i64,
         to: i64,
         step: i64,
@@ -521,6 +524,7 @@ impl Shape {
                 limit,
                 odd_first,
                 down,
+                uncounted,
                 from,
                 to,
                 step,
@@ -534,10 +538,18 @@ impl Shape {
                 };
                 let _ = writeln!(s, "{pad:indent$}local {var} = pkt[{at}]");
                 let _ = writeln!(s, "{pad:indent$}local {var}_k = {k0}");
-                let _ = writeln!(s, "{pad:indent$}while {var} > {lo} and {test} do");
+                let _ = if *uncounted {
+                    writeln!(s, "{pad:indent$}while {var} > {lo} do")
+                } else {
+                    writeln!(s, "{pad:indent$}while {var} > {lo} and {test} do")
+                };
                 let (half, triple) = (
                     format!("{var} = {var} / 2"),
-                    format!("{var} = 3 * {var} + 1"),
+                    if *uncounted {
+                        format!("{var} = {var} - 1")
+                    } else {
+                        format!("{var} = 3 * {var} + 1")
+                    },
                 );
                 let _ = if *odd_first {
                     writeln!(
@@ -770,6 +782,7 @@ impl Gen<'_> {
                     limit: *self.rng.pick(&[8, 64]),
                     odd_first: self.rng.chance(1, 2),
                     down: self.rng.chance(1, 3),
+                    uncounted: self.rng.chance(1, 3),
                     from,
                     to,
                     step,
