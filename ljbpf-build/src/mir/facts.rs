@@ -527,6 +527,21 @@ fn needed(code: &VCode, counters: bool, precise: bool) -> Vec<bool> {
                 }
             }
         }
+        // Walking back, the verifier makes both registers of a compare precise when one is
+        // (`backtrack_insn`: the compare narrowed each by the other): `if d == c` before an
+        // array read at `d` makes `c` precise too.
+        if let (
+            true,
+            Insn::Jmp {
+                dst: R::V(a),
+                src: Src::Reg(R::V(b)),
+                ..
+            },
+        ) = (precise, &rec.insn)
+        {
+            flows.push((a.0 as usize, b.0 as usize));
+            flows.push((b.0 as usize, a.0 as usize));
+        }
     }
     spread(&mut sens, &flows);
     sens
